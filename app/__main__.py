@@ -1,0 +1,60 @@
+"""`python -m app --config config.toml`: serve the API, the dashboard and the live push."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from app.config import ConfigError, insecure_reason, load_config
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: --config, and --host/--port overriding [server]."""
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    parser.add_argument("--config", default=os.environ.get("GEL_CONFIG", "config.toml"),
+                        help="path to config.toml (default: $GEL_CONFIG or ./config.toml)")
+    parser.add_argument("--host", help="address to listen on (overrides [server] host)")
+    parser.add_argument("--port", type=int, help="port to listen on (overrides [server] port)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the server; return an exit code (2 for a configuration that must not run)."""
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    host = args.host or cfg.host
+    port = cfg.port if args.port is None else args.port
+    reason = insecure_reason(cfg, host)
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
+        return 2
+    if cfg.async_mode == "eventlet":
+        # The only place that knows about eventlet: patch before Flask, SQLAlchemy or redis load.
+        import warnings
+
+        warnings.filterwarnings("ignore", message=".*Eventlet is deprecated", module="app.__main__")
+        import eventlet
+
+        eventlet.monkey_patch()
+
+    from app.factory import create_app
+    from app.live import run_watchdog, socketio
+    from app.logs import setup_logging
+
+    setup_logging(cfg.log_level, cfg.secrets())
+    app = create_app(cfg)
+    socketio.start_background_task(run_watchdog, app)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    print(f"Dashboard: http://{shown}:{port}/", flush=True)
+    extra = {"allow_unsafe_werkzeug": True} if cfg.async_mode == "threading" else {}
+    socketio.run(app, host=host, port=port, log_output=cfg.log_level.upper() == "DEBUG", **extra)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The seed's two routes and the health check."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+
+from flask import Blueprint, Response, abort, request
+
+from app import live
+from app.figures import usage_payload
+from app.ingest import InvalidInput, parse_events
+from app.metrics import get_metrics
+from app.services import caller_dispenser, get_config, get_store
+
+CONFIRMATION = "Données mises à jour avec succès"
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__)
+
+
+def json_response(payload: dict, status: int = 200) -> Response:
+    """A compact JSON response (faster than jsonify's pretty printing, same content)."""
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=status, mimetype="application/json")
+
+
+def cacheable(payload: dict) -> Response:
+    """A JSON response with a strong ETag, answered 304 when the client already has it."""
+    resp = json_response(payload)
+    resp.set_etag(hashlib.sha1(resp.get_data()).hexdigest()[:24])
+    resp.headers["Cache-Control"] = "no-cache"
+    return resp.make_conditional(request)
+
+
+@bp.after_request
+def allow_cross_origin_reads(resp: Response) -> Response:
+    """Read-only routes may be fetched by pages elsewhere on the LAN; the POST needs a token anyway."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        resp.headers["Access-Control-Allow-Origin"] = get_config().cors_origins
+        resp.headers["Access-Control-Allow-Headers"] = "If-None-Match"
+        resp.headers["Access-Control-Expose-Headers"] = "ETag"
+    return resp
+
+
+@bp.get("/obtenir_donnees_utilisation")
+def obtenir_donnees_utilisation() -> Response:
+    """Totals and per-dispenser figures; `?dispenser=ID` narrows them to one dispenser."""
+    dispenser = request.args.get("dispenser")
+    if dispenser is not None and dispenser not in {d.id for d in get_config().dispensers}:
+        abort(404, description=f"unknown dispenser {dispenser!r}")
+    return cacheable(usage_payload(get_store(), get_config(), dispenser))
+
+
+@bp.post("/mettre_a_jour_donnees")
+def mettre_a_jour_donnees() -> Response:
+    """Add a use (or a batch of uses) to the totals, then push the new figures to every dashboard."""
+    dispenser = caller_dispenser()
+    if not request.is_json:
+        raise InvalidInput("Content-Type must be application/json", status=415)
+    batch = parse_events(request.get_data(cache=False), time.time())
+    accepted, duplicates = get_store().ingest(dispenser, batch)
+    metrics = get_metrics()
+    metrics.ingested.labels(dispenser).inc(accepted)
+    metrics.duplicates.labels(dispenser).inc(duplicates)
+    log.info(
+        "ingest dispenser=%s accepted=%d duplicates=%d gel_ml=%.3f hands=%d",
+        dispenser, accepted, duplicates, sum(e.gel_ul for e in batch) / 1000, sum(e.hands for e in batch),
+    )
+    payload = live.push()
+    return json_response({
+        "message": CONFIRMATION,
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "gel_used": payload["gel_used"],
+        "hands_detected": payload["hands_detected"],
+    })
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """200 when the database answers, 503 otherwise."""
+    if get_store().ping():
+        return json_response({"status": "ok"})
+    return json_response({"status": "unavailable", "error": "database does not answer"}, 503)

@@ -1,0 +1,156 @@
+"""Typed server configuration read from the `[server]` tables of config.toml."""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+# Tokens shipped in the example config.toml start with this: fine on loopback, refused on the LAN.
+EXAMPLE_TOKEN_PREFIX = "CHANGE-ME"
+ASYNC_MODES = ("eventlet", "threading")
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, unreadable or holds a wrong value."""
+
+
+@dataclass(frozen=True)
+class DispenserDecl:
+    """One `[[server.dispensers]]` table: a dispenser the server accepts events from."""
+
+    id: str
+    name: str
+    capacity_ml: float
+    token: str
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The `[server]` table, with every default a fresh install needs."""
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    database: str = "sqlite:///instance/usage.db"
+    async_mode: str = "eventlet"
+    message_queue: str | None = None
+    admin_token: str | None = None
+    low_level_pct: float = 15.0
+    offline_after_s: float = 180.0
+    check_interval_s: float = 5.0
+    timezone: str | None = None
+    opening_hours: str | None = None
+    no_use_alert_min: float | None = None
+    log_level: str = "INFO"
+    cors_origins: str = "*"
+    dispensers: tuple[DispenserDecl, ...] = field(default_factory=tuple)
+
+    def tokens(self) -> dict[str, str]:
+        """Map every dispenser token to its dispenser id."""
+        return {d.token: d.id for d in self.dispensers}
+
+    def secrets(self) -> list[str]:
+        """Every secret in the config, so that logs can redact them."""
+        found = [d.token for d in self.dispensers]
+        if self.admin_token:
+            found.append(self.admin_token)
+        return found
+
+
+def _resolve_database(url: str, base: Path) -> str:
+    """Make a relative SQLite path relative to the config file and pick the PostgreSQL driver."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url[len("sqlite:///"):]
+        if rel and rel != ":memory:" and not Path(rel).is_absolute():
+            return "sqlite:///" + str((base / rel).resolve())
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            # pg8000 is pure Python, so under eventlet its sockets are green and never block the hub.
+            return "postgresql+pg8000://" + url[len(prefix):]
+    return url
+
+
+def _dispenser(raw: Any, index: int) -> DispenserDecl:
+    where = f"[[server.dispensers]] #{index + 1}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = set(raw) - {"id", "name", "capacity_ml", "token"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
+    try:
+        ident, token = str(raw["id"]), str(raw["token"])
+    except KeyError as exc:
+        raise ConfigError(f"{where}: missing key {exc.args[0]!r}") from None
+    if not ident or len(ident) > 64:
+        raise ConfigError(f"{where}: id must be 1 to 64 characters")
+    if len(token) < 8:
+        raise ConfigError(f"{where} ({ident}): token must be at least 8 characters")
+    capacity = raw.get("capacity_ml", 300)
+    if not isinstance(capacity, int | float) or isinstance(capacity, bool) or capacity <= 0:
+        raise ConfigError(f"{where} ({ident}): capacity_ml must be a positive number")
+    return DispenserDecl(ident, str(raw.get("name", ident)), float(capacity), token)
+
+
+def server_config(table: dict[str, Any], base: Path) -> ServerConfig:
+    """Build a ServerConfig from a parsed `[server]` table; paths resolve against `base`."""
+    known = {f.name for f in fields(ServerConfig)}
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"[server]: unknown key(s) {sorted(unknown)}")
+    values = dict(table)
+    decls = tuple(_dispenser(d, i) for i, d in enumerate(values.pop("dispensers", [])))
+    ids = [d.id for d in decls]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("[[server.dispensers]]: ids must be unique")
+    tokens = [d.token for d in decls]
+    if len(set(tokens)) != len(tokens):
+        raise ConfigError("[[server.dispensers]]: each dispenser needs its own token")
+    if values.get("async_mode", "eventlet") not in ASYNC_MODES:
+        raise ConfigError(f"[server] async_mode must be one of {ASYNC_MODES}")
+    values["database"] = _resolve_database(str(values.get("database", ServerConfig.database)), base)
+    try:
+        return ServerConfig(dispensers=decls, **values)
+    except TypeError as exc:
+        raise ConfigError(f"[server]: {exc}") from None
+
+
+def load_config(path: str | Path) -> ServerConfig:
+    """Read the `[server]` part of a config.toml file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return server_config(data.get("server", {}), path.resolve().parent)
+
+
+def is_loopback(host: str) -> bool:
+    """True when `host` only listens on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_reason(cfg: ServerConfig, host: str) -> str | None:
+    """Why serving on `host` with this config would be unsafe, or None."""
+    if is_loopback(host):
+        return None
+    weak = [d.id for d in cfg.dispensers if d.token.startswith(EXAMPLE_TOKEN_PREFIX)]
+    if cfg.admin_token and cfg.admin_token.startswith(EXAMPLE_TOKEN_PREFIX):
+        weak.append("admin_token")
+    if not weak:
+        return None
+    return (
+        f"refusing to listen on {host}: the token of {', '.join(weak)} is still the example value "
+        f"from config.toml. Give each [[server.dispensers]] (and admin_token) its own secret, e.g. "
+        f"python3 -c 'import secrets; print(secrets.token_urlsafe(24))', and put the same token in "
+        f"that dispenser's [dispenser] table; or listen on 127.0.0.1 only."
+    )

@@ -1,0 +1,37 @@
+"""Every error the server answers is JSON: `{"error": "..."}` with the right status."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+
+from app.api import json_response
+from app.ingest import InvalidInput
+
+log = logging.getLogger(__name__)
+
+
+def register(app: Flask) -> None:
+    """Install the JSON error handlers on `app`."""
+
+    @app.errorhandler(InvalidInput)
+    def invalid(exc: InvalidInput) -> Response:
+        resp = json_response({"error": str(exc)}, exc.status)
+        if exc.status == 401:
+            resp.headers["WWW-Authenticate"] = "Bearer"
+        return resp
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        messages = {413: "request body is larger than 1 MiB"}
+        resp = json_response({"error": messages.get(exc.code, exc.description)}, exc.code or 500)
+        if exc.code == 405 and exc.valid_methods:
+            resp.headers["Allow"] = ", ".join(exc.valid_methods)
+        return resp
+
+    @app.errorhandler(Exception)
+    def crash(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return json_response({"error": "internal server error"}, 500)

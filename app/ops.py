@@ -1,0 +1,176 @@
+"""Operations routes: history, CSV export, refills and dispenser heartbeats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from flask import Blueprint, Response, abort, request
+
+from app import live
+from app.api import json_response
+from app.figures import iso
+from app.ingest import InvalidInput, load_json
+from app.services import caller_dispenser, get_config, get_store, is_admin
+
+log = logging.getLogger(__name__)
+bp = Blueprint("ops", __name__)
+# Default span and the widest span allowed per bucket size, so a query is always bounded.
+SPANS = {"minute": (3600, 2 * 86400), "hour": (86400, 93 * 86400), "day": (30 * 86400, 5 * 366 * 86400)}
+
+
+def _time_arg(name: str, default: float) -> float:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO 8601 date or time, got {raw[:40]!r}") from None
+    if value.tzinfo is None:  # a bare date or time is the site's local time
+        value = value.replace(tzinfo=get_store().tz) if get_store().tz else value.astimezone()
+    return value.timestamp()
+
+
+def _dispenser_arg() -> str | None:
+    dispenser = request.args.get("dispenser") or None
+    if dispenser is not None and dispenser not in {d.id for d in get_config().dispensers}:
+        abort(404, description=f"unknown dispenser {dispenser!r}")
+    return dispenser
+
+
+def _range(bucket: str | None, default_bucket: str = "hour") -> tuple[str, float, float]:
+    size = bucket or default_bucket
+    if size not in SPANS:
+        raise InvalidInput(f"bucket must be one of {', '.join(SPANS)}, got {size[:20]!r}")
+    default_span, widest = SPANS[size]
+    end = _time_arg("to", time.time())
+    start = _time_arg("from", end - default_span)
+    if not start < end:
+        raise InvalidInput("from must be before to")
+    if end - start > widest:
+        raise InvalidInput(f"at most {widest // 86400} days of {size} buckets at once")
+    return size, start, end
+
+
+@bp.get("/api/history")
+def history() -> Response:
+    """Use per minute, hour or local day, every bucket listed (zeros included), summed in SQL."""
+    dispenser = _dispenser_arg()
+    size, start, end = _range(request.args.get("bucket"))
+    store = get_store()
+    found = {r.start: r for r in store.history(size, store.bucket_start(size, start), end, dispenser)}
+    points = []
+    for t in store.bucket_starts(size, start, end):
+        r = found.get(t)
+        points.append({
+            "start": iso(t),
+            "gel_used": r.gel_ul / 1000 if r else 0,
+            "hands_detected": int(r.hands) if r else 0,
+            "events": int(r.events) if r else 0,
+        })
+    resp = json_response({"bucket": size, "from": iso(start), "to": iso(end), "dispenser": dispenser,
+                          "points": points})
+    resp.headers["Access-Control-Allow-Origin"] = get_config().cors_origins
+    return resp
+
+
+def _csv_lines(header: list[str], rows: Iterable[list]) -> Iterator[str]:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for row in _chain(header, rows):
+        writer.writerow(row)
+        yield buf.getvalue()
+        buf.seek(0)
+        buf.truncate()
+
+
+def _chain(first: list, rest: Iterable[list]) -> Iterator[list]:
+    yield first
+    yield from rest
+
+
+@bp.get("/api/export.csv")
+def export_csv() -> Response:
+    """One row per event, or with `bucket=hour|day` one row per period and dispenser."""
+    dispenser = _dispenser_arg()
+    bucket = request.args.get("bucket")
+    store = get_store()
+    if bucket:
+        size, start, end = _range(bucket)
+        header = ["period_start", "dispenser", "gel_used_ml", "hands_detected", "events"]
+        rows = [[iso(r.start), r.dispenser_id, r.gel_ul / 1000, r.hands, r.events]
+                for r in store.export_buckets(size, start, end, dispenser)]
+    else:
+        size, start, end = _range(None, "day")
+        header = ["timestamp", "dispenser", "event_id", "gel_used_ml", "hands_detected", "received_at"]
+        rows = ([iso(r.ts), r.dispenser_id, r.event_id or "", r.gel_ul / 1000, r.hands, iso(r.received_at)]
+                for r in store.export_events(start, end, dispenser))
+    name = f"usage-{bucket or 'events'}-{datetime.fromtimestamp(start).date()}.csv"
+    return Response(_csv_lines(header, rows), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _target(dispenser_id: str) -> str:
+    """The dispenser a write route is about, checked against the caller's token."""
+    if dispenser_id not in {d.id for d in get_config().dispensers}:
+        abort(404, description=f"unknown dispenser {dispenser_id!r}")
+    if is_admin():
+        return "admin"
+    if caller_dispenser() != dispenser_id:
+        raise InvalidInput("this token belongs to another dispenser", status=403)
+    return "dispenser"
+
+
+@bp.post("/api/dispensers/<dispenser_id>/refill")
+def refill(dispenser_id: str) -> Response:
+    """The reservoir was filled: its level restarts at capacity. Usage totals do not change."""
+    by = _target(dispenser_id)
+    get_store().refill(dispenser_id, by)
+    log.info("refill dispenser=%s by=%s", dispenser_id, by)
+    payload = live.push()
+    entry = next(d for d in payload["dispensers"] if d["id"] == dispenser_id)
+    return json_response({"message": "Recharge enregistrée", "dispenser": entry})
+
+
+@bp.get("/api/dispensers/<dispenser_id>/refills")
+def refill_list(dispenser_id: str) -> Response:
+    """The latest refills of a dispenser, newest first."""
+    if dispenser_id not in {d.id for d in get_config().dispensers}:
+        abort(404, description=f"unknown dispenser {dispenser_id!r}")
+    rows = get_store().refill_history(dispenser_id)
+    return json_response({"refills": [{"at": iso(r.at), "by": r.by, "gel_used_before": r.gel_ul_before / 1000}
+                                      for r in rows]})
+
+
+def _optional_int(body: dict, key: str) -> int | None:
+    value = body.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise InvalidInput(f"{key} must be an integer >= 0")
+    return value
+
+
+@bp.post("/api/dispensers/<dispenser_id>/heartbeat")
+def heartbeat(dispenser_id: str) -> Response:
+    """A dispenser says it is alive, with its spool backlog, software version and missed presences."""
+    if _target(dispenser_id) == "admin":
+        raise InvalidInput("a heartbeat comes from the dispenser itself", status=403)
+    if not request.is_json:
+        raise InvalidInput("Content-Type must be application/json", status=415)
+    body = load_json(request.get_data(cache=False))
+    if not isinstance(body, dict):
+        raise InvalidInput("body must be a JSON object")
+    version = body.get("version")
+    if version is not None and (not isinstance(version, str) or len(version) > 40):
+        raise InvalidInput("version must be a string of at most 40 characters")
+    before = live.alert_state(live.current_payload())
+    get_store().heartbeat(dispenser_id, _optional_int(body, "backlog"), version, _optional_int(body, "missed"))
+    log.debug("heartbeat dispenser=%s backlog=%s", dispenser_id, body.get("backlog"))
+    payload = live.current_payload()
+    if live.alert_state(payload) != before:  # back online: tell the dashboards now
+        live.push(payload)
+    return json_response({"status": "ok"})

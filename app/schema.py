@@ -1,0 +1,144 @@
+"""Database tables (SQLAlchemy Core) and the versioned schema migrations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+metadata = sa.MetaData()
+# SQLite only aliases the rowid for INTEGER PRIMARY KEY; PostgreSQL wants a 64-bit key.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+# Gel is stored in whole microlitres so that running totals are exact sums, never drifting floats.
+dispensers = sa.Table(
+    "dispensers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("capacity_ml", sa.Double, nullable=False),
+    sa.Column("gel_ul", sa.BigInteger, nullable=False, default=0),
+    sa.Column("hands", sa.BigInteger, nullable=False, default=0),
+    sa.Column("events", sa.BigInteger, nullable=False, default=0),
+    sa.Column("refill_gel_ul", sa.BigInteger, nullable=False, default=0),  # gel_ul at the last refill
+    sa.Column("refilled_at", sa.Double),
+    sa.Column("last_seen", sa.Double),  # any contact: events or heartbeat
+    sa.Column("last_event_at", sa.Double),  # newest dose timestamp
+    sa.Column("missed", sa.BigInteger, nullable=False, default=0),  # presences that gave no dose
+    sa.Column("backlog", sa.Integer),
+    sa.Column("version", sa.String(40)),
+    sa.Column("updated_at", sa.Double, nullable=False),  # last change of anything shown
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("dispenser_id", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(64)),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("received_at", sa.Double, nullable=False),
+    sa.Column("gel_ul", sa.BigInteger, nullable=False),
+    sa.Column("hands", sa.Integer, nullable=False),
+    # NULL event_ids never collide, so anonymous seed-style posts are all counted.
+    sa.UniqueConstraint("dispenser_id", "event_id", name="uq_events_dispenser_event"),
+    sa.Index("ix_events_ts", "ts"),
+    sa.Index("ix_events_dispenser_ts", "dispenser_id", "ts"),
+)
+
+# Running totals per minute, hour and local day: history reads these, never the events table.
+rollups = sa.Table(
+    "rollups",
+    metadata,
+    sa.Column("size", sa.String(8), primary_key=True),
+    sa.Column("dispenser_id", sa.String(64), primary_key=True),
+    sa.Column("start", sa.BigInteger, primary_key=True),
+    sa.Column("gel_ul", sa.BigInteger, nullable=False),
+    sa.Column("hands", sa.BigInteger, nullable=False),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Index("ix_rollups_size_start", "size", "start"),
+)
+
+refills = sa.Table(
+    "refills",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("dispenser_id", sa.String(64), nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("gel_ul_before", sa.BigInteger, nullable=False),  # used since the previous refill
+    sa.Column("by", sa.String(16), nullable=False),
+    sa.Index("ix_refills_dispenser_at", "dispenser_id", "at"),
+)
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+)
+
+
+def _v1(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[dispensers, events, rollups, refills])
+
+
+# Each entry moves the schema one version up; never edit a released one, append a new one.
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sa.Connection) -> int:
+    """The schema version recorded in the database, 0 for an empty one."""
+    if not sa.inspect(conn).has_table("meta"):
+        return 0
+    row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    return int(row[0]) if row else 0
+
+
+def migrate(engine: sa.Engine) -> int:
+    """Bring the database up to SCHEMA_VERSION, one transaction per step; return the version."""
+    with engine.begin() as conn:
+        meta.create(conn, checkfirst=True)
+        if conn.dialect.name == "postgresql":
+            # Two server processes starting at once must not both migrate.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(424242)")
+        current = schema_version(conn)
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"database schema v{current} is newer than this release (v{SCHEMA_VERSION}); upgrade the code"
+            )
+        for step in range(current, SCHEMA_VERSION):
+            MIGRATIONS[step](conn)
+        if current != SCHEMA_VERSION:
+            conn.execute(sa.delete(meta).where(meta.c.key == "schema_version"))
+            conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+    return SCHEMA_VERSION
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine tuned for durable writes: SQLite in WAL mode with full fsync, or PostgreSQL."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+            # Let SQLAlchemy, not the driver, open transactions, so writers can BEGIN IMMEDIATE.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")  # the WAL is fsynced before COMMIT returns
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # noqa: ANN001
+            mode = "IMMEDIATE" if conn.get_execution_options().get("writer") else "DEFERRED"
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)

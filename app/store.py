@@ -1,0 +1,229 @@
+"""The usage store: every event a row, running totals and rollups kept in the same transaction."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.config import DispenserDecl
+from app.schema import dispensers, events, make_engine, migrate, refills, rollups
+
+BUCKETS = ("minute", "hour", "day")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One validated use: `gel_ul` microlitres, `hands` hands, dose time `ts` (epoch seconds)."""
+
+    gel_ul: int
+    hands: int
+    ts: float
+    event_id: str | None = None
+
+
+class Store:
+    """All reads and writes of usage data, portable between SQLite and PostgreSQL."""
+
+    def __init__(self, url: str, decls: Iterable[DispenserDecl] = (), timezone: str | None = None):
+        self.engine = make_engine(url)
+        self.tz = ZoneInfo(timezone) if timezone else None
+        self.decls = tuple(decls)
+        migrate(self.engine)
+        self.sync_dispensers(self.decls)
+
+    def _insert(self, table: sa.Table):
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    @contextmanager
+    def writer(self) -> Iterator[sa.Connection]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite, so writers queue instead of deadlocking)."""
+        with self.engine.connect().execution_options(writer=True) as conn, conn.begin():
+            yield conn
+
+    def sync_dispensers(self, decls: Iterable[DispenserDecl]) -> None:
+        """Create or rename the declared dispensers; their totals are kept."""
+        now = time.time()
+        with self.writer() as conn:
+            for d in decls:
+                stmt = self._insert(dispensers).values(
+                    id=d.id, name=d.name, capacity_ml=d.capacity_ml, gel_ul=0, hands=0, events=0,
+                    refill_gel_ul=0, missed=0, updated_at=now,
+                )
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=[dispensers.c.id],
+                    set_={"name": stmt.excluded.name, "capacity_ml": stmt.excluded.capacity_ml},
+                ))
+
+    def bucket_start(self, size: str, ts: float) -> int:
+        """Start (epoch seconds) of the minute, hour or local day holding `ts`."""
+        if size == "minute":
+            return int(ts // 60 * 60)
+        if size == "hour":
+            return int(ts // 3600 * 3600)
+        local = datetime.fromtimestamp(ts, self.tz)
+        return int(local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
+
+    def ingest(self, dispenser_id: str, batch: list[Event], now: float | None = None) -> tuple[int, int]:
+        """Store a batch all-or-nothing; return (accepted, duplicates). Repeated event_ids count once."""
+        now = time.time() if now is None else now
+        rows = [
+            {"dispenser_id": dispenser_id, "event_id": e.event_id, "ts": e.ts, "received_at": now,
+             "gel_ul": e.gel_ul, "hands": e.hands}
+            for e in batch
+        ]
+        with self.writer() as conn:
+            stmt = self._insert(events).values(rows).on_conflict_do_nothing(
+                index_elements=[events.c.dispenser_id, events.c.event_id]
+            )
+            new = conn.execute(stmt.returning(events.c.ts, events.c.gel_ul, events.c.hands)).all()
+            self._add_totals(conn, dispenser_id, new, now)
+        return len(new), len(batch) - len(new)
+
+    def _add_totals(self, conn: sa.Connection, dispenser_id: str, new: list, now: float) -> None:
+        values = {"last_seen": now, "updated_at": now}
+        if new:
+            newest = max(r.ts for r in new)
+            last = dispensers.c.last_event_at
+            values.update(
+                gel_ul=dispensers.c.gel_ul + sum(r.gel_ul for r in new),
+                hands=dispensers.c.hands + sum(r.hands for r in new),
+                events=dispensers.c.events + len(new),
+                last_event_at=sa.case((last.is_(None) | (last < newest), newest), else_=last),
+            )
+        conn.execute(sa.update(dispensers).where(dispensers.c.id == dispenser_id).values(**values))
+        if not new:
+            return
+        sums: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+        for r in new:
+            for size in BUCKETS:
+                acc = sums[(size, self.bucket_start(size, r.ts))]
+                acc[0] += r.gel_ul
+                acc[1] += r.hands
+                acc[2] += 1
+        # Sorted keys: concurrent PostgreSQL writers lock rollup rows in the same order, never deadlock.
+        stmt = self._insert(rollups).values([
+            {"size": size, "dispenser_id": dispenser_id, "start": start, "gel_ul": g, "hands": h, "events": n}
+            for (size, start), (g, h, n) in sorted(sums.items())
+        ])
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=[rollups.c.size, rollups.c.dispenser_id, rollups.c.start],
+            set_={
+                "gel_ul": rollups.c.gel_ul + stmt.excluded.gel_ul,
+                "hands": rollups.c.hands + stmt.excluded.hands,
+                "events": rollups.c.events + stmt.excluded.events,
+            },
+        ))
+
+    def dispenser_rows(self) -> list[sa.Row]:
+        """Every dispenser row with its running totals."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(dispensers)).all()
+
+    def recent_use(self, since: float) -> dict[str, int]:
+        """Microlitres used per dispenser in hour buckets starting at or after `since`."""
+        q = (
+            sa.select(rollups.c.dispenser_id, sa.func.sum(rollups.c.gel_ul))
+            .where(rollups.c.size == "hour", rollups.c.start >= self.bucket_start("hour", since))
+            .group_by(rollups.c.dispenser_id)
+        )
+        with self.engine.connect() as conn:
+            return {d: int(g) for d, g in conn.execute(q)}
+
+    def history(self, size: str, start: float, end: float, dispenser_id: str | None = None) -> list[sa.Row]:
+        """Totals per bucket in [start, end), all dispensers or one, summed in SQL from the rollups."""
+        q = (
+            sa.select(
+                rollups.c.start,
+                sa.func.sum(rollups.c.gel_ul).label("gel_ul"),
+                sa.func.sum(rollups.c.hands).label("hands"),
+                sa.func.sum(rollups.c.events).label("events"),
+            )
+            .where(rollups.c.size == size, rollups.c.start >= start, rollups.c.start < end)
+            .group_by(rollups.c.start)
+            .order_by(rollups.c.start)
+        )
+        if dispenser_id is not None:
+            q = q.where(rollups.c.dispenser_id == dispenser_id)
+        with self.engine.connect() as conn:
+            return conn.execute(q).all()
+
+    def refill(self, dispenser_id: str, by: str, now: float | None = None) -> None:
+        """Record a full reservoir: the level restarts from capacity; usage totals are untouched."""
+        now = time.time() if now is None else now
+        with self.writer() as conn:
+            row = conn.execute(
+                sa.select(dispensers.c.gel_ul, dispensers.c.refill_gel_ul).where(dispensers.c.id == dispenser_id)
+            ).one()
+            conn.execute(sa.insert(refills).values(
+                dispenser_id=dispenser_id, at=now, gel_ul_before=row.gel_ul - row.refill_gel_ul, by=by
+            ))
+            conn.execute(sa.update(dispensers).where(dispensers.c.id == dispenser_id).values(
+                refill_gel_ul=row.gel_ul, refilled_at=now, last_seen=now, updated_at=now
+            ))
+
+    def heartbeat(self, dispenser_id: str, backlog: int | None, version: str | None, missed: int | None,
+                  now: float | None = None) -> None:
+        """Note that a dispenser is alive, with its spool backlog, version and missed-presence counter."""
+        now = time.time() if now is None else now
+        values = {"last_seen": now, "backlog": backlog, "version": version, "updated_at": now}
+        if missed is not None:
+            # An absolute counter kept by the dispenser: a retried heartbeat cannot count twice.
+            values["missed"] = missed
+        with self.writer() as conn:
+            conn.execute(sa.update(dispensers).where(dispensers.c.id == dispenser_id).values(**values))
+
+    def bucket_starts(self, size: str, start: float, end: float) -> list[int]:
+        """Every bucket start from the one holding `start` up to `end` (local days follow DST)."""
+        step = {"minute": 60, "hour": 3600, "day": 26 * 3600}[size]
+        starts, t = [], self.bucket_start(size, start)
+        while t < end:
+            starts.append(t)
+            t = self.bucket_start(size, t + step)
+        return starts
+
+    def export_events(self, start: float, end: float, dispenser_id: str | None = None) -> Iterator[sa.Row]:
+        """Stream the events with a dose time in [start, end), oldest first, without loading them all."""
+        q = sa.select(events).where(events.c.ts >= start, events.c.ts < end).order_by(events.c.ts, events.c.id)
+        if dispenser_id is not None:
+            q = q.where(events.c.dispenser_id == dispenser_id)
+        with self.engine.connect() as conn:
+            yield from conn.execution_options(stream_results=True, yield_per=1000).execute(q)
+
+    def export_buckets(self, size: str, start: float, end: float,
+                       dispenser_id: str | None = None) -> list[sa.Row]:
+        """Totals per bucket and dispenser in [start, end), from the rollups."""
+        q = (
+            sa.select(rollups)
+            .where(rollups.c.size == size, rollups.c.start >= self.bucket_start(size, start), rollups.c.start < end)
+            .order_by(rollups.c.start, rollups.c.dispenser_id)
+        )
+        if dispenser_id is not None:
+            q = q.where(rollups.c.dispenser_id == dispenser_id)
+        with self.engine.connect() as conn:
+            return conn.execute(q).all()
+
+    def refill_history(self, dispenser_id: str | None = None, limit: int = 100) -> list[sa.Row]:
+        """The latest refills, newest first."""
+        q = sa.select(refills).order_by(refills.c.at.desc()).limit(limit)
+        if dispenser_id is not None:
+            q = q.where(refills.c.dispenser_id == dispenser_id)
+        with self.engine.connect() as conn:
+            return conn.execute(q).all()
+
+    def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
