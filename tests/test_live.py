@@ -1,0 +1,60 @@
+"""Socket.IO push through Flask-SocketIO's test client."""
+
+from __future__ import annotations
+
+from conftest import TOKENS
+
+from app import socketio
+from app.live import EVENT, check_alerts
+
+
+def payloads(sio) -> list[dict]:
+    return [m["args"][0] for m in sio.get_received() if m["name"] == EVENT]
+
+
+def test_a_client_gets_the_figures_on_connect(sio_client, client):
+    received = payloads(sio_client)
+    assert received == [client.get("/obtenir_donnees_utilisation").get_json()]
+
+
+def test_every_accepted_post_is_pushed_with_exactly_the_get_payload(sio_client, client, post):
+    sio_client.get_received()
+    post({"gel_used": 1.5, "hands_detected": 1})
+    pushed = payloads(sio_client)
+    assert len(pushed) == 1
+    assert pushed[0] == client.get("/obtenir_donnees_utilisation").get_json()
+    assert pushed[0]["hands_detected"] == 1
+
+
+def test_all_clients_get_the_push(app, client, post):
+    clients = [socketio.test_client(app, flask_test_client=client) for _ in range(3)]
+    for c in clients:
+        c.get_received()
+    post({"gel_used": 2, "hands_detected": 1})
+    assert [payloads(c)[0]["gel_used"] for c in clients] == [2, 2, 2]
+    for c in clients:
+        c.disconnect()
+
+
+def test_rejected_posts_push_nothing(sio_client, post, client):
+    sio_client.get_received()
+    post({"gel_used": -1})
+    client.post("/mettre_a_jour_donnees", json={"gel_used": 1})
+    assert payloads(sio_client) == []
+
+
+def test_alert_change_is_pushed_without_any_post(app, sio_client, client):
+    """The periodic check pushes when a dispenser goes offline even though nothing was posted."""
+    client.post("/mettre_a_jour_donnees", json={"gel_used": 1, "hands_detected": 1},
+                headers={"Authorization": f"Bearer {TOKENS['entree']}"})
+    state = check_alerts(app, None)
+    sio_client.get_received()
+    assert check_alerts(app, state) == state
+    assert payloads(sio_client) == []  # nothing changed, nothing pushed
+    store = app.extensions["usage_store"]
+    with store.writer() as conn:  # the dispenser was last heard from long ago
+        conn.execute(__import__("app.schema", fromlist=["dispensers"]).dispensers.update().values(last_seen=1.0))
+    check_alerts(app, state)
+    pushed = payloads(sio_client)
+    assert len(pushed) == 1
+    assert {"dispenser": "entree", "name": "Entrée", "kind": "offline"} in pushed[0]["alerts"]
