@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from typing import Any
 
 from flask import Flask
@@ -48,24 +49,61 @@ def alert_state(payload: dict[str, Any]) -> str:
     return json.dumps(payload["alerts"], sort_keys=True)
 
 
-def check_alerts(app: Flask, last: str | None) -> str:
-    """Push the figures if the alerts changed since `last` (an offline transition needs no POST)."""
+class AlertMemory:
+    """The last alert state, and who may check it: in this process, or shared through Redis."""
+
+    # Take the lease if free, renew it if ours: atomic, so two processes never both hold it.
+    LEASE = """
+    if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+    if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('pexpire', KEYS[1], ARGV[2]) return 1 end
+    return 0
+    """
+
+    def __init__(self, message_queue: str | None, lease_s: float):
+        self.state: str | None = None
+        self.redis = None
+        if message_queue and message_queue.startswith(("redis://", "rediss://", "unix://")):
+            import redis
+
+            self.redis = redis.Redis.from_url(message_queue, socket_timeout=5)
+            self.lease = self.redis.register_script(self.LEASE)
+            self.me = uuid.uuid4().hex
+            self.lease_ms = int(lease_s * 1000)
+
+    def leader(self) -> bool:
+        """True when this process is the one that runs the periodic check."""
+        return self.redis is None or bool(self.lease(keys=["gel:alerts:leader"], args=[self.me, self.lease_ms]))
+
+    def swap(self, state: str) -> str | None:
+        """Record the new state; return the previous one (None the very first time)."""
+        if self.redis is None:
+            previous, self.state = self.state, state
+            return previous
+        previous = self.redis.set("gel:alerts:state", state, get=True)
+        return previous.decode() if previous is not None else None
+
+
+def check_alerts(app: Flask, memory: AlertMemory) -> bool:
+    """Push the figures if the alerts changed since the last check; True if pushed."""
     with app.app_context():
         payload = current_payload()
         state = alert_state(payload)
-        if last is not None and state != last:
+        previous = memory.swap(state)
+        if previous is not None and previous != state:
             log.info("alerts changed alerts=%s", state)
             push(payload)
-        return state
+            return True
+        return False
 
 
 def run_watchdog(app: Flask) -> None:
-    """Forever: check the alerts every `check_interval_s` seconds (a Socket.IO background task)."""
-    interval = app.extensions["usage_config"].check_interval_s
-    state = None
+    """Forever: every `check_interval_s`, the cluster's one leader checks the alerts (a background task)."""
+    cfg = app.extensions["usage_config"]
+    memory = AlertMemory(cfg.message_queue, lease_s=max(3 * cfg.check_interval_s, 2))
     while True:
         try:
-            state = check_alerts(app, state)
-        except Exception:  # the watchdog must outlive a database hiccup
+            if memory.leader():
+                check_alerts(app, memory)
+        except Exception:  # the watchdog must outlive a database or Redis hiccup
             log.exception("alert check failed")
-        socketio.sleep(interval)
+        socketio.sleep(cfg.check_interval_s)

@@ -1,8 +1,7 @@
-"""Database tables (SQLAlchemy Core) and the versioned schema migrations."""
+"""Database tables (SQLAlchemy Core), as of the current schema version, and the engine factory."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -78,43 +77,6 @@ meta = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(200), nullable=False),
 )
-
-
-def _v1(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=[dispensers, events, rollups, refills])
-
-
-# Each entry moves the schema one version up; never edit a released one, append a new one.
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [_v1]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def schema_version(conn: sa.Connection) -> int:
-    """The schema version recorded in the database, 0 for an empty one."""
-    if not sa.inspect(conn).has_table("meta"):
-        return 0
-    row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
-    return int(row[0]) if row else 0
-
-
-def migrate(engine: sa.Engine) -> int:
-    """Bring the database up to SCHEMA_VERSION, one transaction per step; return the version."""
-    with engine.begin() as conn:
-        meta.create(conn, checkfirst=True)
-        if conn.dialect.name == "postgresql":
-            # Two server processes starting at once must not both migrate.
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(424242)")
-        current = schema_version(conn)
-        if current > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"database schema v{current} is newer than this release (v{SCHEMA_VERSION}); upgrade the code"
-            )
-        for step in range(current, SCHEMA_VERSION):
-            MIGRATIONS[step](conn)
-        if current != SCHEMA_VERSION:
-            conn.execute(sa.delete(meta).where(meta.c.key == "schema_version"))
-            conn.execute(sa.insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-    return SCHEMA_VERSION
 
 
 def make_engine(url: str) -> sa.Engine:

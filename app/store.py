@@ -14,9 +14,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.config import DispenserDecl
-from app.schema import dispensers, events, make_engine, migrate, refills, rollups
+from app.migrations import migrate
+from app.schema import dispensers, events, make_engine, refills, rollups
 
 BUCKETS = ("minute", "hour", "day")
+
+
+def _total(column: sa.ColumnElement) -> sa.ColumnElement:
+    """SUM as a 64-bit integer (PostgreSQL would otherwise return NUMERIC, i.e. Decimal)."""
+    return sa.cast(sa.func.sum(column), sa.BigInteger)
 
 
 @dataclass(frozen=True)
@@ -75,16 +81,20 @@ class Store:
     def ingest(self, dispenser_id: str, batch: list[Event], now: float | None = None) -> tuple[int, int]:
         """Store a batch all-or-nothing; return (accepted, duplicates). Repeated event_ids count once."""
         now = time.time() if now is None else now
+        # Sorted by event_id: two PostgreSQL writers sharing ids lock them in the same order, never deadlock.
         rows = [
             {"dispenser_id": dispenser_id, "event_id": e.event_id, "ts": e.ts, "received_at": now,
              "gel_ul": e.gel_ul, "hands": e.hands}
-            for e in batch
+            for e in sorted(batch, key=lambda e: e.event_id or "")
         ]
         with self.writer() as conn:
-            stmt = self._insert(events).values(rows).on_conflict_do_nothing(
+            # Rows as executemany parameters, not .values(rows): the statement is compiled once and cached
+            # (profiled: compiling a fresh 1000-row VALUES was ~60% of ingest); SQLAlchemy's insertmanyvalues
+            # still sends one multi-row INSERT ... RETURNING.
+            stmt = self._insert(events).on_conflict_do_nothing(
                 index_elements=[events.c.dispenser_id, events.c.event_id]
             )
-            new = conn.execute(stmt.returning(events.c.ts, events.c.gel_ul, events.c.hands)).all()
+            new = conn.execute(stmt.returning(events.c.ts, events.c.gel_ul, events.c.hands), rows).all()
             self._add_totals(conn, dispenser_id, new, now)
         return len(new), len(batch) - len(new)
 
@@ -110,10 +120,8 @@ class Store:
                 acc[1] += r.hands
                 acc[2] += 1
         # Sorted keys: concurrent PostgreSQL writers lock rollup rows in the same order, never deadlock.
-        stmt = self._insert(rollups).values([
-            {"size": size, "dispenser_id": dispenser_id, "start": start, "gel_ul": g, "hands": h, "events": n}
-            for (size, start), (g, h, n) in sorted(sums.items())
-        ])
+        stmt = self._insert(rollups)
+        # Cached statement + executemany parameters; RETURNING makes insertmanyvalues send one multi-row statement.
         conn.execute(stmt.on_conflict_do_update(
             index_elements=[rollups.c.size, rollups.c.dispenser_id, rollups.c.start],
             set_={
@@ -121,7 +129,10 @@ class Store:
                 "hands": rollups.c.hands + stmt.excluded.hands,
                 "events": rollups.c.events + stmt.excluded.events,
             },
-        ))
+        ).returning(rollups.c.start), [
+            {"size": size, "dispenser_id": dispenser_id, "start": start, "gel_ul": g, "hands": h, "events": n}
+            for (size, start), (g, h, n) in sorted(sums.items())
+        ]).all()
 
     def dispenser_rows(self) -> list[sa.Row]:
         """Every dispenser row with its running totals."""
@@ -131,7 +142,7 @@ class Store:
     def recent_use(self, since: float) -> dict[str, int]:
         """Microlitres used per dispenser in hour buckets starting at or after `since`."""
         q = (
-            sa.select(rollups.c.dispenser_id, sa.func.sum(rollups.c.gel_ul))
+            sa.select(rollups.c.dispenser_id, _total(rollups.c.gel_ul))
             .where(rollups.c.size == "hour", rollups.c.start >= self.bucket_start("hour", since))
             .group_by(rollups.c.dispenser_id)
         )
@@ -143,9 +154,9 @@ class Store:
         q = (
             sa.select(
                 rollups.c.start,
-                sa.func.sum(rollups.c.gel_ul).label("gel_ul"),
-                sa.func.sum(rollups.c.hands).label("hands"),
-                sa.func.sum(rollups.c.events).label("events"),
+                _total(rollups.c.gel_ul).label("gel_ul"),
+                _total(rollups.c.hands).label("hands"),
+                _total(rollups.c.events).label("events"),
             )
             .where(rollups.c.size == size, rollups.c.start >= start, rollups.c.start < end)
             .group_by(rollups.c.start)

@@ -1,13 +1,205 @@
-"""The dashboard page."""
+"""The dashboard page (`/`, `/?kiosk=1`, `?lang=fr|en`) and the version it was built from."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import hashlib
+import importlib.metadata
+import json
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, render_template, request
+from flask.blueprints import BlueprintSetupState
+
+from app.services import get_config
 
 bp = Blueprint("views", __name__)
+LANGUAGES = ("fr", "en")
+DEFAULT_LANGUAGE = "fr"
+POLL_MS = 5000
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'; "
+       "form-action 'self'")
+
+# Strings rendered by the server (page) and read by the script (the `js` part, as a JSON data block).
+STRINGS: dict[str, dict[str, Any]] = {
+    "fr": {
+        "locale": "fr-FR",
+        "title": "Gel hydroalcoolique — utilisation",
+        "heading": "Utilisation du gel hydroalcoolique",
+        "gel_used": "Gel utilisé",
+        "hands_detected": "Mains détectées",
+        "dispensers": "Distributeurs",
+        "realtime": "Doses par minute — dernière heure",
+        "history": "Historique",
+        "today": "Aujourd’hui",
+        "days7": "7 jours",
+        "days30": "30 jours",
+        "csv": "Télécharger CSV",
+        "updated": "Mise à jour",
+        "chart_empty": "Aucune donnée",
+        "js": {
+            "state_live": "En direct",
+            "state_polling": "Actualisation toutes les 5 s",
+            "state_offline": "Hors connexion",
+            "state_connecting": "Connexion…",
+            "alert_offline": "{name} : hors ligne",
+            "alert_low": "{name} : réservoir presque vide",
+            "alert_no_use": "{name} : aucune utilisation récente",
+            "online": "En ligne",
+            "offline": "Hors ligne",
+            "low": "Niveau bas",
+            "level": "Niveau du réservoir",
+            "gel": "Gel",
+            "hands": "Mains",
+            "doses": "Doses",
+            "empty_at": "vide vers {when}",
+            "empty_unknown": "vidage non estimé",
+            "today": "aujourd’hui",
+            "tomorrow": "demain",
+            "seen": "vu {when}",
+            "never_seen": "jamais vu",
+            "stale": "valeurs figées",
+            "now": "à l’instant",
+            "ago_min": "il y a {n} min",
+            "ago_h": "il y a {n} h",
+            "ago_d": "il y a {n} j",
+            "never": "—",
+            "doses_axis": "Doses",
+            "gel_axis": "Gel (ml)",
+            "new_version": "Nouvelle version du tableau de bord : recharger",
+            "page_stale": "Connexion perdue — dernières valeurs connues",
+        },
+    },
+    "en": {
+        "locale": "en-US",
+        "title": "Hand sanitizer — usage",
+        "heading": "Hand sanitizer usage",
+        "gel_used": "Gel used",
+        "hands_detected": "Hands detected",
+        "dispensers": "Dispensers",
+        "realtime": "Doses per minute — last hour",
+        "history": "History",
+        "today": "Today",
+        "days7": "7 days",
+        "days30": "30 days",
+        "csv": "Download CSV",
+        "updated": "Updated",
+        "chart_empty": "No data",
+        "js": {
+            "state_live": "Live",
+            "state_polling": "Refreshing every 5 s",
+            "state_offline": "Offline",
+            "state_connecting": "Connecting…",
+            "alert_offline": "{name}: offline",
+            "alert_low": "{name}: reservoir almost empty",
+            "alert_no_use": "{name}: no recent use",
+            "online": "Online",
+            "offline": "Offline",
+            "low": "Low level",
+            "level": "Reservoir level",
+            "gel": "Gel",
+            "hands": "Hands",
+            "doses": "Doses",
+            "empty_at": "empty around {when}",
+            "empty_unknown": "no emptying estimate",
+            "today": "today",
+            "tomorrow": "tomorrow",
+            "seen": "seen {when}",
+            "never_seen": "never seen",
+            "stale": "stale values",
+            "now": "just now",
+            "ago_min": "{n} min ago",
+            "ago_h": "{n} h ago",
+            "ago_d": "{n} d ago",
+            "never": "—",
+            "doses_axis": "Doses",
+            "gel_axis": "Gel (ml)",
+            "new_version": "A new dashboard version is available: reload",
+            "page_stale": "Connection lost — last known values",
+        },
+    },
+}
+
+
+def package_version() -> str:
+    """The installed package version, or 0 when running from a bare checkout."""
+    try:
+        return importlib.metadata.version("gel-dispenser")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+def content_hash(*folders: str | Path | None) -> str:
+    """A short hash of every file (path and bytes) under the given folders."""
+    digest = hashlib.sha256()
+    for folder in folders:
+        if not folder or not Path(folder).is_dir():
+            continue
+        root = Path(folder)
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def build_version(app: Flask) -> str:
+    """Package version + hash of the static files and templates, e.g. `1.0.0+3f2a9c81d0e4`."""
+    templates = Path(app.root_path) / (app.template_folder or "templates")
+    return f"{package_version()}+{content_hash(app.static_folder, templates)}"
+
+
+@bp.record_once
+def _compute_version(state: BlueprintSetupState) -> None:
+    state.app.extensions["dashboard_version"] = build_version(state.app)
+
+
+def dashboard_version() -> str:
+    """The version computed when the app was built."""
+    return current_app.extensions["dashboard_version"]
+
+
+def pick_language() -> str:
+    """`?lang=` if it is fr or en, else the browser's Accept-Language, else French."""
+    asked = (request.args.get("lang") or "").lower()[:2]
+    if asked in LANGUAGES:
+        return asked
+    return request.accept_languages.best_match(LANGUAGES, default=DEFAULT_LANGUAGE) or DEFAULT_LANGUAGE
+
+
+def is_kiosk() -> bool:
+    """`?kiosk=1` (or true/yes/on) selects the wall display."""
+    return (request.args.get("kiosk") or "").lower() in ("1", "true", "yes", "on")
 
 
 @bp.get("/")
-def index() -> str:
-    """The live dashboard."""
-    return render_template("index.html")
+def index() -> Response:
+    """The live dashboard, in French or English, normal or kiosk."""
+    lang = pick_language()
+    strings = STRINGS[lang]
+    settings = {
+        "lang": lang,
+        "locale": strings["locale"],
+        "kiosk": is_kiosk(),
+        "version": dashboard_version(),
+        "timezone": get_config().timezone,
+        "poll_ms": POLL_MS,
+        "strings": strings["js"],
+    }
+    html = render_template("index.html", t=strings, lang=lang, kiosk=settings["kiosk"],
+                           version=settings["version"], settings=settings)
+    resp = Response(html, mimetype="text/html")
+    resp.headers["Content-Security-Policy"] = CSP
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "same-origin"
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.vary.add("Accept-Language")
+    return resp
+
+
+@bp.get("/api/version")
+def version() -> Response:
+    """The dashboard version: a kiosk reloads itself when it changes."""
+    resp = Response(json.dumps({"version": dashboard_version()}), mimetype="application/json")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,8 @@ ON_CI = os.environ.get("CI") == "true"
 TOKENS = {"entree": "token-entree-0001", "cafeteria": "token-cafeteria-0002", "b12": "token-b12-0003"}
 ADMIN = "token-admin-0000"
 CHROMIUM = "/usr/bin/chromium"
+POSTGRES = os.environ.get("GEL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("GEL_TEST_REDIS", "redis://127.0.0.1:6379/15")
 
 
 def config_text(database: str = "sqlite:///usage.db", async_mode: str = "threading", **server) -> str:
@@ -50,10 +53,61 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
     return write
 
 
+def _reachable(probe: Callable[[], object]) -> str | None:
+    try:
+        probe()
+        return None
+    except Exception as exc:  # any failure means the service is not usable here
+        return f"{type(exc).__name__}: {exc}"
+
+
 @pytest.fixture
-def config_path(write_config: Callable[..., Path]) -> Path:
-    """The default test config file (threading mode, SQLite in tmp_path)."""
-    return write_config()
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on $GEL_TEST_POSTGRES (default: postgres on 127.0.0.1:5432), dropped after."""
+    import sqlalchemy as sa
+
+    admin_url = "postgresql+pg8000://" + POSTGRES.split("://", 1)[1]
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    problem = _reachable(lambda: admin.connect().close())
+    if problem:
+        admin.dispose()
+        skip_or_fail(f"PostgreSQL not reachable at {POSTGRES} (set GEL_TEST_POSTGRES): {problem}")
+    name = f"gel_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield POSTGRES.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database on $GEL_TEST_REDIS (default: 127.0.0.1:6379 db 15), emptied before and after."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS, socket_timeout=2)
+    problem = _reachable(client.ping)
+    if problem:
+        skip_or_fail(f"Redis not reachable at {REDIS} (set GEL_TEST_REDIS): {problem}")
+    client.flushdb()
+    yield REDIS
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request) -> str:
+    """The API suite runs on both databases."""
+    if request.param == "sqlite":
+        return "sqlite:///usage.db"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def config_path(write_config: Callable[..., Path], database_url: str) -> Path:
+    """The default test config file (threading mode, SQLite in tmp_path or a fresh PostgreSQL database)."""
+    return write_config(database=database_url)
 
 
 @pytest.fixture

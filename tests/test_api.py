@@ -153,7 +153,8 @@ def test_body_over_one_mib_is_413(client, totals):
 
 
 def test_timestamps_with_and_without_offset(client, post):
-    post([{"gel_used": 1, "timestamp": "2026-01-05T10:00:00"}, {"gel_used": 1, "timestamp": "2026-01-05T11:30:00+01:00"}])
+    post([{"gel_used": 1, "timestamp": "2026-01-05T10:00:00"},
+          {"gel_used": 1, "timestamp": "2026-01-05T11:30:00+01:00"}])
     hist = client.get("/api/history?bucket=hour&from=2026-01-05T09:00:00Z&to=2026-01-05T12:00:00Z").get_json()
     assert [p["gel_used"] for p in hist["points"]] == [0, 2, 0]  # both are 10:xx UTC
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import TOKENS
 
 from app import socketio
-from app.live import EVENT, check_alerts
+from app.live import EVENT, AlertMemory, check_alerts
 
 
 def payloads(sio) -> list[dict]:
@@ -47,14 +47,15 @@ def test_alert_change_is_pushed_without_any_post(app, sio_client, client):
     """The periodic check pushes when a dispenser goes offline even though nothing was posted."""
     client.post("/mettre_a_jour_donnees", json={"gel_used": 1, "hands_detected": 1},
                 headers={"Authorization": f"Bearer {TOKENS['entree']}"})
-    state = check_alerts(app, None)
+    memory = AlertMemory(None, 1)
+    assert not check_alerts(app, memory)  # the first check only learns the state
     sio_client.get_received()
-    assert check_alerts(app, state) == state
+    assert not check_alerts(app, memory)
     assert payloads(sio_client) == []  # nothing changed, nothing pushed
     store = app.extensions["usage_store"]
     with store.writer() as conn:  # the dispenser was last heard from long ago
         conn.execute(__import__("app.schema", fromlist=["dispensers"]).dispensers.update().values(last_seen=1.0))
-    check_alerts(app, state)
+    assert check_alerts(app, memory)
     pushed = payloads(sio_client)
     assert len(pushed) == 1
     assert {"dispenser": "entree", "name": "Entrée", "kind": "offline"} in pushed[0]["alerts"]

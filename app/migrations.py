@@ -1,0 +1,102 @@
+"""Versioned schema migrations, the same on SQLite and PostgreSQL.
+
+Each step moves the schema one version up inside one transaction. A released step is never edited:
+a change to app/schema.py comes with a new step here, and tests/test_migrations.py checks that a fresh
+database migrated step by step matches app/schema.py exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from app.schema import meta, refills
+
+# Release 1 (usage only), frozen as it shipped.
+_v1 = sa.MetaData()
+sa.Table(
+    "dispensers", _v1,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("capacity_ml", sa.Double, nullable=False),
+    sa.Column("gel_ul", sa.BigInteger, nullable=False),
+    sa.Column("hands", sa.BigInteger, nullable=False),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("last_seen", sa.Double),
+    sa.Column("last_event_at", sa.Double),
+    sa.Column("updated_at", sa.Double, nullable=False),
+)
+sa.Table(
+    "events", _v1,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("dispenser_id", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(64)),
+    sa.Column("ts", sa.Double, nullable=False),
+    sa.Column("received_at", sa.Double, nullable=False),
+    sa.Column("gel_ul", sa.BigInteger, nullable=False),
+    sa.Column("hands", sa.Integer, nullable=False),
+    sa.UniqueConstraint("dispenser_id", "event_id", name="uq_events_dispenser_event"),
+    sa.Index("ix_events_ts", "ts"),
+    sa.Index("ix_events_dispenser_ts", "dispenser_id", "ts"),
+)
+sa.Table(
+    "rollups", _v1,
+    sa.Column("size", sa.String(8), primary_key=True),
+    sa.Column("dispenser_id", sa.String(64), primary_key=True),
+    sa.Column("start", sa.BigInteger, primary_key=True),
+    sa.Column("gel_ul", sa.BigInteger, nullable=False),
+    sa.Column("hands", sa.BigInteger, nullable=False),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Index("ix_rollups_size_start", "size", "start"),
+)
+
+
+def v1_usage(conn: sa.Connection) -> None:
+    """Release 1: dispensers with running totals, events, rollups."""
+    _v1.create_all(conn)
+
+
+def v2_operations(conn: sa.Connection) -> None:
+    """Release 2: refills, heartbeat fields and the missed-presence counter."""
+    for ddl in (
+        "ADD COLUMN refill_gel_ul BIGINT NOT NULL DEFAULT 0",
+        "ADD COLUMN refilled_at DOUBLE PRECISION",
+        "ADD COLUMN missed BIGINT NOT NULL DEFAULT 0",
+        "ADD COLUMN backlog INTEGER",
+        "ADD COLUMN version VARCHAR(40)",
+    ):
+        conn.exec_driver_sql(f"ALTER TABLE dispensers {ddl}")
+    refills.create(conn)
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [v1_usage, v2_operations]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: sa.Connection) -> int:
+    """The schema version recorded in the database, 0 for an empty one."""
+    if not sa.inspect(conn).has_table("meta"):
+        return 0
+    row = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first()
+    return int(row[0]) if row else 0
+
+
+def migrate(engine: sa.Engine, target: int = SCHEMA_VERSION) -> int:
+    """Bring the database up to `target` (default: this release), one transaction per step."""
+    with engine.connect().execution_options(writer=True) as conn:
+        while True:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    # Two server processes starting at once must not both run a step.
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242)")
+                meta.create(conn, checkfirst=True)
+                current = schema_version(conn)
+                if current > SCHEMA_VERSION:
+                    raise RuntimeError(f"database schema v{current} is newer than this release "
+                                       f"(v{SCHEMA_VERSION}): upgrade the server")
+                if current >= target:
+                    return current
+                MIGRATIONS[current](conn)
+                conn.execute(sa.delete(meta).where(meta.c.key == "schema_version"))
+                conn.execute(sa.insert(meta).values(key="schema_version", value=str(current + 1)))
