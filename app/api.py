@@ -26,10 +26,20 @@ def json_response(payload: dict, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="application/json")
 
 
+# The last payload served with its body and ETag: a cached payload (same object) is not re-encoded and re-hashed.
+_last_body: tuple[dict | None, bytes, str] = (None, b"", "")
+
+
 def cacheable(payload: dict) -> Response:
     """A JSON response with a strong ETag, answered 304 when the client already has it."""
-    resp = json_response(payload)
-    resp.set_etag(hashlib.sha1(resp.get_data()).hexdigest()[:24])
+    global _last_body
+    last, body, etag = _last_body
+    if payload is not last:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        etag = hashlib.sha1(body).hexdigest()[:24]
+        _last_body = (payload, body, etag)
+    resp = Response(body, mimetype="application/json")
+    resp.set_etag(etag)
     resp.headers["Cache-Control"] = "no-cache"
     return resp.make_conditional(request)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -40,6 +42,8 @@ class Store:
 
     def __init__(self, url: str, decls: Iterable[DispenserDecl] = (), timezone: str | None = None):
         self.engine = make_engine(url)
+        self._version_conn: sqlite3.Connection | None = None
+        self._version_lock = threading.Lock()
         self.tz = ZoneInfo(timezone) if timezone else None
         self.decls = tuple(decls)
         migrate(self.engine)
@@ -229,6 +233,17 @@ class Store:
             q = q.where(refills.c.dispenser_id == dispenser_id)
         with self.engine.connect() as conn:
             return conn.execute(q).all()
+
+    def data_version(self) -> int | None:
+        """A number that changes whenever any connection or process commits (SQLite files), else None."""
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        with self._version_lock:
+            if self._version_conn is None:
+                # Its own connection: PRAGMA data_version only moves for commits made by *other* connections.
+                self._version_conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            return self._version_conn.execute("PRAGMA data_version").fetchone()[0]
 
     def ping(self) -> bool:
         """True when the database answers."""
