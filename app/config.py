@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Tokens shipped in the example config.toml start with this: fine on loopback, refused on the LAN.
 EXAMPLE_TOKEN_PREFIX = "CHANGE-ME"
@@ -111,9 +113,31 @@ def server_config(table: dict[str, Any], base: Path) -> ServerConfig:
         raise ConfigError(f"[server] async_mode must be one of {ASYNC_MODES}")
     values["database"] = _resolve_database(str(values.get("database", ServerConfig.database)), base)
     try:
-        return ServerConfig(dispensers=decls, **values)
+        cfg = ServerConfig(dispensers=decls, **values)
     except TypeError as exc:
         raise ConfigError(f"[server]: {exc}") from None
+    _check_values(cfg)
+    return cfg
+
+
+def _check_values(cfg: ServerConfig) -> None:
+    """Refuse values that would only fail later, at run time."""
+    if not isinstance(cfg.port, int) or not 0 <= cfg.port <= 65535:
+        raise ConfigError("[server] port must be an integer from 0 to 65535")
+    for key in ("low_level_pct", "offline_after_s", "check_interval_s"):
+        value = getattr(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"[server] {key} must be a positive number")
+    if cfg.timezone is not None:
+        try:
+            ZoneInfo(cfg.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"[server] timezone {cfg.timezone!r} is not an IANA zone such as Europe/Paris") from None
+    if cfg.opening_hours is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d",
+                                                          str(cfg.opening_hours)):
+        raise ConfigError('[server] opening_hours must look like "08:00-18:00"')
+    if str(cfg.log_level).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError("[server] log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
 
 
 def load_config(path: str | Path) -> ServerConfig:

@@ -36,7 +36,7 @@ STRINGS: dict[str, dict[str, Any]] = {
         "days7": "7 jours",
         "days30": "30 jours",
         "csv": "Télécharger CSV",
-        "updated": "Mise à jour",
+        "updated": "Mise à jour\u00a0:",
         "chart_empty": "Aucune donnée",
         "js": {
             "state_live": "En direct",
@@ -84,7 +84,7 @@ STRINGS: dict[str, dict[str, Any]] = {
         "days7": "7 days",
         "days30": "30 days",
         "csv": "Download CSV",
-        "updated": "Updated",
+        "updated": "Updated:",
         "chart_empty": "No data",
         "js": {
             "state_live": "Live",

@@ -46,6 +46,11 @@ def test_postgresql_url_gets_the_pure_python_driver(tmp_path):
     ('[[server.dispensers]]\nid = "a"\ntoken = "long-enough"\n[[server.dispensers]]\nid = "b"\ntoken = "long-enough"\n',
      "own token"),
     ("[server\n", "config.toml"),
+    ('[server]\nport = "80"\n', "port"),
+    ("[server]\noffline_after_s = 0\n", "offline_after_s"),
+    ('[server]\ntimezone = "Mars/Olympus"\n', "timezone"),
+    ('[server]\nopening_hours = "8h-18h"\n', "opening_hours"),
+    ('[server]\nlog_level = "LOUD"\n', "log_level"),
 ])
 def test_bad_config_is_a_clear_error(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):

@@ -39,9 +39,10 @@
     two: new Intl.NumberFormat(LOCALE, { minimumFractionDigits: 2, maximumFractionDigits: 2 }),
     int: new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 0 }),
     pct: new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 0 }),
-    clock: new Intl.DateTimeFormat(LOCALE, Object.assign({ hour: "2-digit", minute: "2-digit", second: "2-digit" }, TZ)),
-    hm: new Intl.DateTimeFormat(LOCALE, Object.assign({ hour: "2-digit", minute: "2-digit" }, TZ)),
+    clock: new Intl.DateTimeFormat(LOCALE, Object.assign({ hour: "numeric", minute: "2-digit", second: "2-digit" }, TZ)),
+    hm: new Intl.DateTimeFormat(LOCALE, Object.assign({ hour: "numeric", minute: "2-digit" }, TZ)),
     hour: new Intl.DateTimeFormat(LOCALE, Object.assign({ hour: "numeric" }, TZ)),
+    hourParts: new Intl.DateTimeFormat(LOCALE, Object.assign({ hour: "2-digit", hourCycle: "h23" }, TZ)),
     weekday: new Intl.DateTimeFormat(LOCALE, Object.assign({ weekday: "long" }, TZ)),
     dayMonth: new Intl.DateTimeFormat(LOCALE, Object.assign({ day: "numeric", month: "short" }, TZ)),
     shortDay: new Intl.DateTimeFormat(LOCALE, Object.assign({ weekday: "short", day: "numeric" }, TZ)),
@@ -74,9 +75,13 @@
     return new Date(Date.UTC(y, m - 1, d + days)).toISOString().slice(0, 10);
   }
 
+  /** "14 h" in French, "2 pm" in English. */
   function hourText(date) {
-    const text = fmt.hour.format(date);
-    return settings.lang === "en" ? text.toLowerCase().replace(/\s+/g, " ") : text;
+    if (settings.lang === "fr") {
+      const part = fmt.hourParts.formatToParts(date).find((p) => p.type === "hour");
+      return String(Number(part ? part.value : 0)) + "\u00a0h";
+    }
+    return fmt.hour.format(date).toLowerCase().replace(/\s+/g, " ");
   }
 
   /** "jeudi 14 h" / "Thursday 2 pm", "aujourd'hui 14 h", "demain 9 h" or "12 déc." for later. */
@@ -376,7 +381,11 @@
     if (KIOSK) window.Chart.defaults.font.size = Math.max(12, Math.round(window.innerHeight / 60));
     return new window.Chart(canvas, {
       type: "bar",
-      data: { labels: [], datasets: [{ label: S.doses, data: [], backgroundColor: cssVar("--accent"), borderRadius: 3 }] },
+      data: {
+        labels: [],
+        datasets: [{ label: S.doses, data: [], backgroundColor: cssVar("--accent"), borderRadius: 2,
+          barPercentage: 0.9, categoryPercentage: 0.9 }],
+      },
       options: baseOptions(),
     });
   }
@@ -439,7 +448,7 @@
     const today = dayKey(new Date());
     if (range === "7d") return { bucket: "day", from: shiftDay(today, -6) };
     if (range === "30d") return { bucket: "day", from: shiftDay(today, -29) };
-    return { bucket: "hour", from: today };
+    return { bucket: "hour", from: today, to: shiftDay(today, 1) }; // the whole day, later hours at zero
   }
 
   function historyLabel(iso, bucket) {
