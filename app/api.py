@@ -70,7 +70,7 @@ def mettre_a_jour_donnees() -> Response:
     if not request.is_json:
         raise InvalidInput("Content-Type must be application/json", status=415)
     batch = parse_events(request.get_data(cache=False), time.time())
-    accepted, duplicates = get_store().ingest(dispenser, batch)
+    accepted, duplicates = get_store().ingest_shared(dispenser, batch)  # group commit with concurrent POSTs
     metrics = get_metrics()
     metrics.ingested.labels(dispenser).inc(accepted)
     metrics.duplicates.labels(dispenser).inc(duplicates)

@@ -164,7 +164,12 @@ def pick_language() -> str:
     asked = (request.args.get("lang") or "").lower()[:2]
     if asked in LANGUAGES:
         return asked
-    return request.accept_languages.best_match(LANGUAGES, default=DEFAULT_LANGUAGE) or DEFAULT_LANGUAGE
+    # Best quality first; "fr-CA" counts as French (Werkzeug's best_match would prefer an exact "en").
+    for value, _quality in sorted(request.accept_languages, key=lambda item: -item[1]):
+        primary = value.lower().replace("_", "-").split("-")[0]
+        if primary in LANGUAGES:
+            return primary
+    return DEFAULT_LANGUAGE
 
 
 def is_kiosk() -> bool:

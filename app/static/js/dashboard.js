@@ -34,13 +34,14 @@
 
   // ---------- formatting ----------
 
+  const HOUR = settings.lang === "fr" ? "2-digit" : "numeric"; // 08:05 in French, 8:05 AM in English
   const fmt = {
     one: new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 1 }),
     two: new Intl.NumberFormat(LOCALE, { minimumFractionDigits: 2, maximumFractionDigits: 2 }),
     int: new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 0 }),
     pct: new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 0 }),
-    clock: new Intl.DateTimeFormat(LOCALE, Object.assign({ hour: "numeric", minute: "2-digit", second: "2-digit" }, TZ)),
-    hm: new Intl.DateTimeFormat(LOCALE, Object.assign({ hour: "numeric", minute: "2-digit" }, TZ)),
+    clock: new Intl.DateTimeFormat(LOCALE, Object.assign({ hour: HOUR, minute: "2-digit", second: "2-digit" }, TZ)),
+    hm: new Intl.DateTimeFormat(LOCALE, Object.assign({ hour: HOUR, minute: "2-digit" }, TZ)),
     hour: new Intl.DateTimeFormat(LOCALE, Object.assign({ hour: "numeric" }, TZ)),
     hourParts: new Intl.DateTimeFormat(LOCALE, Object.assign({ hour: "2-digit", hourCycle: "h23" }, TZ)),
     weekday: new Intl.DateTimeFormat(LOCALE, Object.assign({ weekday: "long" }, TZ)),
@@ -268,6 +269,8 @@
     const mode = socketUp ? "live" : state.pollOk ? "polling" : "offline";
     const node = $("connection-status");
     if (node.dataset.state !== mode) node.dataset.state = mode;
+    const engine = socketUp && state.socket.io.engine;
+    node.dataset.transport = engine && engine.transport ? engine.transport.name : "";
     setText(node.querySelector(".connection-label"), S["state_" + mode]);
     document.documentElement.classList.toggle("is-disconnected", mode === "offline");
     $("stale-banner").hidden = mode !== "offline" || !state.payload;
@@ -329,6 +332,7 @@
       poll(); // find out at once whether the server is gone or only the websocket
     });
     socket.on("connect_error", updateConnection);
+    socket.io.on("upgrade", updateConnection);
     socket.on("donnees_utilisation", apply);
   }
 
@@ -403,7 +407,7 @@
         datasets: [
           { type: "bar", label: S.doses_axis, data: [], backgroundColor: cssVar("--accent"), borderRadius: 3, yAxisID: "y", order: 2 },
           { type: "line", label: S.gel_axis, data: [], borderColor: cssVar("--accent-2"), backgroundColor: cssVar("--accent-2"),
-            pointRadius: 2, tension: 0.25, yAxisID: "gel", order: 1 },
+            pointRadius: 2, cubicInterpolationMode: "monotone", yAxisID: "gel", order: 1 },
         ],
       },
       options: options,

@@ -1,0 +1,129 @@
+"""Shared helpers for the benchmarks: configs, child servers, wrk, /proc readings."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+WORK = BENCH / "work"
+PY = sys.executable
+ADMIN = "admin-token-bench-0000"
+N_DISPENSERS = 100
+sys.path.insert(0, str(ROOT / "tests"))
+
+from serverproc import ServerProcess, free_port, wait_for  # noqa: E402,F401
+
+
+def token(i: int) -> str:
+    """The bench token of dispenser i."""
+    return f"tok-d{i:03d}-bench"
+
+
+def write_config(directory: Path, db_name: str, log_level: str = "INFO", n: int = N_DISPENSERS) -> Path:
+    """A config.toml with `n` dispensers d000.. and a SQLite file in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = ["[server]", f'database = "sqlite:///{db_name}"', 'async_mode = "eventlet"',
+             f'admin_token = "{ADMIN}"', f'log_level = "{log_level}"']
+    for i in range(n):
+        lines += ["", "[[server.dispensers]]", f'id = "d{i:03d}"', f'name = "Distributeur {i}"',
+                  "capacity_ml = 1000000", f'token = "{token(i)}"']
+    path = directory / "config.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def port_open(port: int) -> bool:
+    """True when something accepts connections on 127.0.0.1:port."""
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class RefServer:
+    """A reference server script (bench/ref_*.py) as a child process."""
+
+    def __init__(self, script: str, *args: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = WORK / f"{Path(script).stem}-{self.port}.log"
+        self.argv = [PY, str(BENCH / script), "--port", str(self.port), *args]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> RefServer:
+        """Start and wait until the port accepts connections."""
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(lambda: port_open(self.port), 20, message=self.argv[1])
+        return self
+
+    def stop(self) -> None:
+        """Terminate and reap."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def pid_of(server: object) -> int:
+    """The pid of a ServerProcess or RefServer."""
+    return server.proc.pid  # type: ignore[attr-defined]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of `pid` in MB, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of `pid` in seconds, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, script: str | None = None, args: tuple[str, ...] = (), duration: int = 4,
+        connections: int = 8, headers: tuple[str, ...] = ()) -> dict:
+    """Run Debian wrk (1 thread) and return requests/s, non-2xx/3xx count and socket errors."""
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
+    for h in headers:
+        argv += ["-H", h]
+    if script:
+        argv += ["-s", str(BENCH / script)]
+    argv.append(url)
+    if args:
+        argv += ["--", *args]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errs = re.search(r"Socket errors:.*?(\d+).*?(\d+).*?(\d+).*?(\d+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+    return {
+        "rps": rps,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": sum(int(g) for g in errs.groups()) if errs else 0,
+        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
+    }
+
+
+def median(values: list[float]) -> float:
+    """statistics.median, tolerant of one value."""
+    return statistics.median(values)
+
+
+def now_iso() -> str:
+    """UTC now, ISO 8601."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

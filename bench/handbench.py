@@ -1,0 +1,80 @@
+"""Hand (mock sensor pin edge) -> new figure visible in Chromium, through the real dispenser code."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from common import ROOT, token
+
+sys.path.insert(0, str(ROOT))
+
+WATCH_JS = """
+() => {
+  const el = document.querySelector('#hands-detected') || document.body;
+  window.__changes = [];
+  new MutationObserver(() => window.__changes.push([Date.now(), el.textContent]))
+    .observe(el, {childList: true, characterData: true, subtree: true});
+}
+"""
+
+
+def _hands_shown(page) -> int | None:  # noqa: ANN001
+    text = page.text_content("#hands-detected") or ""
+    digits = "".join(ch for ch in text if ch.isdigit())
+    return int(digits) if digits else None
+
+
+def measure(base_url: str, work: Path, chromium: str, hands: int = 10) -> dict:
+    """Drive `hands` presences on the dispenser's mock pin; time each edge until the page shows the new total."""
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+    from playwright.sync_api import sync_playwright
+
+    import dispenser as disp
+
+    logging.getLogger("dispenser").setLevel(logging.WARNING)
+    cfg_path = work / "dispenser.toml"
+    # Shorter hold, return and cooldown than a real arm so ten hands fit in the budget; none of them is on the
+    # measured path (edge -> spool -> POST -> push -> page): the event is spooled and sent before the hold.
+    cfg_path.write_text(
+        "[dispenser]\n" + f'id = "d000"\nserver_url = "{base_url}"\ntoken = "{token(0)}"\n'
+        + f'sensor_pin = 17\nservo_pin = 18\ndose_ml = 1.5\nspool = "{work / "spool-hand.db"}"\n'
+        + "hold_s = 0.05\nreturn_s = 0.05\nmin_interval_s = 0.2\nmax_per_minute = 1000\nheartbeat_s = 3600\n"
+        + 'log_level = "WARNING"\n', encoding="utf-8")
+    cfg = disp.load_config(cfg_path)
+    spool = disp.Spool(cfg.spool)
+    sender = disp.Sender(cfg, spool).start()
+    dispenser = disp.Dispenser(cfg, spool, wake=sender.wake, pin_factory=MockFactory(pin_class=MockPWMPin))
+    sim = disp.Simulator(dispenser, stop=__import__("threading").Event())
+    latencies = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(base_url + "/")
+            page.wait_for_function("() => /\\d/.test((document.querySelector('#hands-detected')||{}).textContent||'')",
+                                   timeout=20000)
+            page.evaluate(WATCH_JS)
+            for _ in range(hands):
+                before = _hands_shown(page)
+                dispenser.wait_until(lambda: not dispenser.busy, 10)
+                time.sleep(dispenser.ready_in())
+                page.evaluate("() => { window.__changes = []; }")
+                t0 = time.time()
+                sim.hand(True)
+                page.wait_for_function(
+                    "(n) => { const t = (document.querySelector('#hands-detected')||{}).textContent||'';"
+                    " const v = parseInt(t.replace(/\\D/g, ''), 10); return v > n; }", arg=before, timeout=10000)
+                changes = page.evaluate("() => window.__changes")
+                seen = min(ch[0] for ch in changes) / 1000 if changes else time.time()
+                latencies.append(seen - t0)
+                sim.hand(False)
+            browser.close()
+    finally:
+        dispenser.close()
+        sender.stop(2)
+        spool.close()
+    return {"latencies_s": latencies, "p50_s": statistics.median(latencies)}

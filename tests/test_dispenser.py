@@ -1,0 +1,317 @@
+"""dispenser.py on gpiozero mock pins: config, one stroke per presence, cooldown, rate cap, stuck sensor, spool."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+from serverproc import ROOT, wait_for
+
+import dispenser
+from dispenser import Config, ConfigError, Dispenser, Spool
+
+TOKEN = "token-entree-0001"
+REQUIRED_TOML = f"""
+[dispenser]
+id = "entree"
+server_url = "http://127.0.0.1:5000"
+token = "{TOKEN}"
+sensor_pin = 17
+servo_pin = 18
+dose_ml = 1.5
+spool = "instance/spool.db"
+"""
+
+
+def make_config(tmp_path: Path, **changes) -> Config:
+    """A fast config: short strokes, no cooldown unless asked, spool in tmp_path."""
+    base = Config(id="entree", server_url="http://127.0.0.1:9", token=TOKEN, sensor_pin=17, servo_pin=18,
+                  dose_ml=1.5, spool=tmp_path / "spool.db", hold_s=0.05, return_s=0.02, min_interval_s=0.0,
+                  bounce_s=0.0, stuck_after_s=30.0, heartbeat_s=60.0, timeout_s=2.0, backoff_base_s=0.1,
+                  backoff_max_s=0.5, auth_retry_s=0.5)
+    return dataclasses.replace(base, **changes)
+
+
+def duty(cfg: Config, angle: float) -> float:
+    """The PWM duty cycle gpiozero's AngularServo drives for `angle` (20 ms frames)."""
+    span = (angle - dispenser.SERVO_MIN_ANGLE) / (dispenser.SERVO_MAX_ANGLE - dispenser.SERVO_MIN_ANGLE)
+    return round((cfg.min_pulse_width + span * (cfg.max_pulse_width - cfg.min_pulse_width)) / 0.02, 4)
+
+
+class Rig:
+    """A Dispenser on mock pins with its spool, and a hand to put in front of the sensor."""
+
+    def __init__(self, cfg: Config, wake=lambda: None, refill=lambda: None, spool: Spool | None = None):
+        self.cfg = cfg
+        self.factory = MockFactory(pin_class=MockPWMPin)
+        self.own_spool = spool is None
+        self.spool = spool or Spool(cfg.spool)
+        self.dispenser = Dispenser(cfg, self.spool, wake=wake, refill=refill, pin_factory=self.factory)
+        self.servo_pin = self.dispenser.servo.pwm_device.pin
+        # Startup parks the arm at rest then detaches it; wait for that so each test starts idle.
+        wait_for(lambda: len(self.servo_pin.states) >= 3 and self.dispenser.servo.value is None, 5,
+                 message="servo parked")
+        self.servo_pin.clear_states()
+
+    def hand(self, present: bool) -> None:
+        """Put a hand in front of the sensor (or take it away), respecting active-low modules."""
+        pin = self.dispenser.sensor.pin
+        if present == self.cfg.sensor_active_low:
+            pin.drive_low()
+        else:
+            pin.drive_high()
+
+    def wait_idle(self, doses: int) -> None:
+        """Wait until `doses` strokes are complete and the servo is detached again."""
+        d = self.dispenser
+        wait_for(lambda: d.doses >= doses and not d.busy and d.servo.value is None, 5, message=f"{doses} doses")
+
+    def angles(self) -> list[float]:
+        """Duty cycles the servo pin went through since the last clear (0 = detached)."""
+        return [round(s.state, 4) for s in self.servo_pin.states][1:]
+
+    def close(self) -> None:
+        """Release the pins and the spool."""
+        self.dispenser.close()
+        if self.own_spool:
+            self.spool.close()
+        self.factory.reset()
+
+
+@pytest.fixture
+def rig(tmp_path) -> Iterator:
+    """rig(**config changes) -> a started Rig, closed at teardown."""
+    made: list[Rig] = []
+
+    def make(**changes) -> Rig:
+        made.append(Rig(make_config(tmp_path, **changes)))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+# --- configuration ---------------------------------------------------------------------------------------------
+
+
+def test_config_required_keys_defaults_and_relative_spool(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(REQUIRED_TOML, encoding="utf-8")
+    cfg = dispenser.load_config(path)
+    assert cfg.spool == tmp_path / "instance" / "spool.db"
+    assert (cfg.heartbeat_s, cfg.sensor_active_low, cfg.refill_pin, cfg.batch_size) == (60.0, True, None, 100)
+    assert isinstance(cfg.dose_ml, float)
+    flags = {"id": "b12", "token": "another-token", "spool": "/tmp/x.db", "server_url": None}
+    over = dispenser.load_config(path, flags)
+    assert (over.id, over.token, over.spool, over.server_url) == ("b12", "another-token", Path("/tmp/x.db"),
+                                                                   "http://127.0.0.1:5000")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("servo_angle = 3", "unknown key(s) ['servo_angle']"),
+    ("sensor_pin = '17'", "sensor_pin has the wrong type"),
+    ("dispense_angle = 120", "dispense_angle must be from -90 to 90"),
+    ("batch_size = 5000", "batch_size must be from 1 to 1000"),
+    ("heartbeat_s = 0", "heartbeat_s must be > 0"),
+    ("sensor_active_low = 1", "sensor_active_low has the wrong type"),
+])
+def test_config_errors_are_clear(tmp_path, extra, message):
+    text = "\n".join(line for line in REQUIRED_TOML.splitlines() if not line.startswith(extra.split()[0] + " "))
+    path = tmp_path / "config.toml"
+    path.write_text(text + "\n" + extra + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as excinfo:
+        dispenser.load_config(path)
+    assert message in str(excinfo.value)
+
+
+def test_config_missing_required_key(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(REQUIRED_TOML.replace('dose_ml = 1.5\n', ""), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"missing required key\(s\) \['dose_ml'\]"):
+        dispenser.load_config(path)
+
+
+def test_main_reports_config_error_with_exit_2(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_text(REQUIRED_TOML + "colour = 'red'\n", encoding="utf-8")
+    assert dispenser.main(["--config", str(path), "--flush"]) == 2
+    assert "unknown key(s) ['colour']" in capsys.readouterr().err
+
+
+# --- one stroke per presence -------------------------------------------------------------------------------------
+
+
+def test_a_hand_gives_exactly_one_stroke_then_the_servo_detaches(rig):
+    r = rig()
+    r.hand(True)
+    r.wait_idle(1)
+    assert r.angles() == [duty(r.cfg, r.cfg.dispense_angle), duty(r.cfg, r.cfg.rest_angle), 0.0]
+    assert r.dispenser.servo.value is None
+    assert r.spool.backlog() == 1
+    (seq, event_id, body), = r.spool.pending(10)
+    event = json.loads(body)
+    assert event["event_id"] == event_id and event["gel_used"] == 1.5 and event["hands_detected"] == 1
+    assert event["timestamp"].endswith("+00:00")
+
+
+def test_an_unsynced_clock_leaves_the_timestamp_to_the_server():
+    assert "timestamp" not in dispenser.new_event(1.5, now=0.0)  # 1970: NTP has not run yet
+    stamped = dispenser.new_event(1.5, now=1_800_000_000.0)
+    assert stamped["timestamp"] == "2027-01-15T08:00:00.000+00:00"
+
+
+def test_hand_must_leave_before_the_next_dose(rig):
+    r = rig()
+    r.hand(True)
+    r.wait_idle(1)
+    r.hand(True)  # still there: no new edge, no new dose
+    assert r.dispenser.wait_until(lambda: r.dispenser.doses > 1, 0.3) is False
+    r.hand(False)
+    r.hand(True)  # re-armed once the hand left
+    r.wait_idle(2)
+    assert r.spool.backlog() == 2
+    assert r.spool.counter("missed") == 0
+
+
+def test_cooldown_refuses_a_quick_second_hand_and_counts_it_missed(rig, caplog):
+    caplog.set_level(logging.INFO, logger="dispenser")
+    r = rig(min_interval_s=30.0)
+    r.hand(True)
+    r.wait_idle(1)
+    r.hand(False)
+    r.hand(True)
+    wait_for(lambda: r.spool.counter("missed") == 1, 5, message="missed counted")
+    assert r.dispenser.doses == 1 and r.spool.backlog() == 1
+    assert "missed dispenser=entree reason=cooldown missed_total=1" in caplog.text
+
+
+def test_rate_cap_limits_doses_per_minute(rig):
+    r = rig(max_per_minute=3)
+    for n in range(1, 4):
+        r.hand(True)
+        r.wait_idle(n)
+        r.hand(False)
+    r.hand(True)
+    wait_for(lambda: r.spool.counter("missed") == 1, 5, message="rate cap")
+    r.hand(False)
+    assert r.dispenser.doses == 3 and r.spool.backlog() == 3
+    assert r.dispenser.ready_in() > 50  # the first of the three doses leaves the window in about a minute
+
+
+def test_stuck_sensor_gives_one_dose_a_warning_and_a_missed_count(rig, caplog):
+    caplog.set_level(logging.INFO, logger="dispenser")
+    r = rig(stuck_after_s=0.3)
+    r.hand(True)  # and never leaves
+    r.wait_idle(1)
+    wait_for(lambda: "sensor stuck" in caplog.text, 5, message="stuck warning")
+    assert [rec.levelname for rec in caplog.records if "sensor stuck" in rec.message] == ["WARNING"]
+    assert r.dispenser.wait_until(lambda: r.dispenser.doses > 1, 0.5) is False
+    assert r.spool.counter("missed") == 1 and r.spool.backlog() == 1
+    r.hand(False)
+    r.hand(True)  # once it clears, it works again
+    r.wait_idle(2)
+
+
+def test_active_high_sensor(rig):
+    r = rig(sensor_active_low=False)
+    assert not r.dispenser.sensor.is_active
+    r.hand(True)
+    r.wait_idle(1)
+    assert r.spool.backlog() == 1
+
+
+def test_each_dose_wakes_the_sender_after_it_is_spooled(tmp_path):
+    backlog_when_woken: list[int] = []
+    woke = threading.Event()
+    rigs: list[Rig] = []
+
+    def wake() -> None:
+        backlog_when_woken.append(rigs[0].spool.backlog())
+        woke.set()
+
+    rigs.append(Rig(make_config(tmp_path), wake=wake))
+    try:
+        rigs[0].hand(True)
+        assert woke.wait(5)
+        assert backlog_when_woken == [1]  # the event was on disk when the sender heard of it
+    finally:
+        rigs[0].close()
+
+
+def test_refill_button_reports_a_refill(tmp_path):
+    refills = threading.Event()
+    r = Rig(make_config(tmp_path, refill_pin=27), refill=refills.set)
+    try:
+        button = r.dispenser.refill_button.pin
+        button.drive_low()  # pressed: the button pulls the pin to ground
+        assert refills.wait(5)
+    finally:
+        r.close()
+
+
+def test_spool_and_missed_counter_survive_a_restart(tmp_path):
+    cfg = make_config(tmp_path, min_interval_s=30.0)
+    first = Rig(cfg)
+    first.hand(True)
+    first.wait_idle(1)
+    first.hand(False)
+    first.hand(True)
+    wait_for(lambda: first.spool.counter("missed") == 1, 5, message="missed")
+    event_id = first.spool.pending(1)[0][1]
+    first.close()
+
+    second = Rig(cfg)  # a new process would do exactly this: same spool file
+    try:
+        assert [row[1] for row in second.spool.pending(10)] == [event_id]
+        assert second.spool.counter("missed") == 1
+        second.hand(True)
+        second.wait_idle(1)
+        assert second.spool.backlog() == 2
+    finally:
+        second.close()
+
+
+def test_close_parks_the_servo_at_rest_mid_stroke(tmp_path):
+    r = Rig(make_config(tmp_path, hold_s=30.0))
+    r.hand(True)
+    wait_for(lambda: r.dispenser.busy and r.spool.backlog() == 1, 5, message="stroke started")
+    r.close()  # must not wait for the 30 s hold
+    assert r.angles()[-2:] == [duty(r.cfg, r.cfg.rest_angle), 0.0]
+
+
+# --- logs ------------------------------------------------------------------------------------------------------
+
+
+def test_token_filter_redacts_every_logger():
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        dispenser.setup_logging("DEBUG", [TOKEN], stream)
+        logging.getLogger("urllib3.connectionpool").debug("headers={'Authorization': 'Bearer %s'}", TOKEN)
+        try:
+            raise RuntimeError(f"boom {TOKEN}")
+        except RuntimeError:
+            logging.getLogger("dispenser").exception("failed")
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+    out = stream.getvalue()
+    assert TOKEN not in out
+    assert out.count("***") == 2 and "Bearer ***" in out
+
+
+def test_dispenser_needs_neither_flask_nor_the_server_package():
+    code = ("import sys, dispenser; bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('flask', 'flask_socketio', 'eventlet', 'sqlalchemy', 'app')); print(bad); sys.exit(bool(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr

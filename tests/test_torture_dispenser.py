@@ -1,0 +1,209 @@
+"""A dispenser dosing while the server is down, hanging, losing answers, slow or flapping: every dose counted once."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import random
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import TOKENS
+from serverproc import ROOT, ServerProcess, free_port, wait_for
+
+DISPENSER = "entree"
+
+
+def _config(tmp_path: Path, url: str, name: str = "dispenser", **extra) -> Path:
+    """A [dispenser] table for fast tests: short strokes, short timeouts, quick capped backoff."""
+    values = {"id": DISPENSER, "server_url": url, "token": TOKENS[DISPENSER], "sensor_pin": 17, "servo_pin": 18,
+              "dose_ml": 1.5, "spool": str(tmp_path / f"{name}-spool.db"), "hold_s": 0.05, "return_s": 0.05,
+              "min_interval_s": 0.0, "max_per_minute": 10000, "timeout_s": 1.0, "backoff_base_s": 0.1,
+              "backoff_max_s": 0.5, "heartbeat_s": 3600.0, "shutdown_flush_s": 0.0, "log_level": "INFO"} | extra
+    lines = ["[dispenser]"] + [f"{k} = {v!r}".replace("'", '"') for k, v in values.items()]
+    path = tmp_path / f"{name}.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _dispenser(cfg: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "dispenser.py"), "--config", str(cfg), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _stored_ids(url: str) -> list[str]:
+    """Every event_id the server stored for DISPENSER (repeats included)."""
+    r = requests.get(url + "/api/export.csv", params={"dispenser": DISPENSER}, timeout=30)
+    assert r.status_code == 200, r.text
+    return [row["event_id"] for row in csv.DictReader(io.StringIO(r.text))]
+
+
+def _assert_exactly(url: str, doses: int) -> None:
+    ids = _stored_ids(url)
+    assert len(ids) == len(set(ids)) == doses, f"{len(ids)} rows, {len(set(ids))} distinct, {doses} doses"
+    data = requests.get(url + "/obtenir_donnees_utilisation", params={"dispenser": DISPENSER}, timeout=10).json()
+    assert data["hands_detected"] == doses and round(data["gel_used"] * 1000) == 1500 * doses
+
+
+def _backlog(spool: Path) -> int:
+    if not spool.exists():
+        return 0
+    with sqlite3.connect(f"file:{spool}?mode=ro", uri=True, timeout=5) as db:
+        return db.execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+class Proxy:
+    """A tiny HTTP proxy, one request per connection: `hang` (never answers), `drop` (forwards, then loses the
+    answer), `slow` (forwards, answers after a random delay up to `delay` seconds)."""
+
+    def __init__(self, upstream_port: int, mode: str, delay: float = 0.0):
+        self.upstream_port, self.mode, self.delay = upstream_port, mode, delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.closed = threading.Event()
+        self.requests = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _read_message(sock: socket.socket) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\r\n\r\n" + body
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            request = self._read_message(conn)
+            if not request:
+                return
+            self.requests += 1
+            if self.mode == "hang":
+                self.closed.wait()  # accepts, reads, never answers
+                return
+            head, _, body = request.partition(b"\r\n\r\n")
+            head = b"\r\n".join(line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:"))
+            with socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30) as up:
+                up.sendall(head + b"\r\nConnection: close\r\n\r\n" + body)
+                answer = self._read_message(up)
+            if self.mode == "drop":
+                return  # the server committed; the dispenser never hears of it
+            if self.mode == "slow":
+                self.closed.wait(random.uniform(0, self.delay))  # the delay this proxy simulates
+            head, _, body = answer.partition(b"\r\n\r\n")
+            head = b"\r\n".join(line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:"))
+            with contextlib.suppress(OSError):  # the dispenser may have given up waiting: it will retry
+                conn.sendall(head + b"\r\nConnection: close\r\n\r\n" + body)
+
+    def close(self) -> None:
+        """Stop accepting and release every held connection."""
+        self.closed.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def eventlet_server(server_factory) -> ServerProcess:
+    """A real server process (eventlet)."""
+    return server_factory(async_mode="eventlet")
+
+
+def test_server_down_then_flush_delivers_once(eventlet_server, tmp_path) -> None:
+    """Doses while nothing listens stay spooled (exit 3); the flush once the server is reachable counts each once."""
+    cfg = _config(tmp_path, f"http://127.0.0.1:{free_port()}")
+    down = _dispenser(cfg, "--simulate", "--hands", "6", "--flush-timeout", "1")
+    assert down.returncode == 3, down.stderr[-2000:]
+    assert _backlog(tmp_path / "dispenser-spool.db") == 6
+    up = _dispenser(cfg, "--flush", "--flush-timeout", "30", "--server-url", eventlet_server.url)
+    assert up.returncode == 0, up.stderr[-2000:]
+    _assert_exactly(eventlet_server.url, 6)
+
+
+@pytest.mark.parametrize("mode", ["hang", "drop"])
+def test_hanging_or_lost_answers_then_flush_delivers_once(eventlet_server, tmp_path, mode) -> None:
+    """A listener that never answers, or answers lost after the commit: the retry on a good link counts once."""
+    proxy = Proxy(eventlet_server.port, mode)
+    try:
+        cfg = _config(tmp_path, proxy.url)
+        stuck = _dispenser(cfg, "--simulate", "--hands", "5", "--flush-timeout", "2")
+        assert stuck.returncode == 3, stuck.stderr[-2000:]
+        assert proxy.requests > 0
+        assert _backlog(tmp_path / "dispenser-spool.db") == 5
+    finally:
+        proxy.close()
+    if mode == "drop":  # the server already has them all, the dispenser does not know
+        assert len(_stored_ids(eventlet_server.url)) == 5
+    flushed = _dispenser(cfg, "--flush", "--flush-timeout", "30", "--server-url", eventlet_server.url)
+    assert flushed.returncode == 0, flushed.stderr[-2000:]
+    _assert_exactly(eventlet_server.url, 5)
+
+
+def test_slow_server_answers_after_timeouts_counts_once(eventlet_server, tmp_path) -> None:
+    """Answers delayed up to 1.8 s against a 1 s client timeout: retries of committed batches never double."""
+    proxy = Proxy(eventlet_server.port, "slow", delay=1.8)
+    try:
+        cfg = _config(tmp_path, proxy.url, batch_size=3, min_interval_s=0.05)
+        slow = _dispenser(cfg, "--simulate", "--hands", "12", "--flush-timeout", "60")
+        assert slow.returncode == 0, slow.stderr[-2000:]
+    finally:
+        proxy.close()
+    assert "delivery failed" in slow.stderr or "delivery failed" in slow.stdout, "no answer was ever late"
+    _assert_exactly(eventlet_server.url, 12)
+
+
+def test_flapping_server_counts_every_dose_once(server_factory, write_config, tmp_path) -> None:
+    """The server is stopped (SIGTERM or kill -9) and restarted on its port while the dispenser doses."""
+    config = write_config(async_mode="eventlet")
+    server = server_factory(config)
+    port = server.port
+    cfg = _config(tmp_path, server.url, min_interval_s=0.15)
+    spool = tmp_path / "dispenser-spool.db"
+    doses = 30
+    proc = subprocess.Popen([sys.executable, str(ROOT / "dispenser.py"), "--config", str(cfg), "--simulate",
+                             "--hands", str(doses), "--flush-timeout", "60"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        current = server
+        for flap in range(4):
+            seen = requests.get(current.url + "/obtenir_donnees_utilisation", timeout=10).json()["hands_detected"]
+            wait_for(lambda s=seen, c=current: proc.poll() is not None or requests.get(
+                c.url + "/obtenir_donnees_utilisation", timeout=5).json()["hands_detected"] > s, 30,
+                message="a delivery while the server is up")
+            if flap % 2:
+                current.kill()
+            else:
+                current.stop()
+            wait_for(lambda: proc.poll() is not None or _backlog(spool) > 0, 30, message="a dose spooled while down")
+            current = ServerProcess(config, port=port).start()
+        out, _ = proc.communicate(timeout=90)
+        assert proc.returncode == 0, out[-3000:]
+        _assert_exactly(current.url, doses)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        current.stop()

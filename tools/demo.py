@@ -1,0 +1,123 @@
+"""`make demo`: the server plus one simulated dispenser per [[server.dispensers]], on any machine, until Ctrl-C.
+
+Standard library only. Prints the dashboard URL on a line of its own; SIGINT or SIGTERM stops every child.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"  # the demo runs with the example tokens: loopback only
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on HOST:port."""
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    """True when GET /healthz answers 200."""
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=1) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def stop_all(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
+    """SIGTERM every child at once, reap them; SIGKILL any still running after `timeout` seconds."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start everything, print the URL, wait for a signal, stop everything; 0 on a clean stop."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="config.toml", help="config.toml with [server] and [dispenser] tables")
+    parser.add_argument("--mean-interval", type=float, default=6.0, help="mean seconds between simulated hands")
+    args = parser.parse_args(argv)
+    config = Path(args.config).resolve()
+    with config.open("rb") as fh:
+        server = tomllib.load(fh).get("server", {})
+    declared = server.get("dispensers", [])
+    if not declared:
+        print(f"error: {config} declares no [[server.dispensers]]", file=sys.stderr)
+        return 2
+    port = int(server.get("port", 5000))
+    if not port_is_free(port):
+        port = free_port()
+        print(f"port {server.get('port', 5000)} is taken, using {port}", file=sys.stderr)
+    url = f"http://{HOST}:{port}"
+    instance = config.parent / "instance"
+    instance.mkdir(exist_ok=True)
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    # Own sessions: a terminal's Ctrl-C reaches only this script, which then stops the children in order.
+    server_log = instance / "demo-server.log"
+    with server_log.open("ab") as log:
+        server_proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "--config", str(config), "--host", HOST, "--port", str(port)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    dispensers: list[subprocess.Popen] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not healthy(url):
+            if server_proc.poll() is not None or time.monotonic() > deadline or stop.wait(0.1):
+                print(f"error: the server did not start, see {server_log}", file=sys.stderr)
+                return 0 if stop.is_set() else 1
+        for table in declared:
+            ident = str(table["id"])
+            dispensers.append(subprocess.Popen(
+                [sys.executable, str(ROOT / "dispenser.py"), "--config", str(config), "--simulate",
+                 "--id", ident, "--token", str(table["token"]), "--server-url", url,
+                 "--spool", str(instance / f"spool-{ident}.db"), "--mean-interval", str(args.mean_interval)],
+                cwd=ROOT, stdout=sys.stderr, start_new_session=True))
+        print(f"{url}/", flush=True)
+        print(f"dashboard above; {len(dispensers)} simulated dispensers; server log: {server_log}; Ctrl-C stops",
+              file=sys.stderr, flush=True)
+        # Wake once a second only to notice a child that died on its own.
+        while not stop.wait(1.0):
+            if server_proc.poll() is not None:
+                print(f"error: the server exited ({server_proc.returncode}), see {server_log}", file=sys.stderr)
+                return 1
+        return 0
+    finally:
+        stop_all(dispensers)  # first, while the server still answers, so they can flush their spools
+        stop_all([server_proc])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
