@@ -618,7 +618,7 @@ class Simulator:
     def random_hands(self, mean_interval_s: float) -> None:
         """Hands arriving at random (exponential inter-arrival), held 0.3 to 1.5 s, until stopped."""
         log.info("simulate dispenser=%s mean_interval=%.1fs", self.dispenser.cfg.id, mean_interval_s)
-        while not self.stop.wait(random.expovariate(1 / mean_interval_s)):
+        while not self.stop.wait(min(random.expovariate(1 / mean_interval_s), threading.TIMEOUT_MAX)):
             self.hand(True)
             self.stop.wait(random.uniform(0.3, 1.5))
             self.hand(False)

@@ -38,6 +38,12 @@ def cacheable(payload: dict) -> Response:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         etag = hashlib.sha1(body).hexdigest()[:24]
         _last_body = (payload, body, etag)
+    if request.method == "GET" and request.if_none_match.contains_weak(etag):
+        # The unchanged poll, answered without building (then discarding) the full response.
+        resp = Response(status=304)
+        resp.set_etag(etag)
+        resp.headers["Cache-Control"] = "no-cache"
+        return resp
     resp = Response(body, mimetype="application/json")
     resp.set_etag(etag)
     resp.headers["Cache-Control"] = "no-cache"

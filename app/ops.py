@@ -29,11 +29,11 @@ def _time_arg(name: str, default: float) -> float:
         return default
     try:
         value = datetime.fromisoformat(raw)
-    except ValueError:
+        if value.tzinfo is None:  # a bare date or time is the site's local time
+            value = value.replace(tzinfo=get_store().tz) if get_store().tz else value.astimezone()
+        return value.timestamp()
+    except (ValueError, OverflowError, OSError):  # also years that fall off the calendar in a time zone
         raise InvalidInput(f"{name} must be an ISO 8601 date or time, got {raw[:40]!r}") from None
-    if value.tzinfo is None:  # a bare date or time is the site's local time
-        value = value.replace(tzinfo=get_store().tz) if get_store().tz else value.astimezone()
-    return value.timestamp()
 
 
 def _dispenser_arg() -> str | None:

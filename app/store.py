@@ -48,6 +48,7 @@ class Store:
         self._group: list[list[Any]] = []  # ingest_shared() callers waiting for the next commit
         self._group_lock = threading.Lock()
         self._commit_lock = threading.Lock()
+        self._ingest_stmts: tuple | None = None
         self.tz = ZoneInfo(timezone) if timezone else None
         self.decls = tuple(decls)
         migrate(self.engine)
@@ -90,24 +91,7 @@ class Store:
         """Store a batch all-or-nothing; return (accepted, duplicates). Repeated event_ids count once."""
         now = time.time() if now is None else now
         with self.writer() as conn:
-            return self._ingest(conn, dispenser_id, batch, now)
-
-    def _ingest(self, conn: sa.Connection, dispenser_id: str, batch: list[Event], now: float) -> tuple[int, int]:
-        # Sorted by event_id: two PostgreSQL writers sharing ids lock them in the same order, never deadlock.
-        rows = [
-            {"dispenser_id": dispenser_id, "event_id": e.event_id, "ts": e.ts, "received_at": now,
-             "gel_ul": e.gel_ul, "hands": e.hands}
-            for e in sorted(batch, key=lambda e: e.event_id or "")
-        ]
-        # Rows as executemany parameters, not .values(rows): the statement is compiled once and cached
-        # (profiled: compiling a fresh 1000-row VALUES was ~60% of ingest); SQLAlchemy's insertmanyvalues
-        # still sends one multi-row INSERT ... RETURNING.
-        stmt = self._insert(events).on_conflict_do_nothing(
-            index_elements=[events.c.dispenser_id, events.c.event_id]
-        )
-        new = conn.execute(stmt.returning(events.c.ts, events.c.gel_ul, events.c.hands), rows).all()
-        self._add_totals(conn, dispenser_id, new, now)
-        return len(new), len(batch) - len(new)
+            return self._ingest_group(conn, [(dispenser_id, batch)], now)[0]
 
     def ingest_shared(self, dispenser_id: str, batch: list[Event]) -> tuple[int, int]:
         """Like ingest(), but concurrent callers share one transaction (group commit: one fsync for all).
@@ -124,55 +108,99 @@ class Store:
             if not item[4]:
                 with self._group_lock:
                     group, self._group = self._group, []
-                now = time.time()
                 try:
                     with self.writer() as conn:
-                        # Dispensers in sorted order: two PostgreSQL processes lock their rows in the same order.
-                        for it in sorted(group, key=lambda it: it[0]):
-                            it[2] = self._ingest(conn, it[0], it[1], now)
+                        results = self._ingest_group(conn, [(it[0], it[1]) for it in group], time.time())
+                    for it, result in zip(group, results, strict=True):
+                        it[2] = result
                 except Exception as exc:
                     for it in group:
-                        it[2], it[3] = None, exc
+                        it[3] = exc
                 for it in group:
                     it[4] = True
         if item[3] is not None:
             raise item[3]
         return item[2]
 
-    def _add_totals(self, conn: sa.Connection, dispenser_id: str, new: list, now: float) -> None:
-        values = {"last_seen": now, "updated_at": now}
-        if new:
-            newest = max(r.ts for r in new)
-            last = dispensers.c.last_event_at
-            values.update(
-                gel_ul=dispensers.c.gel_ul + sum(r.gel_ul for r in new),
-                hands=dispensers.c.hands + sum(r.hands for r in new),
-                events=dispensers.c.events + len(new),
+    def _statements(self) -> tuple:
+        """The three ingest statements, built once (profiled: rebuilding them was ~25% of a POST)."""
+        if self._ingest_stmts is None:
+            ins = self._insert(events).on_conflict_do_nothing(
+                index_elements=[events.c.dispenser_id, events.c.event_id]
+            ).returning(events.c.dispenser_id, events.c.event_id, events.c.ts, events.c.gel_ul, events.c.hands)
+            last, newest = dispensers.c.last_event_at, sa.bindparam("b_newest", type_=sa.Double)
+            now = sa.bindparam("b_now", type_=sa.Double)
+            touch = sa.update(dispensers).where(dispensers.c.id == sa.bindparam("b_id")).values(
+                last_seen=now, updated_at=now)
+            add = touch.values(
+                gel_ul=dispensers.c.gel_ul + sa.bindparam("b_gel", type_=sa.BigInteger),
+                hands=dispensers.c.hands + sa.bindparam("b_hands", type_=sa.BigInteger),
+                events=dispensers.c.events + sa.bindparam("b_events", type_=sa.BigInteger),
                 last_event_at=sa.case((last.is_(None) | (last < newest), newest), else_=last),
             )
-        conn.execute(sa.update(dispensers).where(dispensers.c.id == dispenser_id).values(**values))
-        if not new:
-            return
-        sums: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+            up = self._insert(rollups)
+            # RETURNING makes insertmanyvalues send one multi-row statement for all the parameter sets.
+            roll = up.on_conflict_do_update(
+                index_elements=[rollups.c.size, rollups.c.dispenser_id, rollups.c.start],
+                set_={
+                    "gel_ul": rollups.c.gel_ul + up.excluded.gel_ul,
+                    "hands": rollups.c.hands + up.excluded.hands,
+                    "events": rollups.c.events + up.excluded.events,
+                },
+            ).returning(rollups.c.start)
+            self._ingest_stmts = (ins, touch, add, roll)
+        return self._ingest_stmts
+
+    def _ingest_group(self, conn: sa.Connection, items: list[tuple[str, list[Event]]],
+                      now: float) -> list[tuple[int, int]]:
+        """Store several (dispenser, batch) in the open transaction with three statements in all."""
+        ins, touch, add, roll = self._statements()
+        # Sorted by dispenser then event_id (stable, so arrival order breaks ties): two PostgreSQL writers lock
+        # the same rows in the same order and never deadlock, and the first of repeated event_ids is the one kept.
+        rows = sorted(((d, e, idx) for idx, (d, batch) in enumerate(items) for e in batch),
+                      key=lambda r: (r[0], r[1].event_id or "", r[2]))
+        new = conn.execute(ins, [
+            {"dispenser_id": d, "event_id": e.event_id, "ts": e.ts, "received_at": now, "gel_ul": e.gel_ul,
+             "hands": e.hands} for d, e, _ in rows
+        ]).all() if rows else []
+        inserted = {(r.dispenser_id, r.event_id) for r in new if r.event_id is not None}
+        accepted = [0] * len(items)
+        for d, e, idx in rows:
+            if e.event_id is None:
+                accepted[idx] += 1
+            elif (d, e.event_id) in inserted:
+                inserted.discard((d, e.event_id))  # later copies of this id were the duplicates
+                accepted[idx] += 1
+        self._add_totals(conn, sorted({d for d, _ in items}), new, now, touch, add, roll)
+        return [(n, len(batch) - n) for n, (_, batch) in zip(accepted, items, strict=True)]
+
+    def _add_totals(self, conn: sa.Connection, ids: list[str], new: list, now: float,
+                    touch: sa.Update, add: sa.Update, roll: Any) -> None:
+        totals: dict[str, list[float]] = {}
+        sums: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
         for r in new:
+            t = totals.setdefault(r.dispenser_id, [0, 0, 0, r.ts])
+            t[0] += r.gel_ul
+            t[1] += r.hands
+            t[2] += 1
+            t[3] = max(t[3], r.ts)
             for size in BUCKETS:
-                acc = sums[(size, self.bucket_start(size, r.ts))]
+                acc = sums[(size, r.dispenser_id, self.bucket_start(size, r.ts))]
                 acc[0] += r.gel_ul
                 acc[1] += r.hands
                 acc[2] += 1
+        quiet = [{"b_id": d, "b_now": now} for d in ids if d not in totals]
+        if quiet:
+            conn.execute(touch, quiet)
+        if totals:
+            conn.execute(add, [{"b_id": d, "b_now": now, "b_gel": g, "b_hands": h, "b_events": n, "b_newest": ts}
+                               for d, (g, h, n, ts) in sorted(totals.items())])
+        if not sums:
+            return
         # Sorted keys: concurrent PostgreSQL writers lock rollup rows in the same order, never deadlock.
-        stmt = self._insert(rollups)
-        # Cached statement + executemany parameters; RETURNING makes insertmanyvalues send one multi-row statement.
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=[rollups.c.size, rollups.c.dispenser_id, rollups.c.start],
-            set_={
-                "gel_ul": rollups.c.gel_ul + stmt.excluded.gel_ul,
-                "hands": rollups.c.hands + stmt.excluded.hands,
-                "events": rollups.c.events + stmt.excluded.events,
-            },
-        ).returning(rollups.c.start), [
-            {"size": size, "dispenser_id": dispenser_id, "start": start, "gel_ul": g, "hands": h, "events": n}
-            for (size, start), (g, h, n) in sorted(sums.items())
+        conn.execute(roll, [
+            {"size": size, "dispenser_id": d, "start": start, "gel_ul": g, "hands": h, "events": n}
+            for (size, d, start), (g, h, n) in sorted(sums.items())
         ]).all()
 
     def dispenser_rows(self) -> list[sa.Row]:
