@@ -137,7 +137,7 @@ def usage_payload(store: Store, cfg: ServerConfig, dispenser_id: str | None = No
 
 def _compute_payload(store: Store, cfg: ServerConfig, dispenser_id: str | None, now: float) -> dict[str, Any]:
     rows = {r.id: r for r in store.dispenser_rows()}
-    recent = store.recent_use(now - RATE_WINDOW_S)
+    recent = store.recent_use_for(now - RATE_WINDOW_S, {i: r.events for i, r in rows.items()})
     declared = [d.id for d in cfg.dispensers if d.id in rows]
     if dispenser_id is not None:
         declared = [dispenser_id]

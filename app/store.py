@@ -49,6 +49,9 @@ class Store:
         self._group_lock = threading.Lock()
         self._commit_lock = threading.Lock()
         self._ingest_stmts: tuple | None = None
+        self._recent: dict[str, tuple[int, int | None]] = {}  # dispenser -> (events count, recent use)
+        self._recent_window: int | None = None
+        self._recent_lock = threading.Lock()
         self.tz = ZoneInfo(timezone) if timezone else None
         self.decls = tuple(decls)
         migrate(self.engine)
@@ -163,7 +166,7 @@ class Store:
             {"dispenser_id": d, "event_id": e.event_id, "ts": e.ts, "received_at": now, "gel_ul": e.gel_ul,
              "hands": e.hands} for d, e, _ in rows
         ]).all() if rows else []
-        inserted = {(r.dispenser_id, r.event_id) for r in new if r.event_id is not None}
+        inserted = {(d, eid) for d, eid, *_ in new if eid is not None}
         accepted = [0] * len(items)
         for d, e, idx in rows:
             if e.event_id is None:
@@ -177,18 +180,35 @@ class Store:
     def _add_totals(self, conn: sa.Connection, ids: list[str], new: list, now: float,
                     touch: sa.Update, add: sa.Update, roll: Any) -> None:
         totals: dict[str, list[float]] = {}
-        sums: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
-        for r in new:
-            t = totals.setdefault(r.dispenser_id, [0, 0, 0, r.ts])
-            t[0] += r.gel_ul
-            t[1] += r.hands
+        # Profiled (batches of 100): three bucket_start calls per event (a datetime for the day) were ~20% of an
+        # ingest. Events are summed per minute first; hours and days are sums of minutes (minute-aligned
+        # boundaries: UTC hours, and the local midnights of every zone since 2000, the earliest timestamp accepted).
+        minutes: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+        for d, _, ts, gel, hands in new:
+            t = totals.get(d)
+            if t is None:
+                t = totals[d] = [0, 0, 0, ts]
+            t[0] += gel
+            t[1] += hands
             t[2] += 1
-            t[3] = max(t[3], r.ts)
-            for size in BUCKETS:
-                acc = sums[(size, r.dispenser_id, self.bucket_start(size, r.ts))]
-                acc[0] += r.gel_ul
-                acc[1] += r.hands
-                acc[2] += 1
+            if ts > t[3]:
+                t[3] = ts
+            acc = minutes[(d, int(ts // 60 * 60))]
+            acc[0] += gel
+            acc[1] += hands
+            acc[2] += 1
+        sums: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
+        days: dict[int, int] = {}
+        for (d, minute), (g, h, n) in minutes.items():
+            hour = minute // 3600 * 3600
+            day = days.get(minute)
+            if day is None:  # from the minute, not the hour: some zones' midnights are not hour-aligned
+                day = days[minute] = self.bucket_start("day", minute)
+            for key in (("minute", d, minute), ("hour", d, hour), ("day", d, day)):
+                acc = sums[key]
+                acc[0] += g
+                acc[1] += h
+                acc[2] += n
         quiet = [{"b_id": d, "b_now": now} for d in ids if d not in totals]
         if quiet:
             conn.execute(touch, quiet)
@@ -217,6 +237,36 @@ class Store:
         )
         with self.engine.connect() as conn:
             return {d: int(g) for d, g in conn.execute(q)}
+
+    def recent_use_for(self, since: float, events_by_dispenser: dict[str, int]) -> dict[str, int]:
+        """recent_use(), re-reading only the dispensers whose event count moved since the last call.
+
+        Profiled: summing every hour rollup of the last 24 h was a quarter of a POST on a full store. Rollups
+        only change with new events, and a new event always moves its dispenser's `events` count, so a
+        dispenser whose count and hour window are unchanged has an unchanged sum. Pass the counts read
+        BEFORE calling this: a write in between then only makes the next call re-read.
+        """
+        window = self.bucket_start("hour", since)
+        with self._recent_lock:
+            if self._recent_window != window:
+                self._recent_window, self._recent = window, {}
+            cache = self._recent
+            stale = [d for d, n in events_by_dispenser.items() if d not in cache or cache[d][0] != n]
+            if stale:
+                if len(stale) > 20:
+                    found = self.recent_use(since)
+                else:
+                    q = (
+                        sa.select(rollups.c.dispenser_id, _total(rollups.c.gel_ul))
+                        .where(rollups.c.size == "hour", rollups.c.dispenser_id.in_(stale),
+                               rollups.c.start >= window)
+                        .group_by(rollups.c.dispenser_id)
+                    )
+                    with self.engine.connect() as conn:
+                        found = {d: int(g) for d, g in conn.execute(q)}
+                for d in stale:
+                    cache[d] = (events_by_dispenser[d], found.get(d))
+            return {d: cache[d][1] for d in events_by_dispenser if cache[d][1] is not None}
 
     def history(self, size: str, start: float, end: float, dispenser_id: str | None = None) -> list[sa.Row]:
         """Totals per bucket in [start, end), all dispensers or one, summed in SQL from the rollups."""

@@ -98,14 +98,20 @@ class IdleCpu:
         span = time.monotonic() - self.t0
         out = {f"{k}_pct": 100 * (cpu_seconds(p.pid) - self.cpu0[k]) / span for k, p in self.procs.items()}
         out["window_s"] = span
+        self.stop()
+        return out
+
+    def stop(self) -> None:
+        """SIGTERM both (idempotent), SIGKILL what does not exit."""
         for p in self.procs.values():
-            p.send_signal(signal.SIGTERM)
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
         for p in self.procs.values():
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
-        return out
+                p.wait()
 
 
 def post_rates(servers: dict[str, Any]) -> dict[str, dict]:
@@ -133,13 +139,14 @@ def history_ms(url: str, reps: int = 15) -> float:
     return median(times[1:]) * 1000  # the first one warms caches
 
 
-def main() -> int:  # noqa: C901, PLR0915
+def main() -> int:
     """Run every step, write bench/results.json and the table in BENCHMARKS.md."""
     shutil.rmtree(RUN, ignore_errors=True)
     RUN.mkdir(parents=True)
     res: dict[str, Any] = {"machine": machine(), "figures": {}, "notes": []}
     fig = res["figures"]
     started: list[Any] = []
+    idle: IdleCpu | None = None
 
     def start(srv: Any) -> Any:
         started.append(srv)
@@ -212,12 +219,18 @@ def main() -> int:  # noqa: C901, PLR0915
             say(f"push {name} {fig[f'push_{name}']}")
         ceiling.stop()
 
-        hand = handbench.measure(big.url, RUN, CHROMIUM, hands=10)
-        fig["hand_to_screen"] = {"p50_ms": hand["p50_s"] * 1000, "samples_ms": [x * 1000 for x in hand["latencies_s"]],
-                                 "seed_poll_avg_ms": SEED_POLL_S / 2 * 1000, "seed_poll_worst_ms": SEED_POLL_S * 1000}
+        seed_poll = {"seed_poll_avg_ms": SEED_POLL_S / 2 * 1000, "seed_poll_worst_ms": SEED_POLL_S * 1000}
+        try:  # the most fragile step (Chromium, the dashboard's DOM): a failure is reported, not fatal
+            hand = handbench.measure(big.url, RUN, CHROMIUM, hands=10)
+            fig["hand_to_screen"] = {"p50_ms": hand["p50_s"] * 1000,
+                                     "samples_ms": [x * 1000 for x in hand["latencies_s"]], **seed_poll}
+        except Exception as exc:
+            fig["hand_to_screen"] = {"p50_ms": float("inf"), "error": repr(exc)[:200], **seed_poll}
         say(f"hand {fig['hand_to_screen']['p50_ms']:.0f} ms")
         big.stop()
     finally:
+        if idle is not None:
+            idle.stop()
         for srv in started:
             srv.stop()
     res["total_s"] = time.monotonic() - log_t0
@@ -257,7 +270,8 @@ def goals(fig: dict) -> list[dict]:
          f"{fig['history_ms']['big']:.1f} ms over 1M events ({fig['history_ms']['small']:.1f} ms over 10k)",
          "<= 2x the 10k query", fig["history_ms"]["big"] / fig["history_ms"]["small"], 2, "<="),
         ("Hand (mock pin edge) -> figure visible in Chromium, p50",
-         f"{fig['hand_to_screen']['p50_ms']:.0f} ms (seed poll: 2,500 ms average, 5,000 ms worst, analytic)",
+         f"{fig['hand_to_screen']['p50_ms']:.0f} ms (seed poll: 2,500 ms average, 5,000 ms worst, analytic)"
+         if "error" not in fig["hand_to_screen"] else f"not measured: {fig['hand_to_screen']['error']}",
          ">= 20x sooner than 2.5 s", fig["hand_to_screen"]["seed_poll_avg_ms"] / fig["hand_to_screen"]["p50_ms"],
          20, ">="),
         (f"Dispenser idle CPU over {fig['idle_cpu']['window_s']:.0f} s",
