@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -10,7 +9,7 @@ import time
 from flask import Blueprint, Response, abort, request
 
 from app import live
-from app.figures import usage_payload
+from app.figures import encoded, usage_payload
 from app.ingest import InvalidInput, parse_events
 from app.metrics import get_metrics
 from app.services import caller_dispenser, get_config, get_store
@@ -26,25 +25,16 @@ def json_response(payload: dict, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="application/json")
 
 
-# The last payload served with its body and ETag: a cached payload (same object) is not re-encoded and re-hashed.
-_last_body: tuple[dict | None, bytes, str] = (None, b"", "")
-
-
 def cacheable(payload: dict) -> Response:
     """A JSON response with a strong ETag, answered 304 when the client already has it."""
-    global _last_body
-    last, body, etag = _last_body
-    if payload is not last:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        etag = hashlib.sha1(body).hexdigest()[:24]
-        _last_body = (payload, body, etag)
+    text, etag = encoded(payload)
     if request.method == "GET" and request.if_none_match.contains_weak(etag):
         # The unchanged poll, answered without building (then discarding) the full response.
         resp = Response(status=304)
         resp.set_etag(etag)
         resp.headers["Cache-Control"] = "no-cache"
         return resp
-    resp = Response(body, mimetype="application/json")
+    resp = Response(text, mimetype="application/json")
     resp.set_etag(etag)
     resp.headers["Cache-Control"] = "no-cache"
     return resp.make_conditional(request)
@@ -76,7 +66,7 @@ def mettre_a_jour_donnees() -> Response:
     if not request.is_json:
         raise InvalidInput("Content-Type must be application/json", status=415)
     batch = parse_events(request.get_data(cache=False), time.time())
-    accepted, duplicates = get_store().ingest_shared(dispenser, batch)  # group commit with concurrent POSTs
+    accepted, duplicates, totals = get_store().ingest_shared(dispenser, batch)  # group commit with concurrent POSTs
     metrics = get_metrics()
     metrics.ingested.labels(dispenser).inc(accepted)
     metrics.duplicates.labels(dispenser).inc(duplicates)
@@ -84,13 +74,14 @@ def mettre_a_jour_donnees() -> Response:
         "ingest dispenser=%s accepted=%d duplicates=%d gel_ml=%.3f hands=%d",
         dispenser, accepted, duplicates, sum(e.gel_ul for e in batch) / 1000, sum(e.hands for e in batch),
     )
-    payload = live.push()
+    payload = live.push_if_listened()
+    gel_used, hands = (payload["gel_used"], payload["hands_detected"]) if payload else totals
     return json_response({
         "message": CONFIRMATION,
         "accepted": accepted,
         "duplicates": duplicates,
-        "gel_used": payload["gel_used"],
-        "hands_detected": payload["hands_detected"],
+        "gel_used": gel_used,
+        "hands_detected": hands,
     })
 
 

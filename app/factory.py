@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from app.config import ServerConfig, load_config
-from app.live import socketio
+from app.live import PayloadPacket, socketio
 from app.store import Store
 
 MAX_BODY = 1024 * 1024
@@ -36,5 +36,6 @@ def create_app(config: ServerConfig | str | Path | None = None) -> Flask:
         async_mode=config.async_mode,
         message_queue=config.message_queue,
         cors_allowed_origins=config.cors_origins,
+        serializer=PayloadPacket,
     )
     return app

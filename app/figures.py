@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -152,3 +154,19 @@ def _compute_payload(store: Store, cfg: ServerConfig, dispenser_id: str | None, 
         "alerts": alerts_of(entries),
         "_valid_until": _valid_until([rows[i] for i in declared], cfg, now),
     }
+
+
+# The last payload with its JSON text and ETag: the GET route and every push of the same (cached) payload object
+# reuse them instead of encoding ~35 KB again (profiled: encoding was ~8% of a POST with a dashboard connected).
+_ENCODED: tuple[dict | None, str, str] = (None, "", "")
+
+
+def encoded(payload: dict[str, Any]) -> tuple[str, str]:
+    """The payload's compact JSON text and a strong ETag for it, computed once per payload object."""
+    global _ENCODED
+    last, text, etag = _ENCODED
+    if payload is not last:
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        etag = hashlib.sha1(text.encode()).hexdigest()[:24]
+        _ENCODED = (payload, text, etag)
+    return text, etag

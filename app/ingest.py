@@ -72,8 +72,8 @@ def parse_event(item: Any, where: str, now: float) -> Event:
     """Validate one usage object."""
     if not isinstance(item, dict):
         raise InvalidInput(f"{where}each event must be a JSON object")
-    unknown = sorted(set(item) - FIELDS)
-    if unknown:
+    if not FIELDS.issuperset(item):
+        unknown = sorted(set(item) - FIELDS)
         raise InvalidInput(f"{where}unknown field {unknown[0]!r} (allowed: {', '.join(sorted(FIELDS))})")
     if "gel_used" not in item and "hands_detected" not in item:
         raise InvalidInput(f"{where}gel_used or hands_detected is required")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -77,11 +78,16 @@ def init_app(app: Flask) -> None:
     def _start() -> None:
         g.started = time.perf_counter()
 
+    latency_of: dict[str, Any] = {}  # the labelled child per endpoint: .labels() takes a lock and builds keys
+
     @app.after_request
     def _observe(resp: Response) -> Response:
         endpoint = request.endpoint or "unknown"
         if "started" in g:
-            metrics.latency.labels(endpoint).observe(time.perf_counter() - g.started)
+            child = latency_of.get(endpoint)
+            if child is None:
+                child = latency_of[endpoint] = metrics.latency.labels(endpoint)
+            child.observe(time.perf_counter() - g.started)
         if request.method == "POST" and resp.status_code in REJECT_REASONS:
             metrics.rejected.labels(REJECT_REASONS[resp.status_code]).inc()
         return resp

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from conftest import TOKENS
+import json
 
-from app import socketio
-from app.live import EVENT, AlertMemory, check_alerts
+from conftest import TOKENS
+from socketio.packet import BINARY_EVENT, Packet
+
+from app import live, socketio
+from app.live import EVENT, AlertMemory, PayloadPacket, check_alerts
 
 
 def payloads(sio) -> list[dict]:
@@ -34,6 +37,32 @@ def test_all_clients_get_the_push(app, client, post):
     assert [payloads(c)[0]["gel_used"] for c in clients] == [2, 2, 2]
     for c in clients:
         c.disconnect()
+
+
+def test_with_no_dashboard_a_post_builds_no_push_yet_answers_the_totals(app, client, post, monkeypatch):
+    built = []
+    real = live.current_payload
+    monkeypatch.setattr(live, "current_payload", lambda: built.append(1) or real())
+    post({"gel_used": 1.5, "hands_detected": 1})
+    answer = post({"gel_used": 2, "hands_detected": 2}).get_json()
+    assert (answer["gel_used"], answer["hands_detected"], built) == (3.5, 3, [])
+    dashboard = socketio.test_client(app, flask_test_client=client)
+    dashboard.get_received()
+    answer = post({"gel_used": 1, "hands_detected": 1}).get_json()
+    assert (answer["gel_used"], answer["hands_detected"]) == (4.5, 4)
+    assert [p["hands_detected"] for p in payloads(dashboard)] == [4]
+    dashboard.disconnect()
+
+
+def test_the_push_packet_encodes_like_the_standard_one(client):
+    payload = client.get("/obtenir_donnees_utilisation").get_json()
+    payload["dispensers"][0]["name"] = 'Entrée "B" <é>'
+    fast, standard = PayloadPacket(data=[EVENT, payload]).encode(), Packet(data=[EVENT, payload]).encode()
+    assert fast[0] == standard[0] == "2"
+    assert json.loads(fast[1:]) == json.loads(standard[1:]) == [EVENT, payload]
+    # Only the figures skip the search for bytes: any other event is still checked.
+    assert PayloadPacket.data_is_binary(["other", {"blob": b"x"}])
+    assert PayloadPacket(data=["other", {"blob": b"x"}]).packet_type == BINARY_EVENT
 
 
 def test_rejected_posts_push_nothing(sio_client, post, client):

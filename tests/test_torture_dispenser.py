@@ -61,7 +61,7 @@ def _backlog(spool: Path) -> int:
 
 class Proxy:
     """A tiny HTTP proxy, one request per connection: `hang` (never answers), `drop` (forwards, then loses the
-    answer), `slow` (forwards, answers after a random delay up to `delay` seconds)."""
+    answer), `slow` (forwards; every other answer comes `delay` seconds late, the others soon)."""
 
     def __init__(self, upstream_port: int, mode: str, delay: float = 0.0):
         self.upstream_port, self.mode, self.delay = upstream_port, mode, delay
@@ -103,6 +103,7 @@ class Proxy:
             if not request:
                 return
             self.requests += 1
+            late = self.requests % 2 == 1  # every other answer arrives after `delay`, so timeouts surely happen
             if self.mode == "hang":
                 self.closed.wait()  # accepts, reads, never answers
                 return
@@ -114,7 +115,7 @@ class Proxy:
             if self.mode == "drop":
                 return  # the server committed; the dispenser never hears of it
             if self.mode == "slow":
-                self.closed.wait(random.uniform(0, self.delay))  # the delay this proxy simulates
+                self.closed.wait(self.delay if late else random.uniform(0, self.delay / 4))
             head, _, body = answer.partition(b"\r\n\r\n")
             head = b"\r\n".join(line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:"))
             with contextlib.suppress(OSError):  # the dispenser may have given up waiting: it will retry
@@ -163,7 +164,7 @@ def test_hanging_or_lost_answers_then_flush_delivers_once(eventlet_server, tmp_p
 
 
 def test_slow_server_answers_after_timeouts_counts_once(eventlet_server, tmp_path) -> None:
-    """Answers delayed up to 1.8 s against a 1 s client timeout: retries of committed batches never double."""
+    """Every other answer 1.8 s late against a 1 s client timeout: retries of committed batches never double."""
     proxy = Proxy(eventlet_server.port, "slow", delay=1.8)
     try:
         cfg = _config(tmp_path, proxy.url, batch_size=3, min_interval_s=0.05)
