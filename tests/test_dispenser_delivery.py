@@ -309,16 +309,21 @@ def test_heartbeat_reports_version_backlog_and_missed_even_when_idle_and_refills
         spool.close()
 
 
-def test_demo_starts_server_and_dispensers_and_stops_them_all(tmp_path):
+def _start_demo(tmp_path) -> tuple[subprocess.Popen, list[str], int]:
     shipped = (ROOT / "config.toml").read_text(encoding="utf-8")
     port = free_port()
     (tmp_path / "config.toml").write_text(shipped.replace("port = 5000", f"port = {port}"), encoding="utf-8")
     proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demo.py"), "--config", str(tmp_path / "config.toml"),
                              "--mean-interval", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             cwd=tmp_path)
-    children: list[int] = []
     lines: list[str] = []
     threading.Thread(target=_read_lines, args=(proc, lines), daemon=True).start()
+    return proc, lines, port
+
+
+def test_demo_starts_server_and_dispensers_and_stops_them_all(tmp_path):
+    proc, lines, port = _start_demo(tmp_path)
+    children: list[int] = []
     try:
         url = wait_for(lambda: next((x for x in lines if x.startswith("http://")), None), 40, message="URL line")
         assert url == f"http://127.0.0.1:{port}/"
@@ -328,6 +333,26 @@ def test_demo_starts_server_and_dispensers_and_stops_them_all(tmp_path):
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
         assert [pid for pid in children if _alive(pid)] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in children:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux only")
+def test_demo_killed_outright_leaves_no_orphans(tmp_path):
+    proc, lines, _ = _start_demo(tmp_path)
+    children: list[int] = []
+    try:
+        wait_for(lambda: any(x.startswith("http://") for x in lines), 40, message="URL line")
+        children = _children(proc.pid)
+        assert len(children) == 4
+        proc.kill()  # SIGKILL: the demo cannot stop its children itself
+        proc.wait(10)
+        wait_for(lambda: not any(_alive(pid) for pid in children), 20, message="children gone with the demo")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -6,6 +6,7 @@ Standard library only. Prints the dashboard URL on a line of its own; SIGINT or 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import socket
 import subprocess
@@ -18,6 +19,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # the demo runs with the example tokens: loopback only
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: Linux sends it SIGTERM if the demo dies, even by SIGKILL (no orphans left)."""
+    import ctypes
+
+    # Without prctl (not glibc): Ctrl-C still stops everything, only a SIGKILL of the demo leaves orphans.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+CHILD_SETUP = die_with_parent if sys.platform.startswith("linux") else None
 
 
 def port_is_free(port: int) -> bool:
@@ -90,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     with server_log.open("ab") as log:
         server_proc = subprocess.Popen(
             [sys.executable, "-m", "app", "--config", str(config), "--host", HOST, "--port", str(port)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=CHILD_SETUP)
     dispensers: list[subprocess.Popen] = []
     try:
         deadline = time.monotonic() + 30
@@ -104,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 [sys.executable, str(ROOT / "dispenser.py"), "--config", str(config), "--simulate",
                  "--id", ident, "--token", str(table["token"]), "--server-url", url,
                  "--spool", str(instance / f"spool-{ident}.db"), "--mean-interval", str(args.mean_interval)],
-                cwd=ROOT, stdout=sys.stderr, start_new_session=True))
+                cwd=ROOT, stdout=sys.stderr, start_new_session=True, preexec_fn=CHILD_SETUP))
         print(f"{url}/", flush=True)
         print(f"dashboard above; {len(dispensers)} simulated dispensers; server log: {server_log}; Ctrl-C stops",
               file=sys.stderr, flush=True)
