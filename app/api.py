@@ -66,22 +66,21 @@ def mettre_a_jour_donnees() -> Response:
     if not request.is_json:
         raise InvalidInput("Content-Type must be application/json", status=415)
     batch = parse_events(request.get_data(cache=False), time.time())
-    accepted, duplicates, totals = get_store().ingest_shared(dispenser, batch)  # group commit with concurrent POSTs
+    done = get_store().ingest_shared(dispenser, batch)  # group commit with concurrent POSTs
     metrics = get_metrics()
-    metrics.ingested.labels(dispenser).inc(accepted)
-    metrics.duplicates.labels(dispenser).inc(duplicates)
+    metrics.ingested.labels(dispenser).inc(done.accepted)
+    metrics.duplicates.labels(dispenser).inc(done.duplicates)
     log.info(
         "ingest dispenser=%s accepted=%d duplicates=%d gel_ml=%.3f hands=%d",
-        dispenser, accepted, duplicates, sum(e.gel_ul for e in batch) / 1000, sum(e.hands for e in batch),
+        dispenser, done.accepted, done.duplicates, sum(e.gel_ul for e in batch) / 1000, sum(e.hands for e in batch),
     )
-    payload = live.push_if_listened()
-    gel_used, hands = (payload["gel_used"], payload["hands_detected"]) if payload else totals
+    live.push_after(done.commit)
     return json_response({
         "message": CONFIRMATION,
-        "accepted": accepted,
-        "duplicates": duplicates,
-        "gel_used": gel_used,
-        "hands_detected": hands,
+        "accepted": done.accepted,
+        "duplicates": done.duplicates,
+        "gel_used": done.gel_used,
+        "hands_detected": done.hands_detected,
     })
 
 

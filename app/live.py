@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+import weakref
 from typing import Any
 
 from flask import Flask
@@ -15,6 +16,7 @@ from socketio.packet import Packet
 from app.figures import encoded, usage_payload
 from app.metrics import get_metrics
 from app.services import get_config, get_store
+from app.store import Store
 
 EVENT = "donnees_utilisation"
 log = logging.getLogger(__name__)
@@ -64,9 +66,26 @@ def has_listeners() -> bool:
     return server is not None and next(iter(server.manager.get_participants("/", None)), None) is not None
 
 
-def push_if_listened() -> dict[str, Any] | None:
-    """push(), skipped (None) when nobody could receive it: headless ingest builds no payload."""
-    return push() if has_listeners() else None
+# Per store: the last group commit whose data a push already carried (the payload was read after it).
+_pushed_upto: weakref.WeakKeyDictionary[Store, int] = weakref.WeakKeyDictionary()
+
+
+def push_after(commit: int) -> dict[str, Any] | None:
+    """Push the figures after group commit `commit`, unless a push built after it already went out.
+
+    Returns the payload pushed, or None when nobody listens (headless ingest builds no payload) or when an
+    earlier request of the same group commit already pushed figures that include this one: the requests that
+    share a commit share its push, so the payload is built once per commit, not once per request.
+    """
+    if not has_listeners():
+        return None
+    store = get_store()
+    if commit <= _pushed_upto.get(store, 0):
+        return None
+    upto = store.commits  # read before the payload: what it shows includes at least this commit
+    payload = push()
+    _pushed_upto[store] = max(_pushed_upto.get(store, 0), upto)
+    return payload
 
 
 @socketio.on("connect")

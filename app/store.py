@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -49,6 +49,16 @@ class Event:
     event_id: str | None = None
 
 
+class Ingested(NamedTuple):
+    """What ingest_shared() did: counts, the totals as committed, and the number of its group commit."""
+
+    accepted: int
+    duplicates: int
+    gel_used: float
+    hands_detected: int
+    commit: int
+
+
 class Store:
     """All reads and writes of usage data, portable between SQLite and PostgreSQL."""
 
@@ -60,6 +70,7 @@ class Store:
         self._group_lock = threading.Lock()
         self._commit_lock = threading.Lock()
         self._ingest_stmts: tuple | None = None
+        self.commits = 0  # group commits made by ingest_shared() in this process
         self._recent: dict[str, tuple[int, int | None]] = {}  # dispenser -> (events count, recent use)
         self._recent_window: int | None = None
         self._recent_lock = threading.Lock()
@@ -107,11 +118,11 @@ class Store:
         with self.writer() as conn:
             return self._ingest_group(conn, [(dispenser_id, batch)], now)[0]
 
-    def ingest_shared(self, dispenser_id: str, batch: list[Event]) -> tuple[int, int, tuple[float, int]]:
+    def ingest_shared(self, dispenser_id: str, batch: list[Event]) -> Ingested:
         """Like ingest(), but concurrent callers share one transaction (group commit: one fsync for all).
 
-        Returns (accepted, duplicates, totals): totals are (gel ml, hands) of all dispensers as committed, read
-        in the same transaction (profiled: a separate read cost as much as the whole ingest).
+        The totals of all dispensers are read in the same transaction (profiled: a separate read cost as much
+        as the whole ingest); `commit` numbers the groups this store committed, in order.
 
         Each caller returns only once the transaction holding its batch has committed; if it fails, every
         caller in it gets the exception, as each would have alone. Batches keep their arrival order, so a
@@ -129,9 +140,9 @@ class Store:
                     with self.writer() as conn:
                         results = self._ingest_group(conn, [(it[0], it[1]) for it in group], time.time())
                         gel_ul, hands = conn.execute(TOTALS).one()
-                    totals = ((gel_ul or 0) / 1000, hands or 0)
-                    for it, result in zip(group, results, strict=True):
-                        it[2] = (*result, totals)
+                    self.commits += 1
+                    for it, (accepted, duplicates) in zip(group, results, strict=True):
+                        it[2] = Ingested(accepted, duplicates, (gel_ul or 0) / 1000, hands or 0, self.commits)
                 except Exception as exc:
                     for it in group:
                         it[3] = exc

@@ -54,6 +54,22 @@ def test_with_no_dashboard_a_post_builds_no_push_yet_answers_the_totals(app, cli
     dashboard.disconnect()
 
 
+def test_requests_sharing_a_commit_share_its_push(app, sio_client, post):
+    from app.services import get_store
+
+    post({"gel_used": 1, "hands_detected": 1})
+    sio_client.get_received()
+    with app.app_context():
+        store = get_store()
+        # Another request of the same group commit: the push already sent carries its data.
+        assert live.push_after(store.commits) is None
+        assert payloads(sio_client) == []
+        # A later commit is pushed again.
+        post({"gel_used": 1, "hands_detected": 1})
+        assert [p["hands_detected"] for p in payloads(sio_client)] == [2]
+        assert live.push_after(store.commits - 1) is None
+
+
 def test_the_push_packet_encodes_like_the_standard_one(client):
     payload = client.get("/obtenir_donnees_utilisation").get_json()
     payload["dispensers"][0]["name"] = 'Entrée "B" <é>'
