@@ -74,6 +74,10 @@ def mettre_a_jour_donnees() -> Response:
         "ingest dispenser=%s accepted=%d duplicates=%d gel_ml=%.3f hands=%d",
         dispenser, done.accepted, done.duplicates, sum(e.gel_ul for e in batch) / 1000, sum(e.hands for e in batch),
     )
+    if log.isEnabledFor(logging.DEBUG):  # one line per event too, when asked (a batch holds up to 1000)
+        for e in batch:
+            log.debug("event dispenser=%s event_id=%s ts=%.3f gel_ml=%.3f hands=%d",
+                      dispenser, e.event_id, e.ts, e.gel_ul / 1000, e.hands)
     live.push_after(done.commit)
     return json_response({
         "message": CONFIRMATION,

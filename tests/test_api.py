@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from conftest import TOKENS
@@ -210,3 +211,16 @@ def test_a_new_app_on_the_same_database_sees_the_same_totals(config_path, post, 
 def test_gel_totals_are_exact(post, totals):
     post([{"gel_used": 0.1, "hands_detected": 1}] * 1000)
     assert totals() == (100.0, 1000)
+
+
+def test_one_log_line_per_post_and_at_debug_one_per_event(post, caplog):
+    with caplog.at_level(logging.INFO, logger="app.api"):
+        post([{"gel_used": 1.5, "hands_detected": 1, "event_id": "a"}, {"gel_used": 1.5, "hands_detected": 1}])
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.api"]
+    assert lines == ["ingest dispenser=entree accepted=2 duplicates=0 gel_ml=3.000 hands=2"]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="app.api"):
+        post([{"gel_used": 1.5, "hands_detected": 1, "event_id": "b"}, {"gel_used": 2, "hands_detected": 1}])
+    events = [r.getMessage() for r in caplog.records if r.name == "app.api" and r.getMessage().startswith("event ")]
+    assert len(events) == 2 and "event_id=b" in events[0] and "gel_ml=2.000" in events[1]
+    assert all(TOKENS["entree"] not in r.getMessage() for r in caplog.records)
