@@ -19,6 +19,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cluster  # noqa: E402
 import handbench  # noqa: E402
 import sockbench  # noqa: E402
 from common import (  # noqa: E402
@@ -228,6 +229,14 @@ def main() -> int:
             fig["hand_to_screen"] = {"p50_ms": float("inf"), "error": repr(exc)[:200], **seed_poll}
         say(f"hand {fig['hand_to_screen']['p50_ms']:.0f} ms")
         big.stop()
+
+        say("cluster: 2 processes on PostgreSQL + Redis, 1 process on PostgreSQL")
+        try:  # needs PostgreSQL and Redis on this machine: a failure is reported, not fatal
+            fig["cluster"] = cluster.measure(RUN, REPS, WRK_S, FANOUT_CLIENTS, say)
+        except Exception as exc:
+            msg = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
+            fig["cluster"] = {"error": " ".join(msg.replace("|", "/").split())[:200]}
+        say(f"cluster {fig['cluster'].get('error', 'done')}")
     finally:
         if idle is not None:
             idle.stop()
@@ -278,11 +287,39 @@ def goals(fig: dict) -> list[dict]:
          f"{fig['idle_cpu']['dispenser_pct']:.3f} % (seed-style 100 ms loop: {fig['idle_cpu']['seed_loop_pct']:.3f} %)",
          "<= 0.5 %", fig["idle_cpu"]["dispenser_pct"], 0.5, "<="),
     ]
+    rows += cluster_rows(fig["cluster"], pc)
     out = []
     for figure, value, goal, measured, limit, op in rows:
-        met = measured >= limit if op == ">=" else measured <= limit
-        out.append({"figure": figure, "value": value, "goal": goal, "measured": round(measured, 3), "met": met})
+        met = measured is not None and (measured >= limit if op == ">=" else measured <= limit)
+        out.append({"figure": figure, "value": value, "goal": goal,
+                    "measured": None if measured is None else round(measured, 3), "met": met})
     return out
+
+
+def cluster_rows(cl: dict, pc: dict) -> list[tuple]:
+    """The rows of the cluster step (2 processes on PostgreSQL + Redis), or "not measured" with its reason."""
+    label = "2 processes, PostgreSQL + Redis, empty store"
+    info = "informative: >= 1.5x one process (2 cores, shared with wrk and PostgreSQL)"
+    figures = [f"{label}: single-event POSTs/s, 8 connections (4 per process)",
+               f"{label}: events/s in batches of 100, 8 connections (4 per process)",
+               f"{label}: POST to process A -> 1 Socket.IO client on process B has the figures, p99",
+               f"{label}: POST to A -> last of {FANOUT_CLIENTS} clients ({FANOUT_CLIENTS // 2} on each) has it, median"]
+    goals_ops = [(info, 1.5, ">="), (info, 1.5, ">="), ("<= 1.5x ceiling", 1.5, "<="), ("<= 1.3x ceiling", 1.3, "<=")]
+    if "error" in cl:
+        values = [(f"not measured: {cl['error']}", None)] * len(figures)
+    else:
+        post, batch, push = cl["post"], cl["batch100"], cl["push"]
+        values = [
+            (f"{post['pair']['rps']:.0f}/s (1 process on PostgreSQL, 8 connections: {post['one']['rps']:.0f}/s)",
+             post["pair"]["rps"] / post["one"]["rps"]),
+            (f"{batch['pair']['events_per_s']:.0f}/s (1 process on PostgreSQL: {batch['one']['events_per_s']:.0f}/s)",
+             batch["pair"]["events_per_s"] / batch["one"]["events_per_s"]),
+            (f"{push['one_client_p99_ms']:.1f} ms (ceiling, 1 process: {pc['one_client_p99_ms']:.1f} ms)",
+             push["one_client_p99_ms"] / pc["one_client_p99_ms"]),
+            (f"{push['fanout_last_median_ms']:.0f} ms (ceiling, 1 process: {pc['fanout_last_median_ms']:.0f} ms)",
+             push["fanout_last_median_ms"] / pc["fanout_last_median_ms"]),
+        ]
+    return [(f, v, g, m, lim, op) for f, (v, m), (g, lim, op) in zip(figures, values, goals_ops, strict=True)]
 
 
 def write_markdown(res: dict) -> None:
@@ -292,13 +329,15 @@ def write_markdown(res: dict) -> None:
         f"Run {m['date']} on {m['nproc']} cores, {m['cpu']}, Linux {m['kernel']} (load average at start "
         f"{m['loadavg_at_start']:.1f}); Python {m['python']}, Flask {m['flask']}, Flask-SocketIO "
         f"{m['flask_socketio']}, eventlet {m['eventlet']}, SQLAlchemy {m['sqlalchemy']}, SQLite {m['sqlite']}. "
-        f"Whole run: {res['total_s']:.0f} s (prefill of 1M events: {res['prefill_s']['big']:.0f} s).",
+        f"Whole run: {res['total_s']:.0f} s (prefill of 1M events: {res['prefill_s']['big']:.0f} s; cluster step: "
+        f"{res['figures']['cluster'].get('step_s', 0):.0f} s).",
         "",
         "| Figure | Measured | Goal | Ratio / value | Met |",
         "|---|---|---|---|---|",
     ]
     for g in res["goals"]:
-        lines.append(f"| {g['figure']} | {g['value']} | {g['goal']} | {g['measured']:g} | "
+        measured = "-" if g["measured"] is None else f"{g['measured']:g}"
+        lines.append(f"| {g['figure']} | {g['value']} | {g['goal']} | {measured} | "
                      f"{'met' if g['met'] else '**not met**'} |")
     table = "\n".join(lines)
     path = ROOT / "BENCHMARKS.md"

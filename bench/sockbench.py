@@ -69,11 +69,14 @@ async def post_one(session: aiohttp.ClientSession, base: str, token: str) -> Non
         await resp.read()
 
 
-async def connect_many(session: aiohttp.ClientSession, base: str, n: int, parallel: int = 50) -> list[Client]:
-    """Connect n clients, `parallel` at a time."""
+async def connect_many(session: aiohttp.ClientSession, base: str | list[str], n: int,
+                       parallel: int = 50) -> list[Client]:
+    """Connect n clients, `parallel` at a time, spread in turn over the base URL(s)."""
+    bases = [base] if isinstance(base, str) else base
     clients = [Client() for _ in range(n)]
     for i in range(0, n, parallel):
-        await asyncio.gather(*(c.connect(session, base) for c in clients[i:i + parallel]))
+        await asyncio.gather(*(c.connect(session, bases[(i + j) % len(bases)])
+                               for j, c in enumerate(clients[i:i + parallel])))
     return clients
 
 
@@ -91,19 +94,22 @@ async def push_latency(session: aiohttp.ClientSession, base: str, token: str, cl
     return out
 
 
-async def run(base: str, token: str, clients: int, posts: int, rss_probe=None) -> dict:  # noqa: ANN001
-    """Connect `clients`, time `posts` pushes, probe the server's RSS while connected; return the samples."""
+async def run(base: str | list[str], token: str, clients: int, posts: int, rss_probe=None,  # noqa: ANN001
+              post_url: str | None = None) -> dict:
+    """Connect `clients` to base(s), time `posts` pushes (POSTed to post_url, else the first base), probe RSS."""
+    post_url = post_url or (base if isinstance(base, str) else base[0])
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn) as session:
         t0 = time.perf_counter()
         cs = await connect_many(session, base, clients)
         connect_s = time.perf_counter() - t0
         rss = rss_probe() if rss_probe else None
-        lat = await push_latency(session, base, token, cs, posts)
+        lat = await push_latency(session, post_url, token, cs, posts)
         await asyncio.gather(*(c.close() for c in cs))
     return {"latencies_s": lat, "connect_s": connect_s, "rss_mb": rss}
 
 
-def measure(base: str, token: str, clients: int, posts: int, rss_probe=None) -> dict:  # noqa: ANN001
+def measure(base: str | list[str], token: str, clients: int, posts: int, rss_probe=None,  # noqa: ANN001
+            post_url: str | None = None) -> dict:
     """Synchronous wrapper around run()."""
-    return asyncio.run(run(base, token, clients, posts, rss_probe))
+    return asyncio.run(run(base, token, clients, posts, rss_probe, post_url))
