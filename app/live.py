@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 import weakref
 from typing import Any
@@ -66,26 +67,54 @@ def has_listeners() -> bool:
     return server is not None and next(iter(server.manager.get_participants("/", None)), None) is not None
 
 
-# Per store: the last group commit whose data a push already carried (the payload was read after it).
-_pushed_upto: weakref.WeakKeyDictionary[Store, int] = weakref.WeakKeyDictionary()
+class PushState:
+    """Per store: the last group commit a push carried, and whether a push is being built right now."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pushed_upto = 0
+        self.building = False
+        self.again = False
+
+
+_push_states: weakref.WeakKeyDictionary[Store, PushState] = weakref.WeakKeyDictionary()
+_states_lock = threading.Lock()
 
 
 def push_after(commit: int) -> dict[str, Any] | None:
-    """Push the figures after group commit `commit`, unless a push built after it already went out.
+    """Push the figures after group commit `commit`; at most one push is built at a time, none twice.
 
-    Returns the payload pushed, or None when nobody listens (headless ingest builds no payload) or when an
-    earlier request of the same group commit already pushed figures that include this one: the requests that
-    share a commit share its push, so the payload is built once per commit, not once per request.
+    Returns the payload pushed, or None when nobody listens (headless ingest builds no payload), when a push
+    read after this commit already went out (requests that shared a commit share its push), or when a push is
+    being built: its builder then builds once more after it, so this commit is pushed without waiting here.
+    Profiled on PostgreSQL with a dashboard: rebuilding the figures for every request was ~60% of a POST.
     """
     if not has_listeners():
         return None
     store = get_store()
-    if commit <= _pushed_upto.get(store, 0):
-        return None
-    upto = store.commits  # read before the payload: what it shows includes at least this commit
-    payload = push()
-    _pushed_upto[store] = max(_pushed_upto.get(store, 0), upto)
-    return payload
+    with _states_lock:
+        state = _push_states.get(store) or _push_states.setdefault(store, PushState())
+    with state.lock:
+        if commit <= state.pushed_upto:
+            return None
+        if state.building:
+            state.again = True
+            return None
+        state.building = True
+    try:
+        while True:
+            upto = store.commits  # read before the payload: what it shows includes at least this commit
+            payload = push()
+            with state.lock:
+                state.pushed_upto = max(state.pushed_upto, upto)
+                if not state.again:
+                    state.building = False
+                    return payload
+                state.again = False
+    except BaseException:
+        with state.lock:
+            state.building = False
+        raise
 
 
 @socketio.on("connect")

@@ -70,6 +70,33 @@ def test_requests_sharing_a_commit_share_its_push(app, sio_client, post):
         assert live.push_after(store.commits - 1) is None
 
 
+def test_a_post_committed_while_a_push_is_built_is_pushed_by_its_builder(app, sio_client, post, monkeypatch):
+    from app.services import get_store
+
+    post({"gel_used": 1, "hands_detected": 1})
+    sio_client.get_received()
+    built: list[int] = []
+    depth = [0, 0]  # now, deepest
+    real = live.push
+
+    def push_meanwhile(payload=None):  # noqa: ANN001, ANN202
+        built.append(get_store().commits)
+        depth[0] += 1
+        depth[1] = max(depth)
+        if len(built) == 1:  # another POST commits while this push is being built: it does not build its own
+            assert post({"gel_used": 1, "hands_detected": 1}).get_json()["hands_detected"] == 3
+        try:
+            return real(payload)
+        finally:
+            depth[0] -= 1
+
+    monkeypatch.setattr(live, "push", push_meanwhile)
+    post({"gel_used": 1, "hands_detected": 1})
+    # The builder built once more, after the commit that arrived meanwhile; nothing was built twice for one commit.
+    assert built == [2, 3] and depth[1] == 1
+    assert [p["hands_detected"] for p in payloads(sio_client)] == [3, 3]
+
+
 def test_the_push_packet_encodes_like_the_standard_one(client):
     payload = client.get("/obtenir_donnees_utilisation").get_json()
     payload["dispensers"][0]["name"] = 'Entrée "B" <é>'
