@@ -28,7 +28,8 @@ dispensers = sa.Table(
     sa.Column("missed", sa.BigInteger, nullable=False, default=0),  # presences that gave no dose
     sa.Column("backlog", sa.Integer),
     sa.Column("version", sa.String(40)),
-    sa.Column("updated_at", sa.Double, nullable=False),  # last change of anything shown
+    # Every write to a row sets it (Store.dispenser_rows and data_version rely on it to spot changes).
+    sa.Column("updated_at", sa.Double, nullable=False),
 )
 
 events = sa.Table(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 
 from conftest import TOKENS
 from socketio.packet import BINARY_EVENT, Packet
 
 from app import live, socketio
 from app.live import EVENT, AlertMemory, PayloadPacket, check_alerts
+from app.schema import dispensers
 
 
 def payloads(sio) -> list[dict]:
@@ -125,8 +127,8 @@ def test_alert_change_is_pushed_without_any_post(app, sio_client, client):
     assert not check_alerts(app, memory)
     assert payloads(sio_client) == []  # nothing changed, nothing pushed
     store = app.extensions["usage_store"]
-    with store.writer() as conn:  # the dispenser was last heard from long ago
-        conn.execute(__import__("app.schema", fromlist=["dispensers"]).dispensers.update().values(last_seen=1.0))
+    with store.writer() as conn:  # the dispenser was last heard from long ago (a write moves updated_at)
+        conn.execute(dispensers.update().values(last_seen=1.0, updated_at=time.time()))
     assert check_alerts(app, memory)
     pushed = payloads(sio_client)
     assert len(pushed) == 1
