@@ -309,57 +309,63 @@ def test_heartbeat_reports_version_backlog_and_missed_even_when_idle_and_refills
         spool.close()
 
 
-def _start_demo(tmp_path) -> tuple[subprocess.Popen, list[str], int]:
-    shipped = (ROOT / "config.toml").read_text(encoding="utf-8")
-    port = free_port()
-    (tmp_path / "config.toml").write_text(shipped.replace("port = 5000", f"port = {port}"), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demo.py"), "--config", str(tmp_path / "config.toml"),
-                             "--mean-interval", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            cwd=tmp_path)
-    lines: list[str] = []
-    threading.Thread(target=_read_lines, args=(proc, lines), daemon=True).start()
-    return proc, lines, port
+class Demo:
+    """`tools/demo.py` running on the shipped config, on a free port, its stdout lines collected."""
 
+    def __init__(self, tmp_path: Path):
+        shipped = (ROOT / "config.toml").read_text(encoding="utf-8")
+        self.port = free_port()
+        config = tmp_path / "config.toml"
+        config.write_text(shipped.replace("port = 5000", f"port = {self.port}"), encoding="utf-8")
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demo.py"), "--config", str(config),
+                                      "--mean-interval", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, cwd=tmp_path)
+        self.lines: list[str] = []
+        self.children: list[int] = []
+        threading.Thread(target=_read_lines, args=(self.proc, self.lines), daemon=True).start()
 
-def test_demo_starts_server_and_dispensers_and_stops_them_all(tmp_path):
-    proc, lines, port = _start_demo(tmp_path)
-    children: list[int] = []
-    try:
-        url = wait_for(lambda: next((x for x in lines if x.startswith("http://")), None), 40, message="URL line")
-        assert url == f"http://127.0.0.1:{port}/"
-        children = _children(proc.pid)
-        assert len(children) == 4  # the server and one dispenser per [[server.dispensers]]
-        wait_for(lambda: usage(url.rstrip("/"))["hands_detected"] >= 3, 30, message="simulated hands")
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
-        assert [pid for pid in children if _alive(pid)] == []
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in children:
+    def url(self) -> str:
+        """The URL line, once printed."""
+        return wait_for(lambda: next((x for x in self.lines if x.startswith("http://")), None), 40,
+                        message="URL line")
+
+    def close(self) -> None:
+        """Kill whatever is left of the demo and its children."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for pid in self.children:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    """The demo, killed with its children after the test whatever happened."""
+    running = Demo(tmp_path)
+    yield running
+    running.close()
+
+
+def test_demo_starts_server_and_dispensers_and_stops_them_all(demo):
+    url = demo.url()
+    assert url == f"http://127.0.0.1:{demo.port}/"
+    demo.children = _children(demo.proc.pid)
+    assert len(demo.children) == 4  # the server and one dispenser per [[server.dispensers]]
+    wait_for(lambda: usage(url.rstrip("/"))["hands_detected"] >= 3, 30, message="simulated hands")
+    demo.proc.send_signal(signal.SIGINT)
+    assert demo.proc.wait(30) == 0
+    assert [pid for pid in demo.children if _alive(pid)] == []
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux only")
-def test_demo_killed_outright_leaves_no_orphans(tmp_path):
-    proc, lines, _ = _start_demo(tmp_path)
-    children: list[int] = []
-    try:
-        wait_for(lambda: any(x.startswith("http://") for x in lines), 40, message="URL line")
-        children = _children(proc.pid)
-        assert len(children) == 4
-        proc.kill()  # SIGKILL: the demo cannot stop its children itself
-        proc.wait(10)
-        wait_for(lambda: not any(_alive(pid) for pid in children), 20, message="children gone with the demo")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in children:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+def test_demo_killed_outright_leaves_no_orphans(demo):
+    demo.url()
+    demo.children = _children(demo.proc.pid)
+    assert len(demo.children) == 4
+    demo.proc.kill()  # SIGKILL: the demo cannot stop its children itself
+    demo.proc.wait(10)
+    wait_for(lambda: not any(_alive(pid) for pid in demo.children), 20, message="children gone with the demo")
 
 
 def _read_lines(proc: subprocess.Popen, lines: list[str]) -> None:
