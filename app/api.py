@@ -8,7 +8,7 @@ import time
 
 from flask import Blueprint, Response, abort, request
 
-from app import live
+from app import pushes
 from app.figures import encoded, usage_payload
 from app.ingest import InvalidInput, parse_events
 from app.metrics import get_metrics
@@ -78,7 +78,7 @@ def mettre_a_jour_donnees() -> Response:
         for e in batch:
             log.debug("event dispenser=%s event_id=%s ts=%.3f gel_ml=%.3f hands=%d",
                       dispenser, e.event_id, e.ts, e.gel_ul / 1000, e.hands)
-    live.push_after(done.commit)
+    pushes.push_after(done.commit)
     return json_response({
         "message": CONFIRMATION,
         "accepted": done.accepted,

@@ -8,7 +8,8 @@ from pathlib import Path
 from flask import Flask
 
 from app.config import ServerConfig, load_config
-from app.live import PayloadPacket, socketio
+from app.live import socketio
+from app.pushes import PayloadPacket
 from app.store import Store
 
 MAX_BODY = 1024 * 1024

@@ -4,47 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
-import weakref
 from typing import Any
 
 from flask import Flask
 from flask_socketio import SocketIO, emit
-from socketio.packet import EVENT as EVENT_PACKET
-from socketio.packet import Packet
 
-from app.figures import encoded, usage_payload
+from app.figures import usage_payload
 from app.metrics import get_metrics
 from app.services import get_config, get_store
-from app.store import Store
 
 EVENT = "donnees_utilisation"
 log = logging.getLogger(__name__)
 socketio = SocketIO()
-
-
-class PayloadPacket(Packet):
-    """Socket.IO packets that know the figures are plain JSON, already encoded for the GET route.
-
-    Profiled (py-spy, one dashboard connected): python-socketio walked the whole 100-dispenser payload looking
-    for bytes on every emit (~17% of a POST), then encoded it again (~8%).
-    """
-
-    @classmethod
-    def data_is_binary(cls, data: Any) -> bool:
-        """The figures never hold bytes; anything else is checked as usual."""
-        if isinstance(data, list) and len(data) == 2 and data[0] == EVENT:
-            return False
-        return super().data_is_binary(data)
-
-    def encode(self) -> Any:
-        """The figures' event from the cached JSON text; other packets as usual."""
-        data = self.data
-        if (self.packet_type == EVENT_PACKET and self.id is None and self.namespace in (None, "/")
-                and isinstance(data, list) and len(data) == 2 and data[0] == EVENT and isinstance(data[1], dict)):
-            return f'{EVENT_PACKET}["{EVENT}",{encoded(data[1])[0]}]'
-        return super().encode()
 
 
 def current_payload() -> dict[str, Any]:
@@ -57,64 +29,6 @@ def push(payload: dict[str, Any] | None = None) -> dict[str, Any]:
     payload = current_payload() if payload is None else payload
     socketio.emit(EVENT, payload)
     return payload
-
-
-def has_listeners() -> bool:
-    """True when a push can reach someone: a dashboard connected here, or other processes through the queue."""
-    if get_config().message_queue:
-        return True
-    server = socketio.server
-    return server is not None and next(iter(server.manager.get_participants("/", None)), None) is not None
-
-
-class PushState:
-    """Per store: the last group commit a push carried, and whether a push is being built right now."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.pushed_upto = 0
-        self.building = False
-        self.again = False
-
-
-_push_states: weakref.WeakKeyDictionary[Store, PushState] = weakref.WeakKeyDictionary()
-_states_lock = threading.Lock()
-
-
-def push_after(commit: int) -> dict[str, Any] | None:
-    """Push the figures after group commit `commit`; at most one push is built at a time, none twice.
-
-    Returns the payload pushed, or None when nobody listens (headless ingest builds no payload), when a push
-    read after this commit already went out (requests that shared a commit share its push), or when a push is
-    being built: its builder then builds once more after it, so this commit is pushed without waiting here.
-    Profiled on PostgreSQL with a dashboard: rebuilding the figures for every request was ~60% of a POST.
-    """
-    if not has_listeners():
-        return None
-    store = get_store()
-    with _states_lock:
-        state = _push_states.get(store) or _push_states.setdefault(store, PushState())
-    with state.lock:
-        if commit <= state.pushed_upto:
-            return None
-        if state.building:
-            state.again = True
-            return None
-        state.building = True
-    try:
-        while True:
-            upto = store.commits  # read before the payload: what it shows includes at least this commit
-            payload = push()
-            with state.lock:
-                state.pushed_upto = max(state.pushed_upto, upto)
-                if not state.again:
-                    state.building = False
-                    return payload
-                state.again = False
-    except BaseException:
-        with state.lock:
-            state.building = False
-        raise
 
 
 @socketio.on("connect")
