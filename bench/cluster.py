@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,11 +15,13 @@ from typing import Any
 import aiohttp
 import sockbench
 from common import ServerProcess, cpu_seconds, median, pid_of, token, write_config, wrk
+from prefill import prefill_postgres
 
 PG_SERVER = "postgres@127.0.0.1:5432"
 PG_ADMIN = f"postgresql+pg8000://{PG_SERVER}/postgres"
 REDIS = "redis://127.0.0.1:6379/14"
 CONNECTIONS = 8  # in total, split evenly over the processes measured together
+TZ = "UTC"  # named, so that the SQL prefill computes the same local days as the server
 
 
 def _flush_redis() -> None:
@@ -34,21 +36,28 @@ def _flush_redis() -> None:
 
 
 @contextmanager
-def fresh_databases(n: int) -> Iterator[list[str]]:
-    """Create `n` empty PostgreSQL databases gel_bench_<random>; yield their URLs; drop them WITH (FORCE)."""
+def fresh_databases(n: int, fill: Callable[[str], object] | None = None) -> Iterator[list[str]]:
+    """Create `n` PostgreSQL databases gel_bench_<random>, all copies of the first after `fill(its URL)`; yield
+    their URLs; drop them WITH (FORCE)."""
     import sqlalchemy as sa
 
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"timeout": 5})
     names: list[str] = []
+    url = f"postgresql://{PG_SERVER}/" + "{}"
     try:
         try:
             with admin.connect() as conn:
-                for _ in range(n):
-                    names.append(f"gel_bench_{uuid.uuid4().hex[:12]}")
-                    conn.exec_driver_sql(f"CREATE DATABASE {names[-1]}")
+                names.append(f"gel_bench_{uuid.uuid4().hex[:12]}")
+                conn.exec_driver_sql(f"CREATE DATABASE {names[0]}")
         except Exception as exc:
             raise RuntimeError(f"PostgreSQL not reachable at {PG_SERVER}: {type(exc).__name__}: {exc}") from None
-        yield [f"postgresql://{PG_SERVER}/{name}" for name in names]
+        if fill is not None:
+            fill(url.format(names[0]))
+        with admin.connect() as conn:
+            for _ in range(n - 1):  # a file copy of the filled one: much faster than filling again
+                names.append(f"gel_bench_{uuid.uuid4().hex[:12]}")
+                conn.exec_driver_sql(f"CREATE DATABASE {names[-1]} TEMPLATE {names[0]}")
+        yield [url.format(name) for name in names]
     finally:
         if names:
             with admin.connect() as conn:
@@ -129,8 +138,8 @@ def push(a: ServerProcess, b: ServerProcess, clients: int) -> dict[str, Any]:
     }
 
 
-def measure(run_dir: Path, reps: int, wrk_s: int, clients: int, say: Any = print) -> dict[str, Any]:
-    """The whole step on fresh (empty) databases; every sample, plus the step's wall time."""
+def measure(run_dir: Path, reps: int, wrk_s: int, clients: int, events: int, say: Any = print) -> dict[str, Any]:
+    """The whole step on fresh databases holding `events` events; every sample, plus the step's wall time."""
     t0 = time.monotonic()
     try:
         _flush_redis()
@@ -138,15 +147,24 @@ def measure(run_dir: Path, reps: int, wrk_s: int, clients: int, say: Any = print
         raise RuntimeError(f"Redis not reachable at {REDIS}: {type(exc).__name__}: {exc}") from None
     servers: list[ServerProcess] = []
     try:
-        with fresh_databases(2) as (pair_db, one_db):
+        fill_s: list[float] = []
+
+        def fill(url: str) -> None:
+            fill_s.append(prefill_postgres(write_config(run_dir / "cluster-fill", "", database=url, timezone=TZ),
+                                           events))
+            say(f"cluster: {events} events stored in PostgreSQL in {fill_s[0]:.0f}s")
+
+        with fresh_databases(2, fill if events else None) as (pair_db, one_db):
             try:
-                cfg_pair = write_config(run_dir / "cluster-pair", "", database=pair_db, message_queue=REDIS)
-                cfg_one = write_config(run_dir / "cluster-one", "", database=one_db)
+                cfg_pair = write_config(run_dir / "cluster-pair", "", database=pair_db, message_queue=REDIS,
+                                        timezone=TZ)
+                cfg_one = write_config(run_dir / "cluster-one", "", database=one_db, timezone=TZ)
                 for cfg in (cfg_pair, cfg_pair, cfg_one):
                     servers.append(ServerProcess(cfg).start(timeout=60))
                 a, b, one = servers
                 setups = {"pair": [a, b], "one": [one]}
-                out: dict[str, Any] = {"store": "empty PostgreSQL database", "dashboards": "1 per process"}
+                out: dict[str, Any] = {"store_events": events, "prefill_s": fill_s[0] if fill_s else 0.0,
+                                       "dashboards": "1 per process"}
                 with dashboards([a.url, b.url, one.url]):
                     out["post"] = interleaved(setups, "c", 1, reps, wrk_s)
                     say("cluster post " + str({k: v["rps"] for k, v in out["post"].items()}))

@@ -1,4 +1,4 @@
-"""Fill a SQLite store fast, in-process, with N events over 30 days and 100 dispensers."""
+"""Fill a store fast with N events over 30 days and 100 dispensers: in-process on SQLite, in SQL on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -38,6 +38,58 @@ def prefill(config_path: Path, total: int, now: float | None = None, seed: int =
         ts = sorted(lo + rng.random() * span for _ in range(n))
         batch = [Event(gel_ul=1500, hands=1, ts=t, event_id=f"pre-{k}-{i}") for i, t in enumerate(ts)]
         store.ingest(disp, batch, now=now)
+    store.engine.dispose()
+    return time.perf_counter() - t0
+
+
+# PostgreSQL through Store.ingest runs at ~2,300 events/s here (pg8000): 1M events would take 7 minutes. The same
+# rows, rollups and running totals are made in SQL instead, in the store's own schema (created by Store()).
+PG_FILL = [
+    """INSERT INTO events (dispenser_id, event_id, ts, received_at, gel_ul, hands)
+       SELECT 'd' || lpad(mod(g, CAST(:n_disp AS bigint))::text, 3, '0'), 'pre-' || g,
+              CAST(:start AS double precision)
+              + (g / CAST(:n_disp AS bigint) + mod(g, CAST(:n_disp AS bigint)) / CAST(:n_disp AS double precision))
+                * CAST(:step AS double precision),
+              CAST(:now AS double precision), 1500, 1
+       FROM generate_series(0, CAST(:total AS bigint) - 1) AS g""",
+    """INSERT INTO rollups (size, dispenser_id, start, gel_ul, hands, events)
+       SELECT 'minute', dispenser_id, (floor(ts / 60) * 60)::bigint AS b, sum(gel_ul), sum(hands), count(*)
+       FROM events GROUP BY dispenser_id, b
+       UNION ALL
+       SELECT 'hour', dispenser_id, (floor(ts / 3600) * 3600)::bigint AS b, sum(gel_ul), sum(hands), count(*)
+       FROM events GROUP BY dispenser_id, b
+       UNION ALL
+       SELECT 'day', dispenser_id,
+              extract(epoch FROM date_trunc('day', to_timestamp(ts) AT TIME ZONE CAST(:tz AS text))
+                                 AT TIME ZONE CAST(:tz AS text))::bigint AS b,
+              sum(gel_ul), sum(hands), count(*)
+       FROM events GROUP BY dispenser_id, b""",
+    """UPDATE dispensers SET gel_ul = t.gel_ul, hands = t.hands, events = t.n, last_event_at = t.newest,
+                            last_seen = CAST(:now AS double precision), updated_at = CAST(:now AS double precision)
+       FROM (SELECT dispenser_id, sum(gel_ul) AS gel_ul, sum(hands) AS hands, count(*) AS n, max(ts) AS newest
+             FROM events GROUP BY dispenser_id) AS t
+       WHERE dispensers.id = t.dispenser_id""",
+    "ANALYZE",
+]
+
+
+def prefill_postgres(config_path: Path, total: int, now: float | None = None) -> float:
+    """Like prefill() on a PostgreSQL store (its config names the time zone), in SQL; return seconds taken."""
+    import sqlalchemy as sa
+
+    cfg = load_config(config_path)
+    store = Store(cfg.database, cfg.dispensers, cfg.timezone)  # creates and migrates the schema
+    now = time.time() if now is None else now
+    n_disp = len(cfg.dispensers)
+    params = {"n_disp": n_disp, "total": total, "now": now, "start": now - DAYS * 86400,
+              "step": DAYS * 86400 / max(1, total // n_disp), "tz": cfg.timezone or "UTC"}
+    t0 = time.perf_counter()
+    with store.engine.connect() as conn:
+        for sql in PG_FILL[:-1]:
+            conn.execute(sa.text(sql), params)
+        conn.commit()
+    with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(PG_FILL[-1]))
     store.engine.dispose()
     return time.perf_counter() - t0
 

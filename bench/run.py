@@ -238,7 +238,7 @@ def main() -> int:
 
         say("cluster: 2 processes on PostgreSQL + Redis, 1 process on PostgreSQL")
         try:  # needs PostgreSQL and Redis on this machine: a failure is reported, not fatal
-            fig["cluster"] = cluster.measure(RUN, REPS, WRK_S, FANOUT_CLIENTS, say)
+            fig["cluster"] = cluster.measure(RUN, REPS, WRK_S, FANOUT_CLIENTS, BIG_EVENTS, say)
         except Exception as exc:
             msg = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
             fig["cluster"] = {"error": " ".join(msg.replace("|", "/").split())[:200]}
@@ -305,7 +305,7 @@ def goals(fig: dict) -> list[dict]:
 
 def cluster_rows(cl: dict, pc: dict) -> list[tuple]:
     """The rows of the cluster step (2 processes on PostgreSQL + Redis), or "not measured" with its reason."""
-    label = "2 processes, PostgreSQL + Redis, empty store"
+    label = f"2 processes, PostgreSQL + Redis, {cl.get('store_events', BIG_EVENTS):,} events stored"
     info = "informative: >= 1.5x one process (2 cores, shared with wrk and PostgreSQL)"
     figures = [f"{label}: single-event POSTs/s, 8 connections (4 per process)",
                f"{label}: events/s in batches of 100, 8 connections (4 per process)",
