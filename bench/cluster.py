@@ -126,16 +126,7 @@ def interleaved(setups: dict[str, list[ServerProcess]], tag: str, batch: int, re
 
 def push(a: ServerProcess, b: ServerProcess, clients: int) -> dict[str, Any]:
     """POST to A: 1 client on B (p99 of 200), then the last of `clients` spread over A and B (median of 11)."""
-    one = sorted(sockbench.measure(b.url, token(0), 1, 200, post_url=a.url)["latencies_s"])
-    many = sockbench.measure([a.url, b.url], token(0), clients, 11, post_url=a.url)
-    return {
-        "one_client_p50_ms": median(one) * 1000,
-        "one_client_p99_ms": one[int(len(one) * 0.99) - 1] * 1000,
-        "one_client_samples_ms": [x * 1000 for x in one],
-        "fanout_last_median_ms": median(many["latencies_s"]) * 1000,
-        "fanout_samples_ms": [x * 1000 for x in many["latencies_s"]],
-        "connect_s": many["connect_s"],
-    }
+    return sockbench.push_figures(b.url, [a.url, b.url], token(0), clients, post_url=a.url)
 
 
 def measure(run_dir: Path, reps: int, wrk_s: int, clients: int, events: int, say: Any = print) -> dict[str, Any]:

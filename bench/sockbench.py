@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import statistics
 import time
 import uuid
 
@@ -113,3 +114,21 @@ def measure(base: str | list[str], token: str, clients: int, posts: int, rss_pro
             post_url: str | None = None) -> dict:
     """Synchronous wrapper around run()."""
     return asyncio.run(run(base, token, clients, posts, rss_probe, post_url))
+
+
+def push_figures(one_base: str, many_bases: str | list[str], token: str, clients: int,
+                 post_url: str | None = None, rss_probe=None) -> dict:  # noqa: ANN001
+    """1 client on `one_base` (p50/p99 of 200 POSTs), then the last of `clients` on `many_bases` (median of 11)."""
+    one = sorted(measure(one_base, token, 1, 200, post_url=post_url)["latencies_s"])
+    many = measure(many_bases, token, clients, 11, rss_probe, post_url)
+    out = {
+        "one_client_p50_ms": statistics.median(one) * 1000,
+        "one_client_p99_ms": one[int(len(one) * 0.99) - 1] * 1000,
+        "one_client_samples_ms": [x * 1000 for x in one],
+        "fanout_last_median_ms": statistics.median(many["latencies_s"]) * 1000,
+        "fanout_samples_ms": [x * 1000 for x in many["latencies_s"]],
+        "connect_s": many["connect_s"],
+    }
+    if rss_probe is not None:
+        out["rss_mb"] = many["rss_mb"]  # while the `clients` sockets are connected
+    return out
