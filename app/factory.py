@@ -7,9 +7,9 @@ from pathlib import Path
 
 from flask import Flask
 
+from app import pushes
 from app.config import ServerConfig, load_config
 from app.live import socketio
-from app.pushes import PayloadPacket
 from app.store import Store
 
 MAX_BODY = 1024 * 1024
@@ -31,12 +31,13 @@ def create_app(config: ServerConfig | str | Path | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     app.register_blueprint(views.bp)
     metrics.init_app(app)
+    pushes.init_app(app)
     errors.register(app)
     socketio.init_app(
         app,
         async_mode=config.async_mode,
         message_queue=config.message_queue,
         cors_allowed_origins=config.cors_origins,
-        serializer=PayloadPacket,
+        serializer=pushes.PayloadPacket,
     )
     return app

@@ -98,7 +98,8 @@ def alerts_of(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # Whole payloads, reused while the database has not changed (Store.data_version) and no time-dependent flag
-# (online, no use) or the 24 h rate window can have moved: an unchanged poll then costs no query but one PRAGMA.
+# (online, no use) or the 24 h rate window can have moved: an unchanged poll then costs one PRAGMA (SQLite) or one
+# single-row aggregate (PostgreSQL), nothing more.
 _PAYLOADS: dict[tuple, tuple] = {}
 
 
@@ -124,16 +125,13 @@ def usage_payload(store: Store, cfg: ServerConfig, dispenser_id: str | None = No
     window = store.bucket_start("hour", now - RATE_WINDOW_S)
     key = (id(store), id(cfg), dispenser_id)
     hit = _PAYLOADS.get(key)
-    if (version is not None and hit is not None and hit[0] is store and hit[1] is cfg and hit[2] == version
+    if (hit is not None and hit[0] is store and hit[1] is cfg and hit[2] == version
             and hit[3] == window and hit[4] <= now < hit[5]):
         return hit[6]
     payload = _compute_payload(store, cfg, dispenser_id, now)
-    if version is not None:
-        if len(_PAYLOADS) >= 64:
-            _PAYLOADS.clear()
-        _PAYLOADS[key] = (store, cfg, version, window, now, payload.pop("_valid_until"), payload)
-    else:
-        payload.pop("_valid_until")
+    if len(_PAYLOADS) >= 64:
+        _PAYLOADS.clear()
+    _PAYLOADS[key] = (store, cfg, version, window, now, payload.pop("_valid_until"), payload)
     return payload
 
 

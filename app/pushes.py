@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from typing import Any
 
 from flask import Flask, current_app
@@ -15,7 +14,6 @@ from app import live
 from app.figures import encoded
 from app.live import EVENT, socketio
 from app.services import get_config, get_store
-from app.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +50,7 @@ def has_listeners() -> bool:
 
 
 class PushState:
-    """Per store: the last group commit a push carried, and whether a push is being built right now."""
+    """Per app: the last group commit a push carried, and whether a push is being built right now."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -60,9 +58,9 @@ class PushState:
         self.building = False
         self.again = False
 
-    def push_round(self, store: Store) -> dict[str, Any]:
+    def push_round(self) -> dict[str, Any]:
         """Build and send one push; note the commits it carries."""
-        upto = store.commits  # read before the payload: what it shows includes at least this commit
+        upto = get_store().commits  # read before the payload: what it shows includes at least this commit
         payload = live.push()
         with self.lock:
             self.pushed_upto = max(self.pushed_upto, upto)
@@ -83,8 +81,9 @@ class PushState:
             self.building = self.again = False
 
 
-_push_states: weakref.WeakKeyDictionary[Store, PushState] = weakref.WeakKeyDictionary()
-_states_lock = threading.Lock()
+def init_app(app: Flask) -> None:
+    """Give the app its push state."""
+    app.extensions["push_state"] = PushState()
 
 
 def push_after(commit: int) -> dict[str, Any] | None:
@@ -97,9 +96,7 @@ def push_after(commit: int) -> dict[str, Any] | None:
     """
     if not has_listeners():
         return None
-    store = get_store()
-    with _states_lock:
-        state = _push_states.get(store) or _push_states.setdefault(store, PushState())
+    state: PushState = current_app.extensions["push_state"]
     with state.lock:
         if commit <= state.pushed_upto:
             return None
@@ -108,28 +105,26 @@ def push_after(commit: int) -> dict[str, Any] | None:
             return None
         state.building = True
     try:
-        payload = state.push_round(store)
+        payload = state.push_round()
     except BaseException:
         state.stop()
         raise
     if not state.done_or_again():
         # Commits arrived during this round: the next rounds run in the background, so that under steady load
         # this request's answer does not wait for pushes built for others.
-        socketio.start_background_task(_push_rounds, current_app._get_current_object(), store, state)
+        socketio.start_background_task(_push_rounds, current_app._get_current_object(), state)
     return payload
 
 
-def _push_rounds(app: Flask, store: Store, state: PushState) -> None:
+def _push_rounds(app: Flask, state: PushState) -> None:
     """Push again until a round ends with no new commit behind it."""
     with app.app_context():
         try:
             while True:
-                state.push_round(store)
+                state.push_round()
                 if state.done_or_again():
                     return
                 socketio.sleep(0)  # let the requests waiting on the hub go on between rounds
         except Exception:
             state.stop()
             log.exception("push failed")
-
-

@@ -6,7 +6,7 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +28,7 @@ def _total(column: sa.ColumnElement) -> sa.ColumnElement:
     return sa.cast(sa.func.sum(column), sa.BigInteger)
 
 
+FEW = 20  # beyond this many changed dispensers, one read of them all is cheaper than one per dispenser
 # Built once: constructing these expressions per call was ~half of a payload rebuild (cProfile, batches of 100).
 ALL_DISPENSERS = sa.select(dispensers)
 # Every write to a dispenser row moves its updated_at (and an ingest its events): what changed is found cheaply.
@@ -271,8 +272,10 @@ class Store:
                 stale = [i for i, updated, n in stamps
                          if (hit := cache.get(i)) is None or hit.updated_at != updated or hit.events != n]
             if stale:
-                fresh = conn.execute(ALL_DISPENSERS if len(stale) > 20 else ROWS_OF,
-                                     {} if len(stale) > 20 else {"ids": stale}).all()
+                if len(stale) > FEW:
+                    fresh = conn.execute(ALL_DISPENSERS).all()
+                else:
+                    fresh = conn.execute(ROWS_OF, {"ids": stale}).all()
                 with self._rows_lock:
                     self._rows = cache = {**cache, **{r.id: r for r in fresh}}
         # A row is never older than its stamp (read after it), so the next call does not re-read it for nothing.
@@ -303,7 +306,7 @@ class Store:
             cache = self._recent
             stale = [d for d, n in events_by_dispenser.items() if d not in cache or cache[d][0] != n]
             if stale:
-                if len(stale) > 20:
+                if len(stale) > FEW:
                     found = self.recent_use(since)
                 else:
                     with self.engine.connect() as conn:
@@ -393,7 +396,7 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(q).all()
 
-    def data_version(self) -> Any:
+    def data_version(self) -> Hashable:
         """A value that changes whenever any connection or process changes the figures' data."""
         path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
         if not path or path == ":memory:" or path.startswith("file:"):

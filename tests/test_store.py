@@ -10,7 +10,7 @@ from app.store import Event, Store
 
 def test_rows_written_by_another_process_are_read_again(app):
     mine = app.extensions["usage_store"]
-    other = Store(str(mine.engine.url.render_as_string(hide_password=False)), mine.decls)  # a second process
+    other = Store(mine.engine.url.render_as_string(hide_password=False), mine.decls)  # a second process
     try:
         before = {r.id: r for r in mine.dispenser_rows()}
         version = mine.data_version()
@@ -36,7 +36,7 @@ def test_a_renamed_dispenser_is_noticed_by_running_processes(app):
     mine = app.extensions["usage_store"]
     assert {r.name for r in mine.dispenser_rows()} >= {"Entrée"}
     decls = [replace(d, name="Hall") if d.id == "entree" else d for d in mine.decls]
-    restarted = Store(str(mine.engine.url.render_as_string(hide_password=False)), decls)
+    restarted = Store(mine.engine.url.render_as_string(hide_password=False), decls)
     try:
         assert "Hall" in {r.name for r in mine.dispenser_rows()}
     finally:
