@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
-import tomllib
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gel_toolkit import ConfigFileError, is_loopback, load_toml
 
 # Tokens shipped in the example config.toml start with this: fine on loopback, refused on the LAN.
 EXAMPLE_TOKEN_PREFIX = "CHANGE-ME"
@@ -152,23 +152,10 @@ def load_config(path: str | Path) -> ServerConfig:
     """Read the `[server]` part of a config.toml file."""
     path = Path(path)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        data = load_toml(path)
+    except ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
     return server_config(data.get("server", {}), path.resolve().parent)
-
-
-def is_loopback(host: str) -> bool:
-    """True when `host` only listens on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def insecure_reason(cfg: ServerConfig, host: str) -> str | None:
