@@ -110,7 +110,7 @@ def export_csv() -> Response:
         header = ["timestamp", "dispenser", "event_id", "gel_used_ml", "hands_detected", "received_at"]
         rows = ([iso(r.ts), r.dispenser_id, r.event_id or "", r.gel_ul / 1000, r.hands, iso(r.received_at)]
                 for r in store.export_events(start, end, dispenser))
-    name = f"usage-{bucket or 'events'}-{datetime.fromtimestamp(start).date()}.csv"
+    name = f"usage-{bucket or 'events'}-{datetime.fromtimestamp(start, store.tz).date()}.csv"
     return Response(_csv_lines(header, rows), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
