@@ -4,15 +4,26 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test demo run bench lint clean
+.PHONY: install lock test demo run bench lint clean
 
-$(STAMP): pyproject.toml
+# Every third-party package comes from the hashed lock (pip refuses anything unpinned or altered), then the
+# project itself is installed on top without dependencies, built by the locked setuptools.
+$(STAMP): pyproject.toml requirements/dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve the locks after changing a dependency in pyproject.toml (needs uv: pipx install uv). Existing pins
+# are kept where they still fit; `make lock UV_FLAGS=--upgrade` moves everything to the newest releases.
+UV ?= uv
+LOCK := $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes --custom-compile-command 'make lock'
+lock:
+	$(LOCK) $(UV_FLAGS) pyproject.toml --extra server -o requirements/server.lock
+	$(LOCK) $(UV_FLAGS) pyproject.toml --extra dispenser -o requirements/dispenser.lock
+	$(LOCK) $(UV_FLAGS) pyproject.toml requirements/build.in --extra dev -o requirements/dev.lock
 
 test: $(STAMP)
 	$(PY) -m ruff check .
