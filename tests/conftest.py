@@ -1,44 +1,37 @@
-"""Shared fixtures: an app on a temporary SQLite file, its clients, and a real server process."""
+"""Shared fixtures: an app on a temporary SQLite file, its clients, real server processes, services, Chromium."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from serverproc import ServerProcess
 
 from app import create_app, socketio
 from app.config import load_config
-
-ON_CI = os.environ.get("CI") == "true"
-TOKENS = {"entree": "token-entree-0001", "cafeteria": "token-cafeteria-0002", "b12": "token-b12-0003"}
-ADMIN = "token-admin-0000"
-CHROMIUM = "/usr/bin/chromium"
-POSTGRES = os.environ.get("GEL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS = os.environ.get("GEL_TEST_REDIS", "redis://127.0.0.1:6379/15")
+from tests.helpers.auth import bearer
+from tests.helpers.browser import CHROMIUM_ARGS, Recorded, record, wait_state_is
+from tests.helpers.ci import on_ci, skip_or_fail
+from tests.helpers.config import CHROMIUM, POSTGRES, REDIS, TOKENS, config_text
+from tests.helpers.servers import ServerProcess
 
 
-def config_text(database: str = "sqlite:///usage.db", async_mode: str = "threading", **server) -> str:
-    """A config.toml for tests: three dispensers with known tokens, extra [server] keys as given."""
-    lines = ["[server]", f'database = "{database}"', f'async_mode = "{async_mode}"', f'admin_token = "{ADMIN}"']
-    lines += [f"{k} = {v!r}".replace("'", '"') for k, v in server.items()]
-    capacities = {"entree": 300, "cafeteria": 300, "b12": 500}
-    names = {"entree": "Entrée", "cafeteria": "Cafétéria", "b12": "Salle B12"}
-    for ident, token in TOKENS.items():
-        lines += ["", "[[server.dispensers]]", f'id = "{ident}"', f'name = "{names[ident]}"',
-                  f"capacity_ml = {capacities[ident]}", f'token = "{token}"']
-    return "\n".join(lines) + "\n"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip with a reason, except under CI where every test is mandatory."""
-    if ON_CI:
-        pytest.fail(f"mandatory under CI: {reason}")
-    pytest.skip(reason)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    """Say loudly what was skipped, and why: a skipped browser or service test guards nothing."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    terminalreporter.section(f"{len(skipped)} TESTS SKIPPED: what they guard was NOT tested", sep="!", red=True,
+                             bold=True)
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        terminalreporter.line(f"SKIPPED {report.nodeid}: {reason}", red=True)
+    if not on_ci():
+        terminalreporter.line("(set CI=1 to make these mandatory: they fail instead of skipping)", bold=True)
 
 
 @pytest.fixture
@@ -139,7 +132,7 @@ def post(client) -> Callable:
     """POST usage as a dispenser: post(body, dispenser="entree") -> response."""
 
     def do(body, dispenser: str = "entree", **kwargs):
-        headers = {"Authorization": f"Bearer {TOKENS[dispenser]}"} if dispenser else {}
+        headers = bearer(TOKENS[dispenser]) if dispenser else {}
         headers.update(kwargs.pop("headers", {}))
         return client.post("/mettre_a_jour_donnees", json=body, headers=headers, **kwargs)
 
@@ -184,3 +177,37 @@ def chromium_path() -> str:
     if not shutil.which(CHROMIUM):
         skip_or_fail(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Any]:
+    """One headless Debian Chromium for the whole module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser: Any) -> Iterator[Callable[..., tuple[Any, Recorded]]]:
+    """open_page(url, block_socketio=False, wait_state=None, **context_options) -> (page, Recorded)."""
+    contexts: list[Any] = []
+
+    def open_(url: str, block_socketio: bool = False, wait_state: str | None = None,
+              **options: Any) -> tuple[Any, Recorded]:
+        options.setdefault("viewport", {"width": 1440, "height": 1000})
+        options.setdefault("locale", "fr-FR")
+        context = browser.new_context(**options)
+        contexts.append(context)
+        page = context.new_page()
+        rec = record(page, block_socketio)
+        page.goto(url)
+        if wait_state:
+            wait_state_is(page, wait_state)
+        return page, rec
+
+    yield open_
+    for context in contexts:
+        context.close()

@@ -6,11 +6,12 @@ import json
 import logging
 
 import pytest
-from conftest import TOKENS
 
 from app import create_app
 from app.api import CONFIRMATION
 from app.config import load_config
+from tests.helpers.auth import bearer
+from tests.helpers.config import TOKENS
 
 
 def test_get_starts_at_zero_with_every_declared_dispenser(client):
@@ -73,7 +74,7 @@ def test_same_event_id_twice_in_one_batch_counts_once(post, totals):
     assert totals() == (1, 1)
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nope-nope-nope"},
+@pytest.mark.parametrize("headers", [{}, bearer("nope-nope-nope"),
                                      {"Authorization": f"Basic {TOKENS['entree']}"}])
 def test_missing_or_unknown_token_is_401_and_stores_nothing(client, totals, headers):
     resp = client.post("/mettre_a_jour_donnees", json={"gel_used": 1, "hands_detected": 1}, headers=headers)
@@ -120,9 +121,9 @@ BAD_BODIES = [
 @pytest.mark.parametrize(("body", "named"), BAD_BODIES)
 def test_bad_input_is_400_naming_the_field_and_changes_nothing(client, totals, body, named):
     client.post("/mettre_a_jour_donnees", json={"gel_used": 1, "hands_detected": 1, "event_id": "before"},
-                headers={"Authorization": f"Bearer {TOKENS['entree']}"})
+                headers=bearer(TOKENS['entree']))
     resp = client.post("/mettre_a_jour_donnees", data=body, content_type="application/json",
-                       headers={"Authorization": f"Bearer {TOKENS['entree']}"})
+                       headers=bearer(TOKENS['entree']))
     assert resp.status_code == 400, resp.get_data(as_text=True)
     assert named in resp.get_json()["error"]
     assert totals() == (1, 1)
@@ -137,7 +138,7 @@ def test_batch_is_all_or_nothing(post, totals):
 
 def test_non_json_content_type_is_415(client, totals):
     resp = client.post("/mettre_a_jour_donnees", data="gel_used=1", content_type="application/x-www-form-urlencoded",
-                       headers={"Authorization": f"Bearer {TOKENS['entree']}"})
+                       headers=bearer(TOKENS['entree']))
     assert resp.status_code == 415
     assert "Content-Type" in resp.get_json()["error"]
     assert totals() == (0, 0)
@@ -147,7 +148,7 @@ def test_body_over_one_mib_is_413(client, totals):
     big = json.dumps([{"gel_used": 1, "hands_detected": 1, "event_id": "x" * 64}] * 20000)
     assert len(big) > 1024 * 1024
     resp = client.post("/mettre_a_jour_donnees", data=big, content_type="application/json",
-                       headers={"Authorization": f"Bearer {TOKENS['entree']}"})
+                       headers=bearer(TOKENS['entree']))
     assert resp.status_code == 413
     assert "1 MiB" in resp.get_json()["error"]
     assert totals() == (0, 0)
@@ -204,7 +205,7 @@ def test_a_new_app_on_the_same_database_sees_the_same_totals(config_path, post, 
     assert (data["gel_used"], data["hands_detected"]) == totals() == (3.5, 2)
     # ...and the dedupe memory is in the database too, not in the process.
     resp = other.post("/mettre_a_jour_donnees", json={"gel_used": 2.5, "hands_detected": 1, "event_id": "p1"},
-                      headers={"Authorization": f"Bearer {TOKENS['entree']}"})
+                      headers=bearer(TOKENS['entree']))
     assert resp.get_json()["duplicates"] == 1
 
 

@@ -8,8 +8,10 @@ import sys
 import threading
 
 import requests
-from conftest import TOKENS
-from serverproc import ROOT, wait_for
+
+from tests.helpers.auth import bearer
+from tests.helpers.config import TOKENS
+from tests.helpers.servers import ROOT, wait_for
 
 
 def test_backup_while_a_dispenser_keeps_posting(server_factory, write_config, tmp_path):
@@ -22,7 +24,7 @@ def test_backup_while_a_dispenser_keeps_posting(server_factory, write_config, tm
         while not stop.is_set():
             body = [{"gel_used": 1.5, "hands_detected": 1, "event_id": f"b{n}-{i}"} for i in range(20)]
             r = requests.post(srv.url + "/mettre_a_jour_donnees", json=body, timeout=10,
-                              headers={"Authorization": f"Bearer {TOKENS['entree']}"})
+                              headers=bearer(TOKENS['entree']))
             if r.status_code == 200:
                 acked.append(n)
             n += 1

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from serverproc import ROOT
 
 from app.config import ConfigError, insecure_reason, load_config
+from tests.helpers.servers import ROOT
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -6,9 +6,9 @@ import json
 import time
 from pathlib import Path
 
-import browser_helpers
 import pytest
-from browser_helpers import (
+
+from tests.helpers.browser import (
     EVIL_NAME,
     Recorded,
     config_with_names,
@@ -18,9 +18,6 @@ from browser_helpers import (
     wait_state_is,
     wait_value,
 )
-
-browser = browser_helpers.browser  # fixtures: one Chromium per module, pages that record requests
-open_page = browser_helpers.open_page
 
 pytestmark = pytest.mark.timeout(120)
 FITS = """() => document.documentElement.scrollHeight <= window.innerHeight

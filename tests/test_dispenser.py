@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import logging
@@ -13,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gpiozero.pins.mock import MockFactory, MockPWMPin
-from serverproc import ROOT, wait_for
 
 import dispenser
-from dispenser import Config, ConfigError, Dispenser, Spool
+from dispenser import Config, ConfigError
+from tests.helpers.rigs import Rig, make_config
+from tests.helpers.servers import ROOT, wait_for
 
 TOKEN = "token-entree-0001"
 REQUIRED_TOML = f"""
@@ -32,59 +31,10 @@ spool = "instance/spool.db"
 """
 
 
-def make_config(tmp_path: Path, **changes) -> Config:
-    """A fast config: short strokes, no cooldown unless asked, spool in tmp_path."""
-    base = Config(id="entree", server_url="http://127.0.0.1:9", token=TOKEN, sensor_pin=17, servo_pin=18,
-                  dose_ml=1.5, spool=tmp_path / "spool.db", hold_s=0.05, return_s=0.02, min_interval_s=0.0,
-                  bounce_s=0.0, stuck_after_s=30.0, heartbeat_s=60.0, timeout_s=2.0, backoff_base_s=0.1,
-                  backoff_max_s=0.5, auth_retry_s=0.5)
-    return dataclasses.replace(base, **changes)
-
-
 def duty(cfg: Config, angle: float) -> float:
     """The PWM duty cycle gpiozero's AngularServo drives for `angle` (20 ms frames)."""
     span = (angle - dispenser.SERVO_MIN_ANGLE) / (dispenser.SERVO_MAX_ANGLE - dispenser.SERVO_MIN_ANGLE)
     return round((cfg.min_pulse_width + span * (cfg.max_pulse_width - cfg.min_pulse_width)) / 0.02, 4)
-
-
-class Rig:
-    """A Dispenser on mock pins with its spool, and a hand to put in front of the sensor."""
-
-    def __init__(self, cfg: Config, wake=lambda: None, refill=lambda: None, spool: Spool | None = None):
-        self.cfg = cfg
-        self.factory = MockFactory(pin_class=MockPWMPin)
-        self.own_spool = spool is None
-        self.spool = spool or Spool(cfg.spool)
-        self.dispenser = Dispenser(cfg, self.spool, wake=wake, refill=refill, pin_factory=self.factory)
-        self.servo_pin = self.dispenser.servo.pwm_device.pin
-        # Startup parks the arm at rest then detaches it; wait for that so each test starts idle.
-        wait_for(lambda: len(self.servo_pin.states) >= 3 and self.dispenser.servo.value is None, 5,
-                 message="servo parked")
-        self.servo_pin.clear_states()
-
-    def hand(self, present: bool) -> None:
-        """Put a hand in front of the sensor (or take it away), respecting active-low modules."""
-        pin = self.dispenser.sensor.pin
-        if present == self.cfg.sensor_active_low:
-            pin.drive_low()
-        else:
-            pin.drive_high()
-
-    def wait_idle(self, doses: int) -> None:
-        """Wait until `doses` strokes are complete and the servo is detached again."""
-        d = self.dispenser
-        wait_for(lambda: d.doses >= doses and not d.busy and d.servo.value is None, 5, message=f"{doses} doses")
-
-    def angles(self) -> list[float]:
-        """Duty cycles the servo pin went through since the last clear (0 = detached)."""
-        return [round(s.state, 4) for s in self.servo_pin.states][1:]
-
-    def close(self) -> None:
-        """Release the pins and the spool."""
-        self.dispenser.close()
-        if self.own_spool:
-            self.spool.close()
-        self.factory.reset()
 
 
 @pytest.fixture

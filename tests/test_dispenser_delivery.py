@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import TOKENS, config_text
-from serverproc import ROOT, free_port, wait_for
-from test_dispenser import Rig, make_config
 
 import dispenser
 from dispenser import Sender, Spool
+from tests.helpers.auth import bearer
+from tests.helpers.config import TOKENS, config_text
+from tests.helpers.rigs import Rig, make_config
+from tests.helpers.servers import ROOT, free_port, wait_for
 
 TOKEN = TOKENS["entree"]
 FAST = {"hold_s": 0.05, "return_s": 0.02, "min_interval_s": 0.1, "backoff_base_s": 0.2, "backoff_max_s": 1.0,
@@ -154,7 +155,7 @@ def test_server_down_then_up_retries_with_backoff_and_counts_once(server, statio
     assert usage(server.url)["hands_detected"] == 2
     # A retry of what was already delivered (say the 200 got lost) must not count again.
     again = requests.post(server.url + "/mettre_a_jour_donnees", json=pending,
-                          headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+                          headers=bearer(TOKEN), timeout=10)
     assert (again.status_code, again.json()["duplicates"]) == (200, 2)
     assert (usage(server.url)["hands_detected"], usage(server.url)["gel_used"]) == (2, 3.0)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from conftest import TOKENS
-
 from app import socketio
 from app.live import EVENT, AlertMemory, check_alerts
 from app.schema import dispensers
+from tests.helpers.auth import bearer
+from tests.helpers.config import TOKENS
 
 
 def payloads(sio) -> list[dict]:
@@ -49,7 +49,7 @@ def test_rejected_posts_push_nothing(sio_client, post, client):
 def test_alert_change_is_pushed_without_any_post(app, sio_client, client):
     """The periodic check pushes when a dispenser goes offline even though nothing was posted."""
     client.post("/mettre_a_jour_donnees", json={"gel_used": 1, "hands_detected": 1},
-                headers={"Authorization": f"Bearer {TOKENS['entree']}"})
+                headers=bearer(TOKENS['entree']))
     memory = AlertMemory(None, 1)
     assert not check_alerts(app, memory)  # the first check only learns the state
     sio_client.get_received()

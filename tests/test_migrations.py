@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from conftest import TOKENS
 
 from app import create_app
 from app.config import load_config
 from app.migrations import SCHEMA_VERSION, migrate, schema_version
 from app.schema import make_engine, metadata
+from tests.helpers.auth import bearer
+from tests.helpers.config import TOKENS
 
 
 def columns(engine: sa.Engine) -> dict[str, set[str]]:
@@ -47,7 +48,7 @@ def test_upgrading_a_release_1_sqlite_file_keeps_its_data(tmp_path, write_config
     data = client.get("/obtenir_donnees_utilisation?dispenser=entree").get_json()
     assert (data["gel_used"], data["hands_detected"]) == (4.5, 3)
     assert data["dispensers"][0]["level_pct"] == 98.5
-    auth = {"Authorization": f"Bearer {TOKENS['entree']}"}
+    auth = bearer(TOKENS['entree'])
     again = client.post("/mettre_a_jour_donnees", json={"gel_used": 1.5, "hands_detected": 1, "event_id": "old-1"},
                         headers=auth)
     assert again.get_json()["duplicates"] == 1  # the old dedupe memory survived the upgrade

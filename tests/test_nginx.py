@@ -9,8 +9,11 @@ import time
 import pytest
 import requests
 import socketio as sio_lib
-from conftest import TOKENS, skip_or_fail
-from serverproc import ROOT, free_port, wait_for
+
+from tests.helpers.auth import bearer
+from tests.helpers.ci import skip_or_fail
+from tests.helpers.config import TOKENS
+from tests.helpers.servers import ROOT, free_port, wait_for
 
 
 @pytest.fixture
@@ -67,12 +70,12 @@ def test_two_processes_behind_nginx(nginx, server_factory, write_config, pg_url,
         sent = time.monotonic()
         for s in servers:  # a POST to either process reaches the client through nginx
             r = requests.post(s.url + "/mettre_a_jour_donnees", json={"gel_used": 1, "hands_detected": 1},
-                              headers={"Authorization": f"Bearer {TOKENS['entree']}"}, timeout=10)
+                              headers=bearer(TOKENS['entree']), timeout=10)
             assert r.status_code == 200
         wait_for(lambda: received[-1]["hands_detected"] == 2, 5, interval=0.005, message="pushes")
         assert time.monotonic() - sent < 1.0
         r = requests.post(front + "/mettre_a_jour_donnees", json={"hands_detected": 1},
-                          headers={"Authorization": f"Bearer {TOKENS['b12']}"}, timeout=10)
+                          headers=bearer(TOKENS['b12']), timeout=10)
         assert r.json()["hands_detected"] == 3
         assert requests.get(front + "/obtenir_donnees_utilisation", timeout=10).json()["hands_detected"] == 3
     finally:

@@ -7,15 +7,16 @@ import io
 import time
 
 import pytest
-from conftest import ADMIN, TOKENS
 
 from app import create_app
 from app.config import load_config
 from app.figures import usage_payload
+from tests.helpers.auth import bearer
+from tests.helpers.config import ADMIN, TOKENS
 
 
 def auth(who: str) -> dict:
-    return {"Authorization": f"Bearer {ADMIN if who == 'admin' else TOKENS[who]}"}
+    return bearer(ADMIN if who == 'admin' else TOKENS[who])
 
 
 def entry(client, ident: str = "entree") -> dict:
@@ -33,7 +34,7 @@ def test_refill_permissions(client, post, who, status):
 
 def test_refill_without_a_known_token_or_for_an_unknown_dispenser(client):
     assert client.post("/api/dispensers/entree/refill").status_code == 401
-    unknown = {"Authorization": "Bearer zzzzzzzzzz"}
+    unknown = bearer("zzzzzzzzzz")
     assert client.post("/api/dispensers/entree/refill", headers=unknown).status_code == 401
     assert client.post("/api/dispensers/nope/refill", headers=auth("admin")).status_code == 404
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from serverproc import wait_for
 from socketio.packet import BINARY_EVENT, Packet
 
 from app import live, pushes, socketio
 from app.live import EVENT
 from app.pushes import PayloadPacket
 from app.services import get_store
+from tests.helpers.servers import wait_for
 
 
 def payloads(sio) -> list[dict]:

@@ -7,12 +7,13 @@ import time
 
 import requests
 import socketio as sio_lib
-from conftest import TOKENS
-from serverproc import wait_for
 
 from app.live import AlertMemory
+from tests.helpers.auth import bearer
+from tests.helpers.config import TOKENS
+from tests.helpers.servers import wait_for
 
-AUTH = {"Authorization": f"Bearer {TOKENS['entree']}"}
+AUTH = bearer(TOKENS['entree'])
 
 
 def figures(url: str) -> dict:
@@ -97,7 +98,7 @@ def test_offline_transition_is_pushed_once_across_the_cluster(server_factory, wr
         wait_for(lambda: time.monotonic() - went_offline > 1.0, 5, message="observation window")
         before_marker = len(received)
         requests.post(second.url + "/mettre_a_jour_donnees", json={"hands_detected": 1}, timeout=10,
-                      headers={"Authorization": f"Bearer {TOKENS['b12']}"})
+                      headers=bearer(TOKENS['b12']))
         wait_for(lambda: len(received) > before_marker, 5, message="marker push")
         offline_pushes = [p for p in received[seen:before_marker] if not p["dispensers"][0]["online"]]
         assert len(offline_pushes) == 1  # one leader pushed it, not one push per process

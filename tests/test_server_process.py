@@ -7,11 +7,13 @@ import time
 
 import pytest
 import requests
-import socketio as sio_lib
-from conftest import TOKENS
-from serverproc import wait_for
 
-AUTH = {"Authorization": f"Bearer {TOKENS['entree']}"}
+from tests.helpers.auth import bearer
+from tests.helpers.config import TOKENS
+from tests.helpers.rigs import Listener
+from tests.helpers.servers import wait_for
+
+AUTH = bearer(TOKENS['entree'])
 
 
 def post(url: str, body, headers=AUTH) -> requests.Response:
@@ -20,24 +22,6 @@ def post(url: str, body, headers=AUTH) -> requests.Response:
 
 def get(url: str) -> dict:
     return requests.get(url + "/obtenir_donnees_utilisation", timeout=10).json()
-
-
-class Listener:
-    """A real python-socketio client that keeps every `donnees_utilisation` it receives."""
-
-    def __init__(self, url: str):
-        self.received: list[dict] = []
-        self.got = threading.Event()
-        self.client = sio_lib.Client(reconnection=False)
-        self.client.on("donnees_utilisation", self._on)
-        self.client.connect(url, transports=["websocket"], wait_timeout=10)
-
-    def _on(self, payload: dict) -> None:
-        self.received.append(payload)
-        self.got.set()
-
-    def close(self) -> None:
-        self.client.disconnect()
 
 
 @pytest.mark.parametrize("mode", ["eventlet", "threading"])
@@ -98,7 +82,7 @@ def test_healthz_and_dashboard_are_served(server):
 
 def test_tokens_never_appear_in_the_server_log(server):
     post(server.url, {"gel_used": 1, "hands_detected": 1})
-    post(server.url, {"gel_used": 1}, headers={"Authorization": "Bearer not-a-real-token"})
+    post(server.url, {"gel_used": 1}, headers=bearer("not-a-real-token"))
     requests.get(server.url + f"/obtenir_donnees_utilisation?x={TOKENS['b12']}", timeout=5)
     server.stop()
     log = server.log()

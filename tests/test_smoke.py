@@ -1,4 +1,5 @@
-from conftest import TOKENS
+from tests.helpers.auth import bearer
+from tests.helpers.config import TOKENS
 
 
 def test_post_then_get(post, totals):
@@ -10,6 +11,6 @@ def test_real_server_process(server):
     import requests
 
     r = requests.post(server.url + "/mettre_a_jour_donnees", json={"gel_used": 2, "hands_detected": 1},
-                      headers={"Authorization": f"Bearer {TOKENS['entree']}"}, timeout=5)
+                      headers=bearer(TOKENS['entree']), timeout=5)
     assert r.status_code == 200, r.text
     assert requests.get(server.url + "/obtenir_donnees_utilisation", timeout=5).json()["hands_detected"] == 1

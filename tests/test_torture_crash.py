@@ -7,8 +7,10 @@ import io
 import threading
 
 import requests
-from conftest import TOKENS
-from serverproc import ServerProcess, wait_for
+
+from tests.helpers.auth import bearer
+from tests.helpers.config import TOKENS
+from tests.helpers.servers import ServerProcess, wait_for
 
 WRITERS = 4
 DISPENSERS = list(TOKENS)
@@ -18,7 +20,7 @@ def _writer(url: str, n: int, stop: threading.Event, sent: list, acked: list) ->
     """POST single events with unique ids until stopped or the server goes away."""
     dispenser = DISPENSERS[n % len(DISPENSERS)]
     with requests.Session() as s:
-        s.headers["Authorization"] = f"Bearer {TOKENS[dispenser]}"
+        s.headers.update(bearer(TOKENS[dispenser]))
         i = 0
         while not stop.is_set():
             eid = f"w{n}-{i}"
@@ -83,7 +85,7 @@ def test_kill_9_mid_stream_loses_and_doubles_nothing(server_factory) -> None:
             mine = [eid for d, eid in sent if d == dispenser]
             for i in range(0, len(mine), 1000):
                 r = requests.post(restarted.url + "/mettre_a_jour_donnees", timeout=30,
-                                  headers={"Authorization": f"Bearer {TOKENS[dispenser]}"},
+                                  headers=bearer(TOKENS[dispenser]),
                                   json=[{"gel_used": 1.5, "hands_detected": 1, "event_id": e}
                                         for e in mine[i:i + 1000]])
                 assert r.status_code == 200, r.text

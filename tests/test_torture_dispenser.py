@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import random
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import TOKENS
-from serverproc import ROOT, ServerProcess, free_port, wait_for
+
+from tests.helpers.config import TOKENS
+from tests.helpers.rigs import Proxy
+from tests.helpers.servers import ROOT, ServerProcess, free_port, wait_for
 
 DISPENSER = "entree"
 
@@ -57,74 +55,6 @@ def _backlog(spool: Path) -> int:
         return 0
     with sqlite3.connect(f"file:{spool}?mode=ro", uri=True, timeout=5) as db:
         return db.execute("SELECT count(*) FROM events").fetchone()[0]
-
-
-class Proxy:
-    """A tiny HTTP proxy, one request per connection: `hang` (never answers), `drop` (forwards, then loses the
-    answer), `slow` (forwards; every other answer comes `delay` seconds late, the others soon)."""
-
-    def __init__(self, upstream_port: int, mode: str, delay: float = 0.0):
-        self.upstream_port, self.mode, self.delay = upstream_port, mode, delay
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.closed = threading.Event()
-        self.requests = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.closed.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _read_message(sock: socket.socket) -> bytes:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return data
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
-        while len(body) < length:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-        return head + b"\r\n\r\n" + body
-
-    def _handle(self, conn: socket.socket) -> None:
-        with conn:
-            request = self._read_message(conn)
-            if not request:
-                return
-            self.requests += 1
-            late = self.requests % 2 == 1  # every other answer arrives after `delay`, so timeouts surely happen
-            if self.mode == "hang":
-                self.closed.wait()  # accepts, reads, never answers
-                return
-            head, _, body = request.partition(b"\r\n\r\n")
-            head = b"\r\n".join(line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:"))
-            with socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30) as up:
-                up.sendall(head + b"\r\nConnection: close\r\n\r\n" + body)
-                answer = self._read_message(up)
-            if self.mode == "drop":
-                return  # the server committed; the dispenser never hears of it
-            if self.mode == "slow":
-                self.closed.wait(self.delay if late else random.uniform(0, self.delay / 4))
-            head, _, body = answer.partition(b"\r\n\r\n")
-            head = b"\r\n".join(line for line in head.split(b"\r\n") if not line.lower().startswith(b"connection:"))
-            with contextlib.suppress(OSError):  # the dispenser may have given up waiting: it will retry
-                conn.sendall(head + b"\r\nConnection: close\r\n\r\n" + body)
-
-    def close(self) -> None:
-        """Stop accepting and release every held connection."""
-        self.closed.set()
-        self.listener.close()
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import requests
 import socketio
-from conftest import ADMIN, TOKENS
-from serverproc import wait_for
+
+from tests.helpers.auth import bearer
+from tests.helpers.config import ADMIN, TOKENS
+from tests.helpers.servers import wait_for
 
 CLIENTS = 200
 ROUNDS = 4
@@ -23,7 +25,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def _connected(url: str) -> float:
-    text = requests.get(url + "/metrics", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10).text
+    text = requests.get(url + "/metrics", headers=bearer(ADMIN), timeout=10).text
     found = re.search(r"^gel_dashboards_connected(?:\{[^}]*\})? ([\d.e+]+)$", text, re.M)
     return float(found.group(1)) if found else -1.0
 
@@ -31,7 +33,7 @@ def _connected(url: str) -> float:
 def _stream(url: str, stop: threading.Event, errors: list, count: list) -> None:
     """POST events one after another until stopped."""
     with requests.Session() as s:
-        s.headers["Authorization"] = f"Bearer {TOKENS['entree']}"
+        s.headers.update(bearer(TOKENS['entree']))
         i = 0
         while not stop.is_set():
             try:

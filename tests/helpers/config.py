@@ -1,0 +1,23 @@
+"""Constants of the test setup (tokens, service URLs) and the test config.toml."""
+
+from __future__ import annotations
+
+import os
+
+TOKENS = {"entree": "token-entree-0001", "cafeteria": "token-cafeteria-0002", "b12": "token-b12-0003"}
+ADMIN = "token-admin-0000"
+CHROMIUM = "/usr/bin/chromium"
+POSTGRES = os.environ.get("GEL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("GEL_TEST_REDIS", "redis://127.0.0.1:6379/15")
+NAMES = {"entree": "Entrée", "cafeteria": "Cafétéria", "b12": "Salle B12"}
+
+
+def config_text(database: str = "sqlite:///usage.db", async_mode: str = "threading", **server) -> str:
+    """A config.toml for tests: three dispensers with known tokens, extra [server] keys as given."""
+    lines = ["[server]", f'database = "{database}"', f'async_mode = "{async_mode}"', f'admin_token = "{ADMIN}"']
+    lines += [f"{k} = {v!r}".replace("'", '"') for k, v in server.items()]
+    capacities = {"entree": 300, "cafeteria": 300, "b12": 500}
+    for ident, token in TOKENS.items():
+        lines += ["", "[[server.dispensers]]", f'id = "{ident}"', f'name = "{NAMES[ident]}"',
+                  f"capacity_ml = {capacities[ident]}", f'token = "{token}"']
+    return "\n".join(lines) + "\n"
