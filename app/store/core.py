@@ -1,0 +1,88 @@
+"""The Store: one object the app holds for every read and write of usage data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Iterable, Iterator
+
+import sqlalchemy as sa
+
+from app.config import DispenserDecl
+from app.migrations import migrate
+from app.store.caches import DataVersion, RecentUseCache, RowCache
+from app.store.database import Database
+from app.store.reads import export_buckets, export_events, history, recent_use, refill_history
+from app.store.writes import Event, GroupCommit, Ingested, heartbeat, refill, sync_dispensers
+
+
+class Store(Database):
+    """All reads and writes of usage data, portable between SQLite and PostgreSQL."""
+
+    def __init__(self, url: str, decls: Iterable[DispenserDecl] = (), timezone: str | None = None):
+        super().__init__(url, timezone)
+        self.decls = tuple(decls)
+        self.group_commit = GroupCommit(self)
+        self.row_cache = RowCache(self.engine)
+        self.recent_cache = RecentUseCache(self)
+        self.version = DataVersion(self.engine)
+        migrate(self.engine)
+        self.sync_dispensers(self.decls)
+
+    @property
+    def commits(self) -> int:
+        """Group commits made by ingest_shared() in this process."""
+        return self.group_commit.commits
+
+    def sync_dispensers(self, decls: Iterable[DispenserDecl]) -> None:
+        """Create or rename the declared dispensers; their totals are kept."""
+        sync_dispensers(self, decls)
+
+    def ingest(self, dispenser_id: str, batch: list[Event], now: float | None = None) -> tuple[int, int]:
+        """Store a batch all-or-nothing; return (accepted, duplicates). Repeated event_ids count once."""
+        return self.group_commit.ingest(dispenser_id, batch, time.time() if now is None else now)
+
+    def ingest_shared(self, dispenser_id: str, batch: list[Event]) -> Ingested:
+        """Like ingest(), but concurrent callers share one transaction (see GroupCommit.ingest_shared)."""
+        return self.group_commit.ingest_shared(dispenser_id, batch)
+
+    def refill(self, dispenser_id: str, by: str, now: float | None = None) -> None:
+        """Record a full reservoir: the level restarts from capacity; usage totals are untouched."""
+        refill(self, dispenser_id, by, time.time() if now is None else now)
+
+    def heartbeat(self, dispenser_id: str, backlog: int | None, version: str | None, missed: int | None,
+                  now: float | None = None) -> None:
+        """Note that a dispenser is alive, with its spool backlog, version and missed-presence counter."""
+        heartbeat(self, dispenser_id, backlog, version, missed, time.time() if now is None else now)
+
+    def dispenser_rows(self) -> list[sa.Row]:
+        """Every dispenser row with its running totals; only the rows whose stamp moved are read in full."""
+        return self.row_cache.read()
+
+    def recent_use(self, since: float) -> dict[str, int]:
+        """Microlitres used per dispenser in hour buckets starting at or after `since`."""
+        return recent_use(self, since)
+
+    def recent_use_for(self, since: float, events_by_dispenser: dict[str, int]) -> dict[str, int]:
+        """recent_use() for the dispensers given, re-reading only those whose event count moved."""
+        return self.recent_cache.read(since, events_by_dispenser)
+
+    def data_version(self) -> Hashable:
+        """A value that changes whenever any connection or process changes the figures' data."""
+        return self.version.read()
+
+    def history(self, size: str, start: float, end: float, dispenser_id: str | None = None) -> list[sa.Row]:
+        """Totals per bucket in [start, end), all dispensers or one, summed in SQL from the rollups."""
+        return history(self, size, start, end, dispenser_id)
+
+    def export_events(self, start: float, end: float, dispenser_id: str | None = None) -> Iterator[sa.Row]:
+        """Stream the events with a dose time in [start, end), oldest first, without loading them all."""
+        return export_events(self, start, end, dispenser_id)
+
+    def export_buckets(self, size: str, start: float, end: float,
+                       dispenser_id: str | None = None) -> list[sa.Row]:
+        """Totals per bucket and dispenser in [start, end), from the rollups."""
+        return export_buckets(self, size, start, end, dispenser_id)
+
+    def refill_history(self, dispenser_id: str | None = None, limit: int = 100) -> list[sa.Row]:
+        """The latest refills, newest first."""
+        return refill_history(self, dispenser_id, limit)
