@@ -40,11 +40,20 @@ def cacheable(payload: dict) -> Response:
     return resp.make_conditional(request)
 
 
+def allow_origin(resp: Response) -> None:
+    """Access-Control-Allow-Origin for the page asking: `*`, or its own origin when cors_origins lists it."""
+    allowed = get_config().allowed_origin(request.headers.get("Origin"))
+    if allowed is not None:
+        resp.headers["Access-Control-Allow-Origin"] = allowed
+    if allowed != "*":
+        resp.vary.add("Origin")  # the answer depends on who asks: a cache must not hand it to another page
+
+
 @bp.after_request
 def allow_cross_origin_reads(resp: Response) -> Response:
     """Read-only routes may be fetched by pages elsewhere on the LAN; the POST needs a token anyway."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
-        resp.headers["Access-Control-Allow-Origin"] = get_config().cors_origins
+        allow_origin(resp)
         resp.headers["Access-Control-Allow-Headers"] = "If-None-Match"
         resp.headers["Access-Control-Expose-Headers"] = "ETag"
     return resp

@@ -53,13 +53,19 @@ class ServerConfig:
     opening_hours: str | None = None
     no_use_alert_min: float | None = None
     log_level: str = "INFO"
-    cors_origins: str = "*"
+    cors_origins: str | tuple[str, ...] = "*"
     dispensers: tuple[DispenserDecl, ...] = field(default_factory=tuple)
 
     @cached_property
     def token_digests(self) -> dict[bytes, str]:
         """Map the SHA-256 of every dispenser token to its dispenser id (computed once)."""
         return {token_digest(d.token): d.id for d in self.dispensers}
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        """What Access-Control-Allow-Origin answers a page from `origin`: `*`, that origin if listed, or None."""
+        if isinstance(self.cors_origins, str):
+            return self.cors_origins
+        return origin if origin in self.cors_origins else None
 
     def secrets(self) -> list[str]:
         """Every secret in the config, so that logs can redact them."""
@@ -119,13 +125,25 @@ def server_config(table: dict[str, Any], base: Path) -> ServerConfig:
         raise ConfigError("[[server.dispensers]]: each dispenser needs its own token")
     if values.get("async_mode", "eventlet") not in ASYNC_MODES:
         raise ConfigError(f"[server] async_mode must be one of {ASYNC_MODES}")
+    if isinstance(values.get("cors_origins"), list):
+        values["cors_origins"] = tuple(values["cors_origins"])
     values["database"] = _resolve_database(str(values.get("database", ServerConfig.database)), base)
     try:
         cfg = ServerConfig(dispensers=decls, **values)
     except TypeError as exc:
         raise ConfigError(f"[server]: {exc}") from None
     _check_values(cfg)
+    _check_origins(cfg.cors_origins)
     return cfg
+
+
+def _check_origins(origins: Any) -> None:
+    """cors_origins is "*", one origin, or a list of origins (scheme://host[:port], as browsers send them)."""
+    listed = (origins,) if isinstance(origins, str) else origins
+    if not isinstance(listed, tuple) or not all(
+            isinstance(o, str) and (o == "*" or re.fullmatch(r"https?://[^/\s]+", o)) for o in listed):
+        raise ConfigError('[server] cors_origins must be "*", an origin such as "http://kiosk.lan:8080", '
+                          "or a list of origins")
 
 
 def _check_values(cfg: ServerConfig) -> None:

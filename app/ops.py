@@ -12,7 +12,7 @@ from datetime import datetime
 from flask import Blueprint, Response, abort, request
 
 from app import live
-from app.api import json_response
+from app.api import allow_origin, json_response
 from app.figures import iso
 from app.ingest import InvalidInput, load_json
 from app.services import caller_dispenser, get_config, get_store, is_admin
@@ -75,7 +75,7 @@ def history() -> Response:
         })
     resp = json_response({"bucket": size, "from": iso(start), "to": iso(end), "dispenser": dispenser,
                           "points": points})
-    resp.headers["Access-Control-Allow-Origin"] = get_config().cors_origins
+    allow_origin(resp)
     return resp
 
 
