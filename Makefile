@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lock test demo run bench lint clean
+.PHONY: install lock test test-fast demo run bench lint clean
 
 # Every third-party package comes from the hashed lock (pip refuses anything unpinned or altered), then the
 # project itself is installed on top without dependencies, built by the locked setuptools.
@@ -28,6 +28,10 @@ lock:
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# The quick loop while editing: no process, torture, fuzz, browser or service test. `make test` runs them all.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow and not browser and not services"
 
 demo: $(STAMP)
 	$(PY) tools/demo.py --config config.toml

@@ -18,6 +18,17 @@ from tests.helpers.ci import on_ci, skip_or_fail
 from tests.helpers.config import CHROMIUM, POSTGRES, REDIS, TOKENS, config_text
 from tests.helpers.servers import ServerProcess
 
+# A test using one of these fixtures gets the marker, so `pytest -m "not slow"` and friends need no list to keep.
+MARK_BY_FIXTURE = {"server": "slow", "server_factory": "slow", "demo": "slow", "pg_url": "services",
+                   "redis_url": "services", "chromium_path": "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark process tests `slow`, PostgreSQL/Redis tests `services`, Chromium tests `browser`."""
+    for item in items:
+        for fixture in MARK_BY_FIXTURE.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(MARK_BY_FIXTURE[fixture])
+
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
                             config: pytest.Config) -> None:
@@ -89,7 +100,7 @@ def redis_url() -> Iterator[str]:
     client.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def database_url(request) -> str:
     """The API suite runs on both databases."""
     if request.param == "sqlite":

@@ -7,11 +7,14 @@ import subprocess
 import sys
 import threading
 
+import pytest
 import requests
 
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.servers import ROOT, wait_for
+
+pytestmark = pytest.mark.slow  # real server and backup processes
 
 
 def test_backup_while_a_dispenser_keeps_posting(server_factory, write_config, tmp_path):

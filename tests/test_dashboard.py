@@ -19,7 +19,7 @@ from tests.helpers.browser import (
     wait_value,
 )
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.browser, pytest.mark.slow]  # Chromium, real servers
 FITS = """() => document.documentElement.scrollHeight <= window.innerHeight
              && document.documentElement.scrollWidth <= window.innerWidth"""
 

@@ -120,6 +120,7 @@ def test_exit_3_when_unreachable_then_a_restart_delivers_the_spool(server, tmp_p
     spool.close()
 
 
+@pytest.mark.slow  # a real dispenser process, or seconds of timeouts
 def test_sigterm_stops_a_simulated_dispenser_cleanly(tmp_path):
     config = dispenser_config(tmp_path, f"http://127.0.0.1:{free_port()}")
     log_path = tmp_path / "dispenser.log"
@@ -226,6 +227,7 @@ def silent_listener() -> Iterator[str]:
     sock.close()
 
 
+@pytest.mark.slow  # a real dispenser process, or seconds of timeouts
 def test_a_server_that_never_answers_does_not_stop_dispensing(station, silent_listener, caplog):
     caplog.set_level(logging.INFO, logger="dispenser")
     unit = station(server_url=silent_listener, timeout_s=2.0, heartbeat_s=600.0)

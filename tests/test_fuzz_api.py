@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers.config import ADMIN, TOKENS
+
+pytestmark = pytest.mark.slow  # hundreds of generated examples per test
 
 URL = "/mettre_a_jour_donnees"
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

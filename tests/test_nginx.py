@@ -15,6 +15,8 @@ from tests.helpers.ci import skip_or_fail
 from tests.helpers.config import TOKENS
 from tests.helpers.servers import ROOT, free_port, wait_for
 
+pytestmark = [pytest.mark.services, pytest.mark.slow]  # nginx, PostgreSQL and Redis, real processes
+
 
 @pytest.fixture
 def nginx(tmp_path):

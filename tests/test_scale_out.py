@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import requests
 import socketio as sio_lib
 
@@ -12,6 +13,8 @@ from app.live import AlertMemory
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.servers import wait_for
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]  # PostgreSQL and Redis, real processes
 
 AUTH = bearer(TOKENS['entree'])
 

@@ -13,6 +13,8 @@ from tests.helpers.config import TOKENS
 from tests.helpers.rigs import Listener
 from tests.helpers.servers import wait_for
 
+pytestmark = pytest.mark.slow  # real server processes
+
 AUTH = bearer(TOKENS['entree'])
 
 

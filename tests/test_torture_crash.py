@@ -6,11 +6,14 @@ import csv
 import io
 import threading
 
+import pytest
 import requests
 
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.servers import ServerProcess, wait_for
+
+pytestmark = pytest.mark.slow  # real processes killed and restarted
 
 WRITERS = 4
 DISPENSERS = list(TOKENS)

@@ -16,6 +16,8 @@ from tests.helpers.config import TOKENS
 from tests.helpers.rigs import Proxy
 from tests.helpers.servers import ROOT, ServerProcess, free_port, wait_for
 
+pytestmark = pytest.mark.slow  # real server and dispenser processes
+
 DISPENSER = "entree"
 
 

@@ -7,12 +7,15 @@ import re
 import threading
 from pathlib import Path
 
+import pytest
 import requests
 import socketio
 
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
 from tests.helpers.servers import wait_for
+
+pytestmark = pytest.mark.slow  # rounds of hundreds of real clients
 
 CLIENTS = 200
 ROUNDS = 4
