@@ -74,7 +74,7 @@ def mettre_a_jour_donnees() -> Response:
     dispenser = caller_dispenser()
     if not request.is_json:
         raise InvalidInput("Content-Type must be application/json", status=415)
-    batch = parse_events(request.get_data(cache=False), time.time())
+    batch = parse_events(request.get_data(cache=False), time.time(), request.headers.get("X-Dispenser-Clock"))
     done = get_store().ingest_shared(dispenser, batch)  # group commit with concurrent POSTs
     metrics = get_metrics()
     metrics.ingested.labels(dispenser).inc(done.accepted)

@@ -15,7 +15,8 @@ MAX_HANDS = 1000
 MAX_EVENT_ID = 64
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 FUTURE_SLACK_S = 24 * 3600  # a dispenser clock a day ahead is wrong, not early
-FIELDS = {"gel_used", "hands_detected", "event_id", "timestamp"}
+MAX_AGE_S = 10 * 365 * 86400  # age_s: a dose spooled for ten years is not a dose
+FIELDS = {"gel_used", "hands_detected", "event_id", "timestamp", "age_s"}
 
 
 class InvalidInput(ValueError):
@@ -50,7 +51,7 @@ def _number(item: dict, key: str, where: str, limit: float, integer: bool) -> fl
     return value
 
 
-def _timestamp(item: dict, where: str, now: float) -> float:
+def _timestamp(item: dict, where: str, now: float, offset: float) -> float:
     raw = item.get("timestamp")
     if raw is None and "timestamp" not in item:
         return now
@@ -62,13 +63,13 @@ def _timestamp(item: dict, where: str, now: float) -> float:
         raise InvalidInput(f"{where}timestamp is not ISO 8601: {raw[:40]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    ts = parsed.timestamp()
+    ts = parsed.timestamp() + offset  # the dispenser's clock error, from X-Dispenser-Clock
     if not EARLIEST <= ts <= now + FUTURE_SLACK_S:
         raise InvalidInput(f"{where}timestamp {raw[:40]!r} is out of range (year 2000 to tomorrow)")
     return ts
 
 
-def parse_event(item: Any, where: str, now: float) -> Event:
+def parse_event(item: Any, where: str, now: float, offset: float = 0.0) -> Event:
     """Validate one usage object."""
     if not isinstance(item, dict):
         raise InvalidInput(f"{where}each event must be a JSON object")
@@ -82,16 +83,38 @@ def parse_event(item: Any, where: str, now: float) -> Event:
     event_id = item.get("event_id")
     if event_id is not None and (not isinstance(event_id, str) or not 1 <= len(event_id) <= MAX_EVENT_ID):
         raise InvalidInput(f"{where}event_id must be a string of 1 to {MAX_EVENT_ID} characters")
-    return Event(gel_ul=round(gel * 1000), hands=int(hands), ts=_timestamp(item, where, now), event_id=event_id)
+    return Event(gel_ul=round(gel * 1000), hands=int(hands), ts=_event_time(item, where, now, offset),
+                 event_id=event_id)
 
 
-def parse_events(body: bytes, now: float) -> list[Event]:
+def clock_offset(header: str | None, now: float) -> float:
+    """Seconds to add to a dispenser's timestamps, from its X-Dispenser-Clock reading (0 without one)."""
+    if header is None:
+        return 0.0
+    try:
+        clock = float(header)
+    except ValueError:
+        clock = math.nan
+    if not math.isfinite(clock):
+        raise InvalidInput("X-Dispenser-Clock must be the dispenser's clock in epoch seconds")
+    return now - clock
+
+
+def _event_time(item: dict, where: str, now: float, offset: float) -> float:
+    """age_s (monotonic, immune to the dispenser's clock) wins; else the timestamp, corrected by the offset."""
+    if "age_s" in item:
+        return now - _number(item, "age_s", where, MAX_AGE_S, integer=False)
+    return _timestamp(item, where, now, offset)
+
+
+def parse_events(body: bytes, now: float, clock: str | None = None) -> list[Event]:
     """Validate a POST body: one object or an array of 1 to MAX_BATCH objects, all or nothing."""
+    offset = clock_offset(clock, now)
     data = load_json(body)
     if isinstance(data, dict):
-        return [parse_event(data, "", now)]
+        return [parse_event(data, "", now, offset)]
     if not isinstance(data, list):
         raise InvalidInput("body must be a JSON object or an array of objects")
     if not 1 <= len(data) <= MAX_BATCH:
         raise InvalidInput(f"a batch must hold 1 to {MAX_BATCH} events, got {len(data)}")
-    return [parse_event(item, f"event {i}: ", now) for i, item in enumerate(data)]
+    return [parse_event(item, f"event {i}: ", now, offset) for i, item in enumerate(data)]
