@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import sys
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
 MASK = "***"
@@ -83,3 +84,15 @@ class RedactSecrets(logging.Filter):
         if record.stack_info:
             record.stack_info = self._clean(record.stack_info)
         return True
+
+
+def setup_logging(level: str, secrets: Iterable[str], stream: TextIO | None = None,
+                  fmt: str = "%(asctime)s %(levelname)s %(name)s %(message)s") -> logging.Handler:
+    """Every record of every logger to `stream` (stderr), one line each, secrets redacted; return the handler."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt))
+    handler.addFilter(RedactSecrets(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    return handler

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from gel_toolkit import RedactSecrets
+import gel_toolkit
+
+FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 
 
 def setup_logging(level: str, secrets: Iterable[str] = (), stream: TextIO | None = None) -> logging.Handler:
     """Send logs to `stream` (stderr) as `time level logger message`, with secrets redacted; return the handler."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"))
-    handler.addFilter(RedactSecrets(secrets))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    return handler
+    return gel_toolkit.setup_logging(level, secrets, stream, FORMAT)

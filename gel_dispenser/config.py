@@ -1,7 +1,5 @@
 """The `[dispenser]` table of a config file: typed, range-checked, plus the warnings worth a line at start."""
 
-from __future__ import annotations
-
 import logging
 import math
 from dataclasses import dataclass, fields
