@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from logging import getLogger
 
 from app.config import ConfigError, insecure_reason, load_config
 
@@ -43,15 +44,17 @@ def main(argv: list[str] | None = None) -> int:
         eventlet.monkey_patch()
 
     from app.factory import create_app
-    from app.live import run_watchdog, socketio
-    from app.logs import setup_logging
+    from app.realtime import socketio
+    from app.realtime.watchdog import run_watchdog
+    from app.logs import ACCESS_LOGGER, setup_logging
 
     setup_logging(cfg.log_level, cfg.secrets())
     app = create_app(cfg)
     socketio.start_background_task(run_watchdog, app)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"Dashboard: http://{shown}:{port}/", flush=True)
-    extra = {"allow_unsafe_werkzeug": True} if cfg.async_mode == "threading" else {}
+    # eventlet writes its request lines straight to stderr unless given a logger: through logging they are redacted.
+    extra = {"allow_unsafe_werkzeug": True} if cfg.async_mode == "threading" else {"log": getLogger(ACCESS_LOGGER)}
     socketio.run(app, host=host, port=port, log_output=cfg.log_level.upper() == "DEBUG", **extra)
     return 0
 

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from typing import TextIO
 
 import gel_toolkit
 
 FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+QUERY_VALUE = re.compile(r"([?&][^=&\s\"]*=)[^&\s\"#]*")
+ACCESS_LOGGER = "app.access"
+
+
+class HideQueryValues(logging.Filter):
+    """Request lines keep their query's keys, not its values: a token sent in a URL may be one nobody knows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the message in place; never drop the record."""
+        record.msg, record.args = QUERY_VALUE.sub(r"\1***", record.getMessage()), None
+        return True
 
 
 def setup_logging(level: str, secrets: Iterable[str] = (), stream: TextIO | None = None) -> logging.Handler:
     """Send logs to `stream` (stderr) as `time level logger message`, with secrets redacted; return the handler."""
-    return gel_toolkit.setup_logging(level, secrets, stream, FORMAT)
+    handler = gel_toolkit.setup_logging(level, secrets, stream, FORMAT)
+    handler.addFilter(HideQueryValues())
+    return handler
