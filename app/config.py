@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field, fields
 from functools import cached_property
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.fleet import Fleet, GroupDecl, parse_groups, read_dispensers_csv
 from gel_toolkit import ConfigFileError, is_loopback, load_toml
 
 # Tokens shipped in the example config.toml start with this: fine on loopback, refused on the LAN.
@@ -33,7 +35,14 @@ class DispenserDecl:
     id: str
     name: str
     capacity_ml: float
-    token: str
+    token: str | None = None  # or only its digest, token_sha256 (hex), so the config holds no secret
+    group: str | None = None
+    token_sha256: str | None = None
+
+    @property
+    def digest(self) -> bytes:
+        """The SHA-256 of the dispenser's token, what a request's token is compared with."""
+        return bytes.fromhex(self.token_sha256) if self.token_sha256 else token_digest(self.token or "")
 
 
 @dataclass(frozen=True)
@@ -54,12 +63,20 @@ class ServerConfig:
     no_use_alert_min: float | None = None
     log_level: str = "INFO"
     cors_origins: str | tuple[str, ...] = "*"
+    maintenance_token: str | None = None  # may only record refills (the cleaners' round)
+    dispensers_csv: str | None = None  # more dispensers, one per line (path relative to config.toml)
+    groups: tuple[GroupDecl, ...] = field(default_factory=tuple)
     dispensers: tuple[DispenserDecl, ...] = field(default_factory=tuple)
 
     @cached_property
     def token_digests(self) -> dict[bytes, str]:
         """Map the SHA-256 of every dispenser token to its dispenser id (computed once)."""
-        return {token_digest(d.token): d.id for d in self.dispensers}
+        return {d.digest: d.id for d in self.dispensers}
+
+    @cached_property
+    def fleet(self) -> Fleet:
+        """The group tree and each dispenser's place in it (computed once)."""
+        return Fleet(self.groups, ((d.id, d.group) for d in self.dispensers))
 
     def allowed_origin(self, origin: str | None) -> str | None:
         """What Access-Control-Allow-Origin answers a page from `origin`: `*`, that origin if listed, or None."""
@@ -69,9 +86,8 @@ class ServerConfig:
 
     def secrets(self) -> list[str]:
         """Every secret in the config, so that logs can redact them."""
-        found = [d.token for d in self.dispensers]
-        if self.admin_token:
-            found.append(self.admin_token)
+        found = [d.token for d in self.dispensers if d.token]
+        found += [t for t in (self.admin_token, self.maintenance_token) if t]
         return found
 
 
@@ -88,25 +104,70 @@ def _resolve_database(url: str, base: Path) -> str:
     return url
 
 
-def _dispenser(raw: Any, index: int) -> DispenserDecl:
-    where = f"[[server.dispensers]] #{index + 1}"
+def _dispenser(raw: Any, where: str, groups: set[str]) -> DispenserDecl:
+    """One dispenser table (from TOML or a CSV line), checked; `where` names it in errors."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{where} must be a table")
-    unknown = set(raw) - {"id", "name", "capacity_ml", "token"}
+    unknown = set(raw) - {"id", "name", "capacity_ml", "token", "token_sha256", "group"}
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}")
-    try:
-        ident, token = str(raw["id"]), str(raw["token"])
-    except KeyError as exc:
-        raise ConfigError(f"{where}: missing key {exc.args[0]!r}") from None
+    if "id" not in raw:
+        raise ConfigError(f"{where}: missing key 'id'")
+    ident = str(raw["id"])
     if not ident or len(ident) > 64:
         raise ConfigError(f"{where}: id must be 1 to 64 characters")
-    if len(token) < 8:
-        raise ConfigError(f"{where} ({ident}): token must be at least 8 characters")
+    token, digest = _credential(raw, where)
     capacity = raw.get("capacity_ml", 300)
-    if not isinstance(capacity, int | float) or isinstance(capacity, bool) or capacity <= 0:
-        raise ConfigError(f"{where} ({ident}): capacity_ml must be a positive number")
-    return DispenserDecl(ident, str(raw.get("name", ident)), float(capacity), token)
+    if (not isinstance(capacity, int | float) or isinstance(capacity, bool) or not math.isfinite(capacity)
+            or capacity <= 0):
+        raise ConfigError(f"{where}: capacity_ml must be a positive number")
+    group = raw.get("group")
+    if group is not None and group not in groups:
+        raise ConfigError(f"{where}: unknown group {str(group)[:64]!r}")
+    name = str(raw.get("name", ident))
+    if not name or len(name) > 200:
+        raise ConfigError(f"{where}: name must be 1 to 200 characters")
+    return DispenserDecl(ident, name, float(capacity), token, group, digest)
+
+
+def _credential(raw: dict, where: str) -> tuple[str | None, str | None]:
+    """A dispenser's token, or the hex SHA-256 of it: exactly one of the two."""
+    if ("token" in raw) == ("token_sha256" in raw):
+        raise ConfigError(f"{where}: give either token or token_sha256 (the hex SHA-256 of the token)")
+    if "token" in raw:
+        token = str(raw["token"])
+        if len(token) < 8:
+            raise ConfigError(f"{where}: token must be at least 8 characters")
+        return token, None
+    digest = str(raw["token_sha256"]).lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ConfigError(f"{where}: token_sha256 must be 64 hexadecimal characters (sha256sum of the token)")
+    return None, digest
+
+
+def _dispensers(values: dict[str, Any], base: Path, groups: set[str]) -> tuple[DispenserDecl, ...]:
+    """The TOML's dispensers then the CSV file's, with unique ids and tokens."""
+    raw = values.pop("dispensers", [])
+    if not isinstance(raw, list):
+        raise ConfigError("[[server.dispensers]] must be an array of tables")
+    tables = [(f"[[server.dispensers]] #{i + 1}" + (f" ({t['id']})" if isinstance(t, dict) and "id" in t else ""), t)
+              for i, t in enumerate(raw)]
+    if values.get("dispensers_csv") is not None:
+        try:
+            tables += read_dispensers_csv(base / str(values["dispensers_csv"]))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    decls, seen, digests = [], set(), set()
+    for where, table in tables:
+        decl = _dispenser(table, where, groups)
+        if decl.id in seen:
+            raise ConfigError(f"{where}: dispenser ids must be unique, {decl.id!r} is declared twice")
+        if decl.digest in digests:
+            raise ConfigError(f"{where}: each dispenser needs its own token")
+        seen.add(decl.id)
+        digests.add(decl.digest)
+        decls.append(decl)
+    return tuple(decls)
 
 
 def server_config(table: dict[str, Any], base: Path) -> ServerConfig:
@@ -116,20 +177,18 @@ def server_config(table: dict[str, Any], base: Path) -> ServerConfig:
     if unknown:
         raise ConfigError(f"[server]: unknown key(s) {sorted(unknown)}")
     values = dict(table)
-    decls = tuple(_dispenser(d, i) for i, d in enumerate(values.pop("dispensers", [])))
-    ids = [d.id for d in decls]
-    if len(set(ids)) != len(ids):
-        raise ConfigError("[[server.dispensers]]: ids must be unique")
-    tokens = [d.token for d in decls]
-    if len(set(tokens)) != len(tokens):
-        raise ConfigError("[[server.dispensers]]: each dispenser needs its own token")
+    try:
+        groups = parse_groups(values.pop("groups", []))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    decls = _dispensers(values, base, {g.id for g in groups})
     if values.get("async_mode", "eventlet") not in ASYNC_MODES:
         raise ConfigError(f"[server] async_mode must be one of {ASYNC_MODES}")
     if isinstance(values.get("cors_origins"), list):
         values["cors_origins"] = tuple(values["cors_origins"])
     values["database"] = _resolve_database(str(values.get("database", ServerConfig.database)), base)
     try:
-        cfg = ServerConfig(dispensers=decls, **values)
+        cfg = ServerConfig(dispensers=decls, groups=groups, **values)
     except TypeError as exc:
         raise ConfigError(f"[server]: {exc}") from None
     _check_values(cfg)
@@ -180,9 +239,9 @@ def insecure_reason(cfg: ServerConfig, host: str) -> str | None:
     """Why serving on `host` with this config would be unsafe, or None."""
     if is_loopback(host):
         return None
-    weak = [d.id for d in cfg.dispensers if d.token.startswith(EXAMPLE_TOKEN_PREFIX)]
-    if cfg.admin_token and cfg.admin_token.startswith(EXAMPLE_TOKEN_PREFIX):
-        weak.append("admin_token")
+    weak = [d.id for d in cfg.dispensers if d.token and d.token.startswith(EXAMPLE_TOKEN_PREFIX)]
+    weak += [key for key in ("admin_token", "maintenance_token")
+             if (getattr(cfg, key) or "").startswith(EXAMPLE_TOKEN_PREFIX)]
     if not weak:
         return None
     return (

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from app.schema import meta, refills, rollups
+from app.schema import changes, dispensers, meta, refills, rollups
 
 # Release 1 (usage only), frozen as it shipped.
 _v1 = sa.MetaData()
@@ -76,7 +76,17 @@ def v3_covering_index(conn: sa.Connection) -> None:
     next(ix for ix in rollups.indexes if ix.name == "ix_rollups_cover").create(conn)
 
 
-MIGRATIONS: list[Callable[[sa.Connection], None]] = [v1_usage, v2_operations, v3_covering_index]
+def v4_change_sequence(conn: sa.Connection) -> None:
+    """Release 4: a change sequence number per write, stamped on the rows it changed, and kept totals."""
+    conn.exec_driver_sql("ALTER TABLE dispensers ADD COLUMN seq BIGINT NOT NULL DEFAULT 0")
+    next(ix for ix in dispensers.indexes if ix.name == "ix_dispensers_seq").create(conn)
+    changes.create(conn)
+    gel_ul, hands = conn.exec_driver_sql("SELECT SUM(gel_ul), SUM(hands) FROM dispensers").one()
+    conn.execute(sa.insert(changes).values(id=1, seq=0, gel_ul=int(gel_ul or 0), hands=int(hands or 0)))
+
+
+MIGRATIONS: list[Callable[[sa.Connection], None]] = [v1_usage, v2_operations, v3_covering_index,
+                                                      v4_change_sequence]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

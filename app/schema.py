@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -30,6 +31,9 @@ dispensers = sa.Table(
     sa.Column("version", sa.String(40)),
     # Every write to a row sets it (Store.dispenser_rows and data_version rely on it to spot changes).
     sa.Column("updated_at", sa.Double, nullable=False),
+    # The change sequence number of the last write to this row: what changed after N is `seq > N`, via the index.
+    sa.Column("seq", sa.BigInteger, nullable=False, default=0),
+    sa.Index("ix_dispensers_seq", "seq"),
 )
 
 events = sa.Table(
@@ -42,7 +46,7 @@ events = sa.Table(
     sa.Column("received_at", sa.Double, nullable=False),
     sa.Column("gel_ul", sa.BigInteger, nullable=False),
     sa.Column("hands", sa.Integer, nullable=False),
-    # NULL event_ids never collide, so anonymous seed-style posts are all counted.
+    # NULL event_ids never collide, so posts without an event_id are all counted.
     sa.UniqueConstraint("dispenser_id", "event_id", name="uq_events_dispenser_event"),
     sa.Index("ix_events_ts", "ts"),
     sa.Index("ix_events_dispenser_ts", "dispenser_id", "ts"),
@@ -73,6 +77,17 @@ refills = sa.Table(
     sa.Index("ix_refills_dispenser_at", "dispenser_id", "at"),
 )
 
+# One row (id 1): the last change sequence number, shared by every process, and the totals of every dispenser
+# row kept in the same write transactions, so that neither costs a read of the whole fleet.
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("gel_ul", sa.BigInteger, nullable=False),
+    sa.Column("hands", sa.BigInteger, nullable=False),
+)
+
 meta = sa.Table(
     "meta",
     metadata,
@@ -90,7 +105,7 @@ def make_engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             # Let SQLAlchemy, not the driver, open transactions, so writers can BEGIN IMMEDIATE.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
@@ -100,7 +115,7 @@ def make_engine(url: str) -> sa.Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _on_begin(conn):  # noqa: ANN001
+        def _on_begin(conn: sa.Connection) -> None:
             mode = "IMMEDIATE" if conn.get_execution_options().get("writer") else "DEFERRED"
             conn.exec_driver_sql(f"BEGIN {mode}")
 

@@ -1,0 +1,130 @@
+"""The fleet's groups (site, building, floor, ward...) as a tree, and dispensers declared in a CSV file."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CSV_COLUMNS = ("id", "name", "group", "capacity_ml", "token_sha256")
+
+
+@dataclass(frozen=True)
+class GroupDecl:
+    """One `[[server.groups]]` table: a named group, inside another one or at the top."""
+
+    id: str
+    name: str
+    parent: str | None = None
+
+
+def parse_groups(raw: Any) -> tuple[GroupDecl, ...]:
+    """The `[[server.groups]]` tables, checked: unique ids, declared parents, no cycle (ValueError)."""
+    if not isinstance(raw, list):
+        raise ValueError("[[server.groups]] must be an array of tables")
+    found: dict[str, GroupDecl] = {}
+    for index, table in enumerate(raw):
+        where = f"[[server.groups]] #{index + 1}"
+        if not isinstance(table, dict):
+            raise ValueError(f"{where} must be a table")
+        unknown = set(table) - {"id", "name", "parent"}
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}")
+        ident = table.get("id")
+        if not isinstance(ident, str) or not 1 <= len(ident) <= 64:
+            raise ValueError(f"{where}: id must be a string of 1 to 64 characters")
+        if ident in found:
+            raise ValueError(f"{where}: group id {ident!r} is declared twice")
+        name, parent = table.get("name", ident), table.get("parent")
+        if not isinstance(name, str) or not 1 <= len(name) <= 200:
+            raise ValueError(f"{where} ({ident}): name must be a string of 1 to 200 characters")
+        if parent is not None and not isinstance(parent, str):
+            raise ValueError(f"{where} ({ident}): parent must be a group id")
+        found[ident] = GroupDecl(ident, name, parent)
+    for group in found.values():
+        if group.parent is not None and group.parent not in found:
+            raise ValueError(f"[[server.groups]] {group.id!r}: unknown parent {group.parent!r}")
+    for group in found.values():
+        _chain(group.id, found)  # raises on a cycle
+    return tuple(found.values())
+
+
+def _chain(ident: str, groups: dict[str, GroupDecl]) -> tuple[str, ...]:
+    """The group ids from the top of the tree down to `ident`."""
+    chain: list[str] = []
+    current: str | None = ident
+    while current is not None:
+        if current in chain:
+            raise ValueError(f"[[server.groups]]: parents form a cycle ({' -> '.join([*chain, current])})")
+        chain.append(current)
+        current = groups[current].parent
+    return tuple(reversed(chain))
+
+
+class Fleet:
+    """The group tree with each dispenser's place in it, computed once per config."""
+
+    def __init__(self, groups: Iterable[GroupDecl], members: Iterable[tuple[str, str | None]]):
+        self.groups = {g.id: g for g in groups}
+        self.group_of = dict(members)  # dispenser id -> group id or None, in declaration order
+        self.chains = {g: _chain(g, self.groups) for g in self.groups}
+        self.subtrees: dict[str, list[str]] = {g: [] for g in self.groups}  # group -> itself and descendants
+        for g, chain in self.chains.items():
+            for above in chain:
+                self.subtrees[above].append(g)
+        self.members: dict[str, list[str]] = {g: [] for g in self.groups}  # group -> dispensers in its subtree
+        for dispenser, g in self.group_of.items():
+            for above in self.chains.get(g, ()) if g is not None else ():
+                self.members[above].append(dispenser)
+        self.paths = {d: [self.groups[a].name for a in self.chains[g]] if g is not None else []
+                      for d, g in self.group_of.items()}
+
+    def path(self, dispenser_id: str) -> list[str]:
+        """The names of the groups holding a dispenser, from the top down (empty without a group)."""
+        return self.paths.get(dispenser_id, [])
+
+    def ancestors(self, dispenser_id: str) -> tuple[str, ...]:
+        """The ids of the groups holding a dispenser, from the top down."""
+        group = self.group_of.get(dispenser_id)
+        return self.chains[group] if group is not None else ()
+
+
+def read_dispensers_csv(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of a dispensers CSV file as (where, table) pairs, `where` naming the file and line (ValueError)."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            return _rows(path.name, csv.reader(fh))
+    except FileNotFoundError:
+        raise ValueError(f"dispensers_csv: file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path.name}: not UTF-8 text") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
+
+
+def _rows(name: str, reader: Any) -> list[tuple[str, dict[str, Any]]]:
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != CSV_COLUMNS:
+        raise ValueError(f"{name} line 1: the header must be {','.join(CSV_COLUMNS)}")
+    rows = []
+    for cells in reader:
+        where = f"{name} line {reader.line_num}"
+        if not any(c.strip() for c in cells):
+            continue  # blank lines are allowed
+        if len(cells) != len(CSV_COLUMNS):
+            raise ValueError(f"{where}: {len(cells)} columns, expected {len(CSV_COLUMNS)}")
+        ident, label, group, capacity, digest = (c.strip() for c in cells)
+        table: dict[str, Any] = {"id": ident, "token_sha256": digest}
+        if label:
+            table["name"] = label
+        if group:
+            table["group"] = group
+        if capacity:
+            try:
+                table["capacity_ml"] = float(capacity)
+            except ValueError:
+                raise ValueError(f"{where}: capacity_ml must be a positive number") from None
+        rows.append((where, table))
+    return rows
