@@ -5,16 +5,22 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gpiozero import AngularServo, DigitalInputDevice
+from gpiozero.exc import GPIOPinInUse
+from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 import dispenser
-from dispenser import Config, ConfigError
+from dispenser import Config, ConfigError, Dispenser, Sender, Spool
+from gel_dispenser import spool as spool_module
 from tests.helpers.rigs import Rig, make_config
 from tests.helpers.servers import ROOT, wait_for
 
@@ -265,3 +271,144 @@ def test_dispenser_needs_neither_flask_nor_the_server_package():
             "('flask', 'flask_socketio', 'eventlet', 'sqlalchemy', 'app')); print(bad); sys.exit(bool(bad))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- devices in gpiozero's manner ------------------------------------------------------------------------------
+
+
+def test_a_failed_constructor_releases_the_pins_it_claimed(tmp_path):
+    factory = MockFactory(pin_class=MockPWMPin)
+    cfg = make_config(tmp_path, sensor_pin=18, servo_pin=18)  # the sensor finds its pin taken by the servo
+    try:
+        with Spool(cfg.spool) as spool, pytest.raises(GPIOPinInUse):
+            Dispenser(cfg, spool, pin_factory=factory)
+        with AngularServo(18, pin_factory=factory) as servo:  # the servo's pin was given back
+            assert servo.pwm_device.pin.info.name == "GPIO18"
+    finally:
+        factory.reset()
+
+
+def test_with_closes_the_devices_and_close_twice_is_harmless(tmp_path):
+    factory = MockFactory(pin_class=MockPWMPin)
+    cfg = make_config(tmp_path, refill_pin=27)
+    try:
+        with Spool(cfg.spool) as spool:
+            with Dispenser(cfg, spool, pin_factory=factory) as unit:
+                assert not unit.closed
+            assert unit.closed
+            unit.close()
+            for pin in (17, 18, 27):
+                with DigitalInputDevice(pin, pin_factory=factory):
+                    pass  # free again
+    finally:
+        factory.reset()
+
+
+# --- spool: clock readings and migration ------------------------------------------------------------------------
+
+
+def test_doses_carry_age_s_within_their_boot_only(tmp_path):
+    cfg = make_config(tmp_path)
+    with Spool(cfg.spool) as spool:
+        now = time.monotonic()
+        spool.add(dispenser.new_event(1.5), now - 12.3456, "this-boot")
+        spool.add(dispenser.new_event(1.5), now - 5.0, "an-earlier-boot")  # its monotonic clock restarted at 0
+        spool.add(dispenser.new_event(1.5))  # no reading: sent as it was spooled
+        sender = Sender(cfg, spool, boot="this-boot")
+        try:
+            body = json.loads(sender.body(spool.due(10)))
+        finally:
+            sender.stop()
+    assert 12.345 <= body[0]["age_s"] < 12.345 + 5  # generous: only a loaded machine makes it more
+    assert "age_s" not in body[1] and "age_s" not in body[2]
+
+
+def test_an_old_spool_is_migrated_and_its_events_kept(tmp_path):
+    path = tmp_path / "spool.db"
+    old = sqlite3.connect(path)
+    old.executescript("""
+        CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, body TEXT NOT NULL,
+                             created_at REAL NOT NULL);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO events (event_id, body, created_at) VALUES ('e1', '{"event_id":"e1","gel_used":1.5}', 0);
+        INSERT INTO meta VALUES ('missed', 4);
+    """)
+    old.commit()
+    old.close()
+    with Spool(path) as spool:
+        assert spool.due(10) == [(1, "e1", '{"event_id":"e1","gel_used":1.5}', None, None)]
+        assert spool.counter("missed") == 4
+        spool.add(dispenser.new_event(1.5), 1.0, "boot")
+        assert [row.boot for row in spool.due(10)] == [None, "boot"]
+    with Spool(path) as again:  # opening a migrated spool again changes nothing
+        assert again.backlog() == 2
+
+
+def test_boot_id_falls_back_to_a_per_process_id(tmp_path):
+    assert spool_module.read_boot_id(tmp_path / "missing").startswith("process-")
+    boot = tmp_path / "boot_id"
+    boot.write_text("1b0e7c1e-0000-4000-8000-000000000001\n")
+    assert spool_module.read_boot_id(boot) == "1b0e7c1e-0000-4000-8000-000000000001"
+
+
+# --- start-up warnings and ca_file -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url, warned", [
+    ("http://192.168.1.10:5000", True),
+    ("http://gel-server.local", True),
+    ("http://127.0.0.1:5000", False),
+    ("http://localhost:5000", False),
+    ("https://192.168.1.10", False),
+])
+def test_plain_http_to_another_host_is_warned(tmp_path, url, warned):
+    path = tmp_path / "config.toml"
+    path.write_text(REQUIRED_TOML.replace("http://127.0.0.1:5000", url), encoding="utf-8")
+    _, warnings = dispenser.read_config(path)
+    assert any("travels in clear" in w for w in warnings) == warned
+
+
+def test_a_server_table_with_tokens_is_warned(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(REQUIRED_TOML + '\n[server]\nport = 5000\n', encoding="utf-8")
+    assert dispenser.read_config(path)[1] == []  # no token in it: nothing to steal
+    path.write_text(REQUIRED_TOML + f'\n[[server.dispensers]]\nid = "entree"\ntoken = "{TOKEN}"\n', encoding="utf-8")
+    assert any("[server] table with tokens" in w for w in dispenser.read_config(path)[1])
+    path.write_text(REQUIRED_TOML + '\n[server]\nadmin_token = "token-admin-0000"\n', encoding="utf-8")
+    assert any("[server] table with tokens" in w for w in dispenser.read_config(path)[1])
+
+
+def test_the_shipped_dispenser_template_is_valid_and_quiet():
+    template = ROOT / "deploy" / "dispenser.example.toml"
+    cfg, warnings = dispenser.read_config(template)
+    assert cfg.server_url.startswith("https://") and warnings == []
+    assert "[server" not in template.read_text(encoding="utf-8")
+
+
+def test_main_logs_the_warnings_at_start(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    text = REQUIRED_TOML.replace("http://127.0.0.1:5000", "http://192.0.2.1:9") + "timeout_s = 0.5\n"
+    path.write_text(text + f'\n[[server.dispensers]]\nid = "entree"\ntoken = "{TOKEN}"\n', encoding="utf-8")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        assert dispenser.main(["--config", str(path), "--flush", "--flush-timeout", "0"]) == 0
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+    err = capsys.readouterr().err
+    assert err.count(" WARNING dispenser config dispenser=entree warning=") == 2
+    assert TOKEN not in err
+
+
+def test_ca_file_is_resolved_checked_and_used(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(REQUIRED_TOML + 'ca_file = "ca.pem"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="ca_file .*ca.pem is not a readable file"):
+        dispenser.load_config(path)
+    (tmp_path / "ca.pem").write_text("not checked here\n")
+    cfg = dispenser.load_config(path)
+    assert cfg.ca_file == tmp_path / "ca.pem"
+    with Spool(tmp_path / "s.db") as spool:
+        sender = Sender(cfg, spool)
+        assert sender.http.verify == str(tmp_path / "ca.pem")
+        sender.stop()
