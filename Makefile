@@ -40,7 +40,7 @@ run: $(STAMP)
 	$(PY) -m app --config config.toml
 
 bench: $(STAMP)
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import sockbench
-from common import ServerProcess, cpu_seconds, median, pid_of, token, write_config, wrk
-from prefill import prefill_postgres
+
+from bench import sockbench
+from bench.common import cpu_seconds, median, pid_of, token, write_config, wrk
+from bench.prefill import prefill_postgres
+from tests.helpers.servers import ServerProcess
 
 PG_SERVER = "postgres@127.0.0.1:5432"
 PG_ADMIN = f"postgresql+pg8000://{PG_SERVER}/postgres"

@@ -4,33 +4,52 @@ from __future__ import annotations
 
 import logging
 import statistics
-import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from common import ROOT, token
+from bench.common import Fault, token
 
-sys.path.insert(0, str(ROOT))
-
+# Every change of the total's text, stamped when the page's script is done with it (what the next paint shows).
 WATCH_JS = """
 () => {
-  const el = document.querySelector('#hands-detected') || document.body;
+  const el = document.querySelector('#hands-detected');
+  if (!el) throw new Error('no #hands-detected on the page');
   window.__changes = [];
   new MutationObserver(() => window.__changes.push([Date.now(), el.textContent]))
     .observe(el, {childList: true, characterData: true, subtree: true});
 }
 """
+SHOWS_AT_LEAST = ("(n) => { const t = (document.querySelector('#hands-detected')||{}).textContent||'';"
+                  " const v = parseInt(t.replace(/\\D/g, ''), 10); return v >= n; }")
 
 
-def _hands_shown(page) -> int | None:  # noqa: ANN001
-    text = page.text_content("#hands-detected") or ""
-    digits = "".join(ch for ch in text if ch.isdigit())
+def number(text: str | None) -> int | None:
+    """The integer a formatted total shows ("1 234" -> 1234), or None when it shows none."""
+    digits = "".join(ch for ch in text or "" if ch.isdigit())
     return int(digits) if digits else None
+
+
+def first_showing(changes: list[list[Any]], expected: int) -> float:
+    """Epoch seconds of the first recorded change whose text shows `expected`; Fault if another total came first.
+
+    The first change alone is not enough: a page that redraws the old total (or a placeholder) at once and the
+    new one later would be timed by its redraw.
+    """
+    for stamp_ms, text in changes:
+        shown = number(text)
+        if shown == expected:
+            return stamp_ms / 1000
+        if shown is not None and shown > expected:
+            raise Fault(f"the page showed {shown} hands where {expected} was due")
+    raise Fault(f"no recorded change of #hands-detected shows {expected} (changes: {changes[:5]})")
 
 
 def measure(base_url: str, work: Path, chromium: str, hands: int = 10) -> dict:
     """Drive `hands` presences on the dispenser's mock pin; time each edge until the page shows the new total."""
     from gpiozero.pins.mock import MockFactory, MockPWMPin
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     import dispenser as disp
@@ -48,7 +67,7 @@ def measure(base_url: str, work: Path, chromium: str, hands: int = 10) -> dict:
     spool = disp.Spool(cfg.spool)
     sender = disp.Sender(cfg, spool).start()
     dispenser = disp.Dispenser(cfg, spool, wake=sender.wake, pin_factory=MockFactory(pin_class=MockPWMPin))
-    sim = disp.Simulator(dispenser, stop=__import__("threading").Event())
+    sim = disp.Simulator(dispenser, stop=threading.Event())
     latencies = []
     try:
         with sync_playwright() as p:
@@ -59,18 +78,17 @@ def measure(base_url: str, work: Path, chromium: str, hands: int = 10) -> dict:
                                    timeout=20000)
             page.evaluate(WATCH_JS)
             for _ in range(hands):
-                before = _hands_shown(page)
+                expected = number(page.text_content("#hands-detected")) + 1
                 dispenser.wait_until(lambda: not dispenser.busy, 10)
                 time.sleep(dispenser.ready_in())
                 page.evaluate("() => { window.__changes = []; }")
                 t0 = time.time()
                 sim.hand(True)
-                page.wait_for_function(
-                    "(n) => { const t = (document.querySelector('#hands-detected')||{}).textContent||'';"
-                    " const v = parseInt(t.replace(/\\D/g, ''), 10); return v > n; }", arg=before, timeout=10000)
-                changes = page.evaluate("() => window.__changes")
-                seen = min(ch[0] for ch in changes) / 1000 if changes else time.time()
-                latencies.append(seen - t0)
+                try:
+                    page.wait_for_function(SHOWS_AT_LEAST, arg=expected, timeout=10000)
+                except PlaywrightTimeout:
+                    raise Fault(f"the page did not show {expected} hands within 10 s of the hand") from None
+                latencies.append(first_showing(page.evaluate("() => window.__changes"), expected) - t0)
                 sim.hand(False)
             browser.close()
     finally:

@@ -1,35 +1,66 @@
--- wrk: POST /mettre_a_jour_donnees with a unique event_id per request, rotating over 100 dispenser tokens.
--- args: run_prefix [batch_size] [n_dispensers]
+-- wrk: POST /mettre_a_jour_donnees, a uuid4 event_id per event (as real dispensers send), rotating over the
+-- dispenser tokens. Every answer must be 200: the count of others is printed for bench/common.py's wrk().
+-- args: run_prefix [batch_size] [n_dispensers]  (run_prefix only names the run in wrk's command line)
 local counter = 0
-local threads = 0
+local threads = {}
+local random = math.random
 
 function setup(thread)
-  thread:set("tid", threads)
-  threads = threads + 1
+  table.insert(threads, thread)
 end
 
 function init(args)
-  prefix = args[1] or "run"
   batch = tonumber(args[2] or "1")
   ndisp = tonumber(args[3] or "100")
+  answered, unexpected, first_bad = 0, 0, 0
+  -- Seeded from the OS per thread and per run, so no two runs send the same ids (a duplicate costs less).
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local seed = 0
+  for _, b in ipairs({f:read(6):byte(1, 6)}) do seed = seed * 256 + b end
+  f:close()
+  math.randomseed(seed)
+end
+
+local function uuid4()
+  return string.format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x", random(0, 0xffff), random(0, 0xffff),
+    random(0, 0xffff), random(0, 0xfff), random(0x8000, 0xbfff), random(0, 0xffff), random(0, 0xffff),
+    random(0, 0xffff))
+end
+
+local function event()
+  return '{"gel_used":1.5,"hands_detected":1,"event_id":"' .. uuid4() .. '"}'
 end
 
 function request()
   counter = counter + 1
-  local d = counter % ndisp
-  local base = prefix .. "-" .. tid .. "-" .. counter
   local body
   if batch == 1 then
-    body = '{"gel_used":1.5,"hands_detected":1,"event_id":"' .. base .. '"}'
+    body = event()
   else
     local items = {}
-    for i = 1, batch do
-      items[i] = '{"gel_used":1.5,"hands_detected":1,"event_id":"' .. base .. "-" .. i .. '"}'
-    end
+    for i = 1, batch do items[i] = event() end
     body = "[" .. table.concat(items, ",") .. "]"
   end
   local headers = {}
   headers["Content-Type"] = "application/json"
-  headers["Authorization"] = string.format("Bearer tok-d%03d-bench", d)
+  headers["Authorization"] = string.format("Bearer tok-d%03d-bench", counter % ndisp)
   return wrk.format("POST", "/mettre_a_jour_donnees", headers, body)
+end
+
+function response(status, headers, body)
+  answered = answered + 1
+  if status ~= 200 then
+    unexpected = unexpected + 1
+    if first_bad == 0 then first_bad = status end
+  end
+end
+
+function done(summary, latency, requests)
+  local n, bad, first = 0, 0, 0
+  for _, t in ipairs(threads) do
+    n = n + t:get("answered")
+    bad = bad + t:get("unexpected")
+    if first == 0 then first = t:get("first_bad") end
+  end
+  io.write(string.format("Unexpected statuses: %d of %d (first: %d)\n", bad, n, first))
 end

@@ -5,20 +5,20 @@ from __future__ import annotations
 import argparse
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 app = Flask(__name__)
 donnees = {"gel_used": 0.0, "hands_detected": 0}
 
 
 @app.get("/obtenir_donnees_utilisation")
-def obtenir_donnees_utilisation():  # noqa: ANN201
+def obtenir_donnees_utilisation() -> Response:
     """The counters."""
     return jsonify(donnees)
 
 
 @app.post("/mettre_a_jour_donnees")
-def mettre_a_jour_donnees():  # noqa: ANN201
+def mettre_a_jour_donnees() -> Response:
     """Add the posted increments."""
     data = request.get_json()
     donnees["gel_used"] += data.get("gel_used", 0)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
+import re
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 
 import aiohttp
 
+from bench.common import Fault
+
 EVENT_PREFIX = '42["donnees_utilisation"'
+Probe = Callable[[], float]
+# The payload's total comes before the per-dispenser entries (which have their own), so the first match is it.
+TOTAL_HANDS = re.compile(r'"hands_detected":(\d+)')
 
 
 class Client:
@@ -19,7 +25,8 @@ class Client:
     def __init__(self) -> None:
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.pushes = 0
-        self.last_at = 0.0
+        self.hands = -1  # the total of hands the last push showed
+        self.seen: list[tuple[float, int]] = []  # (perf_counter, total shown) of each push since the last mark()
         self.changed = asyncio.Event()
         self.task: asyncio.Task | None = None
 
@@ -38,13 +45,29 @@ class Client:
             self.changed.clear()
             await self.changed.wait()
 
+    def mark(self) -> None:
+        """Forget the pushes received so far."""
+        self.seen = []
+
+    async def showing(self, hands: int) -> float:
+        """perf_counter() of the first push since mark() showing `hands` hands or more (older figures do not count)."""
+        while True:
+            reached = next((t for t, shown in self.seen if shown >= hands), None)
+            if reached is not None:
+                return reached
+            self.changed.clear()
+            await self.changed.wait()
+
     async def _read(self) -> None:
         async for msg in self.ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 continue
             data = msg.data
             if data.startswith(EVENT_PREFIX):
-                self.last_at = time.perf_counter()
+                now = time.perf_counter()
+                found = TOTAL_HANDS.search(data, 0, 400)
+                self.hands = int(found.group(1)) if found else -1
+                self.seen.append((now, self.hands))
                 self.pushes += 1
                 self.changed.set()
             elif data == "2":
@@ -58,16 +81,14 @@ class Client:
             self.task.cancel()
 
 
-_ids = itertools.count()
-
-
-async def post_one(session: aiohttp.ClientSession, base: str, token: str) -> None:
-    """One single-event POST like a dispenser's."""
-    body = {"gel_used": 1.5, "hands_detected": 1, "event_id": f"sock-{uuid.uuid4().hex[:12]}-{next(_ids)}"}
+async def post_one(session: aiohttp.ClientSession, base: str, token: str) -> int:
+    """One single-event POST like a dispenser's; the total of hands its answer reports."""
+    body = {"gel_used": 1.5, "hands_detected": 1, "event_id": str(uuid.uuid4())}
     async with session.post(base + "/mettre_a_jour_donnees", json=body,
                             headers={"Authorization": f"Bearer {token}"}) as resp:
-        assert resp.status == 200, await resp.text()
-        await resp.read()
+        if resp.status != 200:
+            raise Fault(f"POST answered {resp.status}: {(await resp.text())[:200]}")
+        return int((await resp.json())["hands_detected"])
 
 
 async def connect_many(session: aiohttp.ClientSession, base: str | list[str], n: int,
@@ -83,19 +104,23 @@ async def connect_many(session: aiohttp.ClientSession, base: str | list[str], n:
 
 async def push_latency(session: aiohttp.ClientSession, base: str, token: str, clients: list[Client],
                        posts: int, timeout: float = 30.0) -> list[float]:
-    """For each POST: seconds from sending it until the LAST client has the push that follows it."""
+    """For each POST: seconds from sending it until the LAST client has a push showing the POST's total."""
     out = []
     for _ in range(posts):
-        targets = [c.pushes + 1 for c in clients]
+        for c in clients:
+            c.mark()
         t0 = time.perf_counter()
-        await post_one(session, base, token)
-        await asyncio.wait_for(asyncio.gather(*(c._wait_pushes(t) for c, t in zip(clients, targets, strict=True))),
-                               timeout)
-        out.append(max(c.last_at for c in clients) - t0)
+        total = await post_one(session, base, token)
+        try:
+            seen = await asyncio.wait_for(asyncio.gather(*(c.showing(total) for c in clients)), timeout)
+        except TimeoutError:
+            shown = sorted({c.hands for c in clients})[:5]
+            raise Fault(f"no push showed {total} hands within {timeout} s (clients show {shown})") from None
+        out.append(max(seen) - t0)
     return out
 
 
-async def run(base: str | list[str], token: str, clients: int, posts: int, rss_probe=None,  # noqa: ANN001
+async def run(base: str | list[str], token: str, clients: int, posts: int, rss_probe: Probe | None = None,
               post_url: str | None = None) -> dict:
     """Connect `clients` to base(s), time `posts` pushes (POSTed to post_url, else the first base), probe RSS."""
     post_url = post_url or (base if isinstance(base, str) else base[0])
@@ -110,14 +135,14 @@ async def run(base: str | list[str], token: str, clients: int, posts: int, rss_p
     return {"latencies_s": lat, "connect_s": connect_s, "rss_mb": rss}
 
 
-def measure(base: str | list[str], token: str, clients: int, posts: int, rss_probe=None,  # noqa: ANN001
+def measure(base: str | list[str], token: str, clients: int, posts: int, rss_probe: Probe | None = None,
             post_url: str | None = None) -> dict:
     """Synchronous wrapper around run()."""
     return asyncio.run(run(base, token, clients, posts, rss_probe, post_url))
 
 
 def push_figures(one_base: str, many_bases: str | list[str], token: str, clients: int,
-                 post_url: str | None = None, rss_probe=None) -> dict:  # noqa: ANN001
+                 post_url: str | None = None, rss_probe: Probe | None = None) -> dict:
     """1 client on `one_base` (p50/p99 of 200 POSTs), then the last of `clients` on `many_bases` (median of 11)."""
     one = sorted(measure(one_base, token, 1, 200, post_url=post_url)["latencies_s"])
     many = measure(many_bases, token, clients, 11, rss_probe, post_url)

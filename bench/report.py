@@ -1,0 +1,177 @@
+"""From bench/results.json to the goals table and every figure quoted in BENCHMARKS.md and README.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.common import BENCH, ROOT
+from bench.report_rows import goal_rows
+
+PROSE = BENCH / "prose"
+
+
+def goals(fig: dict) -> list[dict]:
+    """Every figure measured, its goal and whether it is met."""
+    out = []
+    for figure, value, goal, measured, limit, op in goal_rows(fig):
+        met = measured is not None and (measured >= limit if op == ">=" else measured <= limit)
+        out.append({"figure": figure, "value": value, "goal": goal,
+                    "measured": None if measured is None else round(measured, 3), "met": met})
+    return out
+
+
+SUMMARY_KEYS = ("rps", "events_per_s", "p50_ms", "one_client_p99_ms", "fanout_last_median_ms", "rss_mb", "big",
+                "small", "dispenser_pct", "seed_loop_pct", "error")
+STEP_FIGURES = {"idle": ("idle_cpu",), "history": ("history_ms",), "post": ("post", "post_with_dashboard"),
+                "batch": ("batch100",), "poll": ("poll",), "push": ("push_ceiling", "push_project"),
+                "hand": ("hand_to_screen",), "cluster": ("cluster",)}
+
+
+def _brief(value: Any, depth: int = 0) -> Any:
+    """The headline numbers of a figure, for the progress line."""
+    if not isinstance(value, dict):
+        return round(value, 3) if isinstance(value, float) else value
+    if depth >= 2:
+        return "..."
+    picked = {k: _brief(v, depth + 1) for k, v in value.items()
+              if k in SUMMARY_KEYS or (isinstance(v, dict) and k not in ("runs", "per_process"))}
+    return picked
+
+
+def summary(fig: dict, step: str) -> str:
+    """One line of what a step measured."""
+    return str({k: _brief(fig[k]) for k in STEP_FIGURES.get(step, ()) if k in fig})
+
+
+def _n(x: float, digits: int = 0) -> str:
+    """A figure with thousands separators."""
+    return f"{x:,.{digits}f}"
+
+
+def _spread(values: list[float], digits: int = 0) -> str:
+    """min-max of a run's rounds."""
+    return f"{_n(min(values), digits)}-{_n(max(values), digits)}"
+
+
+def _rps(runs: list[dict]) -> list[float]:
+    return [r["rps"] for r in runs]
+
+
+def _median_run(runs: list[dict]) -> dict:
+    """The round whose rate is the median (the one the table's figure comes from)."""
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+
+
+def values(res: dict) -> dict[str, str]:
+    """Every figure the prose quotes, formatted, from one run's results."""
+    fig, m = res["figures"], res["machine"]
+    post, poll, pc, pp = fig["post"], fig["poll"], fig["push_ceiling"], fig["push_project"]
+    big, empty = _rps(post["big"]["runs"]), _rps(post["empty"]["runs"])
+    batch_eps = fig["batch100"]["events_per_s"]
+    idle, hist, hand = fig["idle_cpu"], fig["history_ms"], fig["hand_to_screen"]
+    return {
+        "reps": str(len(big)), "date": m["date"][:10], "nproc": str(m["nproc"]), "fsync_ms": _n(m["fsync_ms"], 1),
+        "big_events": _n(res.get("events", 1_000_000)), "clients": _n(1000), "clients_half": "500",
+        "post_big": _n(post["big"]["rps"]), "post_big_rounds": _spread(big), "post_seed": _n(post["seed"]["rps"]),
+        "post_ceiling": _n(post["ceiling"]["rps"]), "post_dash": _n(fig["post_with_dashboard"]["rps"]),
+        "ceiling_over_seed": _n(post["ceiling"]["rps"] / post["seed"]["rps"], 1),
+        "big_over_empty": _n(post["big"]["rps"] / post["empty"]["rps"], 2),
+        "big_over_empty_rounds": _spread([a / b for a, b in zip(big, empty, strict=True)], 2),
+        "batch_eps": _n(batch_eps), "batch_rounds": _spread([r * 100 for r in _rps(fig["batch100"]["runs"])]),
+        "batch_ms": _n(100_000 / batch_eps, 1),
+        "poll_304": _n(poll["project_304"]["rps"]), "poll_ceiling": _n(poll["ceiling_get"]["rps"]),
+        "poll_ratio": _n(poll["project_304"]["rps"] / poll["ceiling_get"]["rps"], 2),
+        "poll_rounds": _spread([a / b for a, b in zip(_rps(poll["project_304"]["runs"]),
+                                                        _rps(poll["ceiling_get"]["runs"]), strict=True)], 2),
+        "pc_p50": _n(pc["one_client_p50_ms"], 1), "pc_p99": _n(pc["one_client_p99_ms"], 1),
+        "pp_p50": _n(pp["one_client_p50_ms"], 1), "pp_p99": _n(pp["one_client_p99_ms"], 1),
+        "pp_fan": _n(pp["fanout_last_median_ms"]), "pc_fan": _n(pc["fanout_last_median_ms"]),
+        "fan_ratio": _n(pp["fanout_last_median_ms"] / pc["fanout_last_median_ms"], 2),
+        "payload_kb": _n(res.get("payload_bytes", 0) / 1000),
+        "hist_big": _n(hist["big"], 1), "hist_small": _n(hist["small"], 1),
+        "hist_ratio": _n(hist["big"] / hist["small"], 2),
+        "hand_p50": "not measured" if "error" in hand else _n(hand["p50_ms"]),
+        "idle_disp": _n(idle["dispenser_pct"], 3), "idle_seed": _n(idle["seed_loop_pct"], 3),
+        "idle_window": _n(idle["window_s"]), "idle_tick": _n(100 * 0.01 / idle["window_s"], 3),
+        **cluster_values(fig["cluster"], pc),
+    }
+
+
+def cluster_values(cl: dict, pc: dict) -> dict[str, str]:
+    """The cluster step's figures, formatted (empty when it was not measured)."""
+    if "error" in cl:
+        return {"cl_error": cl["error"]}
+    post, batch, push = cl["post"], cl["batch100"], cl["push"]
+    pair, one = _median_run(post["pair"]["runs"]), _median_run(post["one"]["runs"])
+    pair_cpu = sum(pair["server_cpu_pct"]) / len(pair["server_cpu_pct"])
+    pair_each = pair["rps"] / len(pair["per_process"])
+    return {
+        "cl_events": _n(cl["store_events"]), "cl_post_busy": _n(pair["machine_busy_pct"]),
+        "cl_pair_cpu": _n(pair_cpu), "cl_pair_rps_each": _n(pair_each), "cl_pair_ms": _n(10 * pair_cpu / pair_each, 1),
+        "cl_one_cpu": _n(one["server_cpu_pct"][0]), "cl_one_ms": _n(10 * one["server_cpu_pct"][0] / one["rps"], 1),
+        "cl_pair_rps": _n(post["pair"]["rps"]), "cl_one_rps": _n(post["one"]["rps"]),
+        "cl_post_ratio": _n(post["pair"]["rps"] / post["one"]["rps"], 2),
+        "cl_batch_busy": _n(_median_run(batch["pair"]["runs"])["machine_busy_pct"]),
+        "cl_batch_one_busy": _n(_median_run(batch["one"]["runs"])["machine_busy_pct"]),
+        "cl_batch_pair": _n(batch["pair"]["events_per_s"]), "cl_batch_one": _n(batch["one"]["events_per_s"]),
+        "cl_batch_ratio": _n(batch["pair"]["events_per_s"] / batch["one"]["events_per_s"], 2),
+        "cl_p99": _n(push["one_client_p99_ms"], 1), "cl_p50": _n(push["one_client_p50_ms"], 1),
+        "cl_p99_ratio": _n(push["one_client_p99_ms"] / pc["one_client_p99_ms"], 1),
+        "cl_fan": _n(push["fanout_last_median_ms"]),
+        "cl_fan_ratio": _n(push["fanout_last_median_ms"] / pc["fanout_last_median_ms"], 2),
+    }
+
+
+def render(name: str, vals: dict[str, str]) -> str:
+    """A prose template of bench/prose/ filled with one run's figures."""
+    return (PROSE / name).read_text(encoding="utf-8").format_map(vals).rstrip("\n")
+
+
+def replace_between(path: Path, marker: str, text: str) -> None:
+    """Rewrite what lies between `<!-- marker:start -->` and `<!-- marker:end -->` in `path`, nothing else."""
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    content = path.read_text(encoding="utf-8")
+    if start not in content or end not in content:
+        raise RuntimeError(f"{path.name} lacks the markers {start} ... {end}")
+    head, _, rest = content.partition(start)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{start}\n{text}\n{end}{tail}", encoding="utf-8")
+
+
+def table(res: dict) -> str:
+    """The run line and the goals table."""
+    m = res["machine"]
+    cluster_s = res.get("step_s", {}).get("cluster", 0)
+    lines = [
+        f"Run {m['date']} on {m['nproc']} cores, {m['cpu']}, Linux {m['kernel']} (load average at start "
+        f"{m['loadavg_at_start']:.1f}; 4 KiB write + fsync {m['fsync_ms']:.1f} ms); Python {m['python']}, Flask "
+        f"{m['flask']}, Flask-SocketIO {m['flask_socketio']}, eventlet {m['eventlet']}, SQLAlchemy {m['sqlalchemy']}, "
+        f"SQLite {m['sqlite']}. Whole run: {res['total_s']:.0f} s of a 600 s budget (prefill of "
+        f"{res['events']:,} events: {res['prefill_s'].get('big', 0):.0f} s; cluster step: {cluster_s:.0f} s, its "
+        f"PostgreSQL prefill {res['figures']['cluster'].get('prefill_s', 0):.0f} s). Payload pushed and served: "
+        f"{res.get('payload_bytes', 0) / 1000:.0f} KB (100 dispensers).",
+        "",
+        "| Figure | Measured | Goal | Ratio / value | Met |",
+        "|---|---|---|---|---|",
+    ]
+    for g in res["goals"]:
+        measured = "-" if g["measured"] is None else f"{g['measured']:g}"
+        lines.append(f"| {g['figure']} | {g['value']} | {g['goal']} | {measured} | "
+                     f"{'met' if g['met'] else '**not met**'} |")
+    return "\n".join(lines)
+
+
+def write_docs(res: dict) -> None:
+    """The table and the prose figures in BENCHMARKS.md, the scaling-out figures in README.md."""
+    vals = values(res)
+    if "cl_error" in vals:
+        vals["cluster"] = f"* **2 processes on PostgreSQL + Redis**: not measured in this run ({vals['cl_error']})."
+        readme = (f"The two-process figures (PostgreSQL + Redis) were not measured by the last `make bench` "
+                  f"({vals['date']}: {vals['cl_error']}).")
+    else:
+        vals["cluster"] = render("limits-cluster.md", vals)
+        readme = render("readme.md", vals)
+    replace_between(ROOT / "BENCHMARKS.md", "results", table(res))
+    replace_between(ROOT / "BENCHMARKS.md", "limits", render("limits.md", vals))
+    replace_between(ROOT / "README.md", "bench:scale-out", readme)
