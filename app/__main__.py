@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         eventlet.monkey_patch()
 
     from app.factory import create_app
+    from app.logs import ACCESS_LOGGER, setup_logging
     from app.realtime import socketio
     from app.realtime.watchdog import run_watchdog
-    from app.logs import ACCESS_LOGGER, setup_logging
 
     setup_logging(cfg.log_level, cfg.secrets())
     app = create_app(cfg)

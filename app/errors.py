@@ -7,8 +7,7 @@ import logging
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from app.api import json_response
-from app.ingest import InvalidInput
+from app.http import MAX_BODY_TEXT, ApiError, json_response
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +15,8 @@ log = logging.getLogger(__name__)
 def register(app: Flask) -> None:
     """Install the JSON error handlers on `app`."""
 
-    @app.errorhandler(InvalidInput)
-    def invalid(exc: InvalidInput) -> Response:
+    @app.errorhandler(ApiError)
+    def refused(exc: ApiError) -> Response:
         resp = json_response({"error": str(exc)}, exc.status)
         if exc.status == 401:
             resp.headers["WWW-Authenticate"] = "Bearer"
@@ -25,7 +24,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        messages = {413: "request body is larger than 1 MiB"}
+        messages = {413: f"request body is larger than {MAX_BODY_TEXT}"}
         resp = json_response({"error": messages.get(exc.code, exc.description)}, exc.code or 500)
         if exc.code == 405 and exc.valid_methods:
             resp.headers["Allow"] = ", ".join(exc.valid_methods)

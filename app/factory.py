@@ -7,12 +7,13 @@ from pathlib import Path
 
 from flask import Flask
 
-from app import pushes
+from app import errors, metrics
 from app.config import ServerConfig, load_config
-from app.live import socketio
+from app.figures import Figures
+from app.http import MAX_BODY, DispenserConverter
+from app.realtime import pushes, socketio
+from app.realtime.packets import PayloadPacket
 from app.store import Store
-
-MAX_BODY = 1024 * 1024
 
 
 def create_app(config: ServerConfig | str | Path | None = None) -> Flask:
@@ -22,10 +23,13 @@ def create_app(config: ServerConfig | str | Path | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.config["JSON_AS_ASCII"] = False
+    app.url_map.converters["dispenser"] = DispenserConverter
+    store = Store(config.database, config.dispensers, config.timezone)
     app.extensions["usage_config"] = config
-    app.extensions["usage_store"] = Store(config.database, config.dispensers, config.timezone)
+    app.extensions["usage_store"] = store
+    app.extensions["figures"] = Figures(store, config)
 
-    from app import api, errors, metrics, ops, views
+    from app import api, ops, views  # the blueprints, registered here and imported nowhere else
 
     app.register_blueprint(api.bp)
     app.register_blueprint(ops.bp)
@@ -38,6 +42,6 @@ def create_app(config: ServerConfig | str | Path | None = None) -> Flask:
         async_mode=config.async_mode,
         message_queue=config.message_queue,
         cors_allowed_origins=config.cors_origins,
-        serializer=pushes.PayloadPacket,
+        serializer=PayloadPacket,
     )
     return app

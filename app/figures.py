@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Hashable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +14,8 @@ from app.config import ServerConfig
 from app.store import Store
 
 RATE_WINDOW_S = 24 * 3600
+ENTRIES_MAX = 4096  # memoised dispenser entries kept before starting afresh
+PAYLOADS_MAX = 64
 
 
 def iso(ts: float | None) -> str | None:
@@ -21,38 +25,135 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _in_opening_hours(spec: str | None, now: float, store: Store) -> bool:
-    if not spec:
-        return False
-    start_s, end_s = spec.split("-")
-    local = datetime.fromtimestamp(now, store.tz).strftime("%H:%M")
-    return start_s.strip() <= local < end_s.strip()
+class Payload(dict):
+    """The figures as a JSON object, carrying their compact JSON text and strong ETag once computed.
+
+    The GET route and every push of the same payload object reuse the text instead of encoding it again.
+    """
+
+    __slots__ = ("_encoded",)
+
+    def encoded(self) -> tuple[str, str]:
+        """The compact JSON text and a strong ETag for it, computed once per payload object."""
+        try:
+            return self._encoded
+        except AttributeError:
+            text = json.dumps(self, ensure_ascii=False, separators=(",", ":"))
+            self._encoded = (text, hashlib.sha1(text.encode()).hexdigest()[:24])
+            return self._encoded
 
 
-# Profiled (py-spy, 100 dispensers): rebuilding every entry (4 datetime formats each) was ~40% of a POST and of
-# a GET. An entry only depends on its row, the recent use, the two time-dependent flags and low_level_pct, so
-# entries are memoised on exactly those; a POST then rebuilds one entry, not all of them.
-_ENTRY_MEMO: dict[tuple, dict[str, Any]] = {}
-_MEMO_MAX = 4096
+@dataclass(frozen=True)
+class Flags:
+    """A dispenser's two time-dependent flags, computed once per payload."""
+
+    online: bool
+    idle: bool  # no use for no_use_alert_min during opening hours
 
 
-def _dispenser(row: Any, cfg: ServerConfig, store: Store, used_recently: int, now: float) -> dict[str, Any]:
-    online = row.last_seen is not None and now - row.last_seen <= cfg.offline_after_s
-    idle = bool(
-        cfg.no_use_alert_min is not None
-        and _in_opening_hours(cfg.opening_hours, now, store)
-        and now - (row.last_event_at or 0) > cfg.no_use_alert_min * 60
-    )
-    key = (tuple(row), used_recently, online, idle, cfg.low_level_pct)
-    entry = _ENTRY_MEMO.get(key)
-    if entry is None:
-        if len(_ENTRY_MEMO) >= _MEMO_MAX:
-            _ENTRY_MEMO.clear()
-        entry = _ENTRY_MEMO[key] = _build_dispenser(row, cfg, store, used_recently, now)
-    return dict(entry)
+@dataclass(frozen=True)
+class CachedPayload:
+    """A payload and the conditions under which it is still the right answer."""
+
+    version: Hashable  # Store.data_version() read before the data
+    window: int  # start of the 24 h rate window
+    computed_at: float
+    valid_until: float  # when a flag may flip without any write
+    payload: Payload
+
+    def fits(self, version: Hashable, window: int, now: float) -> bool:
+        """True when nothing this payload shows can have changed."""
+        return self.version == version and self.window == window and self.computed_at <= now < self.valid_until
 
 
-def _build_dispenser(row: Any, cfg: ServerConfig, store: Store, used_recently: int, now: float) -> dict[str, Any]:
+class Figures:
+    """The figures of one app (its store and config), with the caches that make them cheap to serve.
+
+    Dispenser entries are memoised on what they depend on (the row, the recent use, the two flags), so a use
+    rebuilds one entry, not all of them. Whole payloads are reused while the database has not changed and no
+    flag or the rate window can have moved: an unchanged poll costs one data-version read.
+    """
+
+    def __init__(self, store: Store, cfg: ServerConfig):
+        self.store, self.cfg = store, cfg
+        self.entries: dict[tuple, dict[str, Any]] = {}
+        self.payloads: dict[str | None, CachedPayload] = {}  # per `dispenser_id` asked for
+
+    def payload(self, dispenser_id: str | None = None, now: float | None = None) -> Payload:
+        """Totals, one entry per declared dispenser, and alerts; narrowed to one dispenser if asked."""
+        now = time.time() if now is None else now
+        version = self.store.data_version()  # read before the data, so a concurrent write only makes the cache miss
+        window = self.store.bucket_start("hour", now - RATE_WINDOW_S)
+        hit = self.payloads.get(dispenser_id)
+        if hit is not None and hit.fits(version, window, now):
+            return hit.payload
+        payload, valid_until = self._compute(dispenser_id, now)
+        if len(self.payloads) >= PAYLOADS_MAX:
+            self.payloads.clear()
+        self.payloads[dispenser_id] = CachedPayload(version, window, now, valid_until, payload)
+        return payload
+
+    def _compute(self, dispenser_id: str | None, now: float) -> tuple[Payload, float]:
+        """A fresh payload and the time until which it holds without any write."""
+        rows = {r.id: r for r in self.store.dispenser_rows()}
+        recent = self.store.recent_use_for(now - RATE_WINDOW_S, {i: r.events for i, r in rows.items()})
+        declared = [dispenser_id] if dispenser_id is not None else [d.id for d in self.cfg.dispensers if d.id in rows]
+        entries = [self._entry(rows[i], recent.get(i, 0), now) for i in declared]
+        # Totals cover every row, so use recorded by a dispenser since removed from config still counts.
+        counted = [rows[dispenser_id]] if dispenser_id is not None else list(rows.values())
+        payload = Payload(
+            gel_used=sum(r.gel_ul for r in counted) / 1000,
+            hands_detected=sum(r.hands for r in counted),
+            updated_at=iso(max((r.updated_at for r in counted), default=now)),
+            dispensers=entries,
+            alerts=alerts_of(entries),
+        )
+        return payload, self._valid_until([rows[i] for i in declared], now)
+
+    def _flags(self, row: Any, now: float) -> Flags:
+        cfg = self.cfg
+        online = row.last_seen is not None and now - row.last_seen <= cfg.offline_after_s
+        idle = bool(
+            cfg.no_use_alert_min is not None
+            and self._in_opening_hours(now)
+            and now - (row.last_event_at or 0) > cfg.no_use_alert_min * 60
+        )
+        return Flags(online, idle)
+
+    def _in_opening_hours(self, now: float) -> bool:
+        if not self.cfg.opening_hours:
+            return False
+        start_s, end_s = self.cfg.opening_hours.split("-")
+        local = datetime.fromtimestamp(now, self.store.tz).strftime("%H:%M")
+        return start_s.strip() <= local < end_s.strip()
+
+    def _entry(self, row: Any, used_recently: int, now: float) -> dict[str, Any]:
+        flags = self._flags(row, now)
+        key = (tuple(row), used_recently, flags)
+        entry = self.entries.get(key)
+        if entry is None:
+            if len(self.entries) >= ENTRIES_MAX:
+                self.entries.clear()
+            entry = self.entries[key] = dispenser_entry(row, self.cfg, used_recently, flags)
+        return dict(entry)
+
+    def _valid_until(self, rows: list[Any], now: float) -> float:
+        """The time at which a payload computed at `now` from `rows` may change without any write."""
+        cfg = self.cfg
+        if not rows:
+            return now  # "updated_at" falls back to now: never reuse
+        until = min((r.last_seen + cfg.offline_after_s for r in rows
+                     if r.last_seen is not None and now - r.last_seen <= cfg.offline_after_s), default=float("inf"))
+        if cfg.no_use_alert_min is not None:
+            # Opening hours are minute-granular; an idle flag flips at last_event_at + the alert delay.
+            until = min(until, (now // 60 + 1) * 60, *(
+                (r.last_event_at or 0) + cfg.no_use_alert_min * 60 for r in rows
+                if now - (r.last_event_at or 0) <= cfg.no_use_alert_min * 60))
+        return until
+
+
+def dispenser_entry(row: Any, cfg: ServerConfig, used_recently: int, flags: Flags) -> dict[str, Any]:
+    """One dispenser's figures: totals, reservoir level, predicted empty time, flags."""
     capacity_ul = row.capacity_ml * 1000
     left_ul = max(0.0, capacity_ul - (row.gel_ul - row.refill_gel_ul))
     level = round(100.0 * left_ul / capacity_ul, 1)
@@ -61,12 +162,6 @@ def _build_dispenser(row: Any, cfg: ServerConfig, store: Store, used_recently: i
         # Anchored on the last dose, not on now, so the payload (and its ETag) only moves with the data.
         seconds_left = left_ul / (used_recently / RATE_WINDOW_S)
         empty_at = iso(round((row.last_event_at + seconds_left) / 60) * 60)
-    online = row.last_seen is not None and now - row.last_seen <= cfg.offline_after_s
-    idle = (
-        cfg.no_use_alert_min is not None
-        and _in_opening_hours(cfg.opening_hours, now, store)
-        and now - (row.last_event_at or 0) > cfg.no_use_alert_min * 60
-    )
     return {
         "id": row.id,
         "name": row.name,
@@ -80,8 +175,8 @@ def _build_dispenser(row: Any, cfg: ServerConfig, store: Store, used_recently: i
         "refilled_at": iso(row.refilled_at),
         "last_seen": iso(row.last_seen),
         "last_event_at": iso(row.last_event_at),
-        "online": online,
-        "no_use": bool(idle),
+        "online": flags.online,
+        "no_use": flags.idle,
         "missed": row.missed,
         "backlog": row.backlog,
         "version": row.version,
@@ -95,76 +190,3 @@ def alerts_of(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
                        ("no_use", lambda d: d["no_use"])):
         found += [{"dispenser": d["id"], "name": d["name"], "kind": kind} for d in entries if test(d)]
     return found
-
-
-# Whole payloads, reused while the database has not changed (Store.data_version) and no time-dependent flag
-# (online, no use) or the 24 h rate window can have moved: an unchanged poll then costs one PRAGMA (SQLite) or one
-# single-row aggregate (PostgreSQL), nothing more.
-_PAYLOADS: dict[tuple, tuple] = {}
-
-
-def _valid_until(rows: list[Any], cfg: ServerConfig, now: float) -> float:
-    """The time at which a payload computed at `now` from `rows` may change without any write."""
-    if not rows:
-        return now  # "updated_at" falls back to now: never reuse
-    until = min((r.last_seen + cfg.offline_after_s for r in rows
-                 if r.last_seen is not None and now - r.last_seen <= cfg.offline_after_s), default=float("inf"))
-    if cfg.no_use_alert_min is not None:
-        # Opening hours are minute-granular; an idle flag flips at last_event_at + the alert delay.
-        until = min(until, (now // 60 + 1) * 60, *(
-            (r.last_event_at or 0) + cfg.no_use_alert_min * 60 for r in rows
-            if now - (r.last_event_at or 0) <= cfg.no_use_alert_min * 60))
-    return until
-
-
-def usage_payload(store: Store, cfg: ServerConfig, dispenser_id: str | None = None,
-                  now: float | None = None) -> dict[str, Any]:
-    """Totals, one entry per declared dispenser, and alerts; narrowed to one dispenser if asked."""
-    now = time.time() if now is None else now
-    version = store.data_version()  # read before the data, so a concurrent write only makes the cache miss
-    window = store.bucket_start("hour", now - RATE_WINDOW_S)
-    key = (id(store), id(cfg), dispenser_id)
-    hit = _PAYLOADS.get(key)
-    if (hit is not None and hit[0] is store and hit[1] is cfg and hit[2] == version
-            and hit[3] == window and hit[4] <= now < hit[5]):
-        return hit[6]
-    payload = _compute_payload(store, cfg, dispenser_id, now)
-    if len(_PAYLOADS) >= 64:
-        _PAYLOADS.clear()
-    _PAYLOADS[key] = (store, cfg, version, window, now, payload.pop("_valid_until"), payload)
-    return payload
-
-
-def _compute_payload(store: Store, cfg: ServerConfig, dispenser_id: str | None, now: float) -> dict[str, Any]:
-    rows = {r.id: r for r in store.dispenser_rows()}
-    recent = store.recent_use_for(now - RATE_WINDOW_S, {i: r.events for i, r in rows.items()})
-    declared = [d.id for d in cfg.dispensers if d.id in rows]
-    if dispenser_id is not None:
-        declared = [dispenser_id]
-    entries = [_dispenser(rows[i], cfg, store, recent.get(i, 0), now) for i in declared]
-    # Totals cover every row, so use recorded by a dispenser since removed from config still counts.
-    counted = [rows[dispenser_id]] if dispenser_id is not None else list(rows.values())
-    return {
-        "gel_used": sum(r.gel_ul for r in counted) / 1000,
-        "hands_detected": sum(r.hands for r in counted),
-        "updated_at": iso(max((r.updated_at for r in counted), default=now)),
-        "dispensers": entries,
-        "alerts": alerts_of(entries),
-        "_valid_until": _valid_until([rows[i] for i in declared], cfg, now),
-    }
-
-
-# The last payload with its JSON text and ETag: the GET route and every push of the same (cached) payload object
-# reuse them instead of encoding ~35 KB again (profiled: encoding was ~8% of a POST with a dashboard connected).
-_ENCODED: tuple[dict | None, str, str] = (None, "", "")
-
-
-def encoded(payload: dict[str, Any]) -> tuple[str, str]:
-    """The payload's compact JSON text and a strong ETag for it, computed once per payload object."""
-    global _ENCODED
-    last, text, etag = _ENCODED
-    if payload is not last:
-        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-        etag = hashlib.sha1(text.encode()).hexdigest()[:24]
-        _ENCODED = (payload, text, etag)
-    return text, etag

@@ -7,10 +7,11 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from app.http import ApiError
 from app.store import Event
 
 MAX_BATCH = 1000
-MAX_GEL_ML = 1000  # per object: a seed-style client may send several doses at once, never a litre
+MAX_GEL_ML = 1000  # per object: a client may sum several doses into one object, never a litre
 MAX_HANDS = 1000
 MAX_EVENT_ID = 64
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
@@ -19,35 +20,27 @@ MAX_AGE_S = 10 * 365 * 86400  # age_s: a dose spooled for ten years is not a dos
 FIELDS = {"gel_used", "hands_detected", "event_id", "timestamp", "age_s"}
 
 
-class InvalidInput(ValueError):
-    """A request the server refuses: `status` is the HTTP code, the message names the field."""
-
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
-
-
 def _no_constants(name: str) -> Any:
-    raise InvalidInput(f"invalid JSON: {name} is not a number")
+    raise ApiError(f"invalid JSON: {name} is not a number")
 
 
 def load_json(body: bytes) -> Any:
     """Parse a JSON body strictly: NaN, Infinity and bad UTF-8 are refused."""
     try:
         return json.loads(body, parse_constant=_no_constants)
-    except InvalidInput:
+    except ApiError:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"invalid JSON: {exc}") from None
+        raise ApiError(f"invalid JSON: {exc}") from None
 
 
 def _number(item: dict, key: str, where: str, limit: float, integer: bool) -> float:
     value = item.get(key, 0)
     kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, int | float) or (integer and isinstance(value, float)):
-        raise InvalidInput(f"{where}{key} must be {kind}, got {json.dumps(value)}")
+        raise ApiError(f"{where}{key} must be {kind}, got {json.dumps(value)}")
     if not math.isfinite(value) or value < 0 or value > limit:
-        raise InvalidInput(f"{where}{key} must be {kind} from 0 to {limit}, got {value}")
+        raise ApiError(f"{where}{key} must be {kind} from 0 to {limit}, got {value}")
     return value
 
 
@@ -56,33 +49,33 @@ def _timestamp(item: dict, where: str, now: float, offset: float) -> float:
     if raw is None and "timestamp" not in item:
         return now
     if not isinstance(raw, str):
-        raise InvalidInput(f"{where}timestamp must be an ISO 8601 string")
+        raise ApiError(f"{where}timestamp must be an ISO 8601 string")
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
-        raise InvalidInput(f"{where}timestamp is not ISO 8601: {raw[:40]!r}") from None
+        raise ApiError(f"{where}timestamp is not ISO 8601: {raw[:40]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     ts = parsed.timestamp() + offset  # the dispenser's clock error, from X-Dispenser-Clock
     if not EARLIEST <= ts <= now + FUTURE_SLACK_S:
-        raise InvalidInput(f"{where}timestamp {raw[:40]!r} is out of range (year 2000 to tomorrow)")
+        raise ApiError(f"{where}timestamp {raw[:40]!r} is out of range (year 2000 to tomorrow)")
     return ts
 
 
 def parse_event(item: Any, where: str, now: float, offset: float = 0.0) -> Event:
     """Validate one usage object."""
     if not isinstance(item, dict):
-        raise InvalidInput(f"{where}each event must be a JSON object")
+        raise ApiError(f"{where}each event must be a JSON object")
     if not FIELDS.issuperset(item):
         unknown = sorted(set(item) - FIELDS)
-        raise InvalidInput(f"{where}unknown field {unknown[0]!r} (allowed: {', '.join(sorted(FIELDS))})")
+        raise ApiError(f"{where}unknown field {unknown[0]!r} (allowed: {', '.join(sorted(FIELDS))})")
     if "gel_used" not in item and "hands_detected" not in item:
-        raise InvalidInput(f"{where}gel_used or hands_detected is required")
+        raise ApiError(f"{where}gel_used or hands_detected is required")
     gel = _number(item, "gel_used", where, MAX_GEL_ML, integer=False)
     hands = _number(item, "hands_detected", where, MAX_HANDS, integer=True)
     event_id = item.get("event_id")
     if event_id is not None and (not isinstance(event_id, str) or not 1 <= len(event_id) <= MAX_EVENT_ID):
-        raise InvalidInput(f"{where}event_id must be a string of 1 to {MAX_EVENT_ID} characters")
+        raise ApiError(f"{where}event_id must be a string of 1 to {MAX_EVENT_ID} characters")
     return Event(gel_ul=round(gel * 1000), hands=int(hands), ts=_event_time(item, where, now, offset),
                  event_id=event_id)
 
@@ -96,7 +89,7 @@ def clock_offset(header: str | None, now: float) -> float:
     except ValueError:
         clock = math.nan
     if not math.isfinite(clock):
-        raise InvalidInput("X-Dispenser-Clock must be the dispenser's clock in epoch seconds")
+        raise ApiError("X-Dispenser-Clock must be the dispenser's clock in epoch seconds")
     return now - clock
 
 
@@ -114,7 +107,7 @@ def parse_events(body: bytes, now: float, clock: str | None = None) -> list[Even
     if isinstance(data, dict):
         return [parse_event(data, "", now, offset)]
     if not isinstance(data, list):
-        raise InvalidInput("body must be a JSON object or an array of objects")
+        raise ApiError("body must be a JSON object or an array of objects")
     if not 1 <= len(data) <= MAX_BATCH:
-        raise InvalidInput(f"a batch must hold 1 to {MAX_BATCH} events, got {len(data)}")
+        raise ApiError(f"a batch must hold 1 to {MAX_BATCH} events, got {len(data)}")
     return [parse_event(item, f"event {i}: ", now, offset) for i, item in enumerate(data)]

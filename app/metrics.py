@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -20,11 +21,9 @@ class UsageCollector:
     def __init__(self, app: Flask):
         self.app = app
 
-    def collect(self):  # noqa: ANN201 (prometheus-client's collector protocol)
-        from app.live import current_payload
-
-        with self.app.app_context():
-            payload = current_payload()
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The per-dispenser gauges, from the same figures the dashboards show."""
+        payload = self.app.extensions["figures"].payload()
         families = {
             "gel_used_ml": GaugeMetricFamily("gel_dispenser_gel_used_ml", "Gel used in total (ml)",
                                              labels=["dispenser"]),
@@ -65,8 +64,6 @@ class Metrics:
 
 def get_metrics() -> Metrics:
     """The metrics of the current app."""
-    from flask import current_app
-
     return current_app.extensions["usage_metrics"]
 
 

@@ -9,13 +9,21 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, request
 
-from app import live
-from app.api import allow_origin, json_response
 from app.figures import iso
-from app.ingest import InvalidInput, load_json
-from app.services import caller_dispenser, get_config, get_store, is_admin
+from app.http import (
+    ApiError,
+    allow_origin,
+    dispenser_or_admin,
+    json_response,
+    known_dispenser,
+    require_json,
+)
+from app.ingest import load_json
+from app.realtime.pushes import push_write
+from app.realtime.watchdog import alert_state, push_if_alerts_changed
+from app.services import get_store
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ops", __name__)
@@ -33,27 +41,24 @@ def _time_arg(name: str, default: float) -> float:
             value = value.replace(tzinfo=get_store().tz) if get_store().tz else value.astimezone()
         return value.timestamp()
     except (ValueError, OverflowError, OSError):  # also years that fall off the calendar in a time zone
-        raise InvalidInput(f"{name} must be an ISO 8601 date or time, got {raw[:40]!r}") from None
+        raise ApiError(f"{name} must be an ISO 8601 date or time, got {raw[:40]!r}") from None
 
 
 def _dispenser_arg() -> str | None:
-    dispenser = request.args.get("dispenser") or None
-    if dispenser is not None and dispenser not in {d.id for d in get_config().dispensers}:
-        abort(404, description=f"unknown dispenser {dispenser!r}")
-    return dispenser
+    return known_dispenser(request.args.get("dispenser") or None)
 
 
 def _range(bucket: str | None, default_bucket: str = "hour") -> tuple[str, float, float]:
     size = bucket or default_bucket
     if size not in SPANS:
-        raise InvalidInput(f"bucket must be one of {', '.join(SPANS)}, got {size[:20]!r}")
+        raise ApiError(f"bucket must be one of {', '.join(SPANS)}, got {size[:20]!r}")
     default_span, widest = SPANS[size]
     end = _time_arg("to", time.time())
     start = _time_arg("from", end - default_span)
     if not start < end:
-        raise InvalidInput("from must be before to")
+        raise ApiError("from must be before to")
     if end - start > widest:
-        raise InvalidInput(f"at most {widest // 86400} days of {size} buckets at once")
+        raise ApiError(f"at most {widest // 86400} days of {size} buckets at once")
     return size, start, end
 
 
@@ -73,10 +78,8 @@ def history() -> Response:
             "hands_detected": int(r.hands) if r else 0,
             "events": int(r.events) if r else 0,
         })
-    resp = json_response({"bucket": size, "from": iso(start), "to": iso(end), "dispenser": dispenser,
-                          "points": points})
-    allow_origin(resp)
-    return resp
+    return allow_origin(json_response(
+        {"bucket": size, "from": iso(start), "to": iso(end), "dispenser": dispenser, "points": points}))
 
 
 def _csv_lines(header: list[str], rows: Iterable[list]) -> Iterator[str]:
@@ -115,33 +118,20 @@ def export_csv() -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def _target(dispenser_id: str) -> str:
-    """The dispenser a write route is about, checked against the caller's token."""
-    if dispenser_id not in {d.id for d in get_config().dispensers}:
-        abort(404, description=f"unknown dispenser {dispenser_id!r}")
-    if is_admin():
-        return "admin"
-    if caller_dispenser() != dispenser_id:
-        raise InvalidInput("this token belongs to another dispenser", status=403)
-    return "dispenser"
-
-
-@bp.post("/api/dispensers/<dispenser_id>/refill")
-def refill(dispenser_id: str) -> Response:
+@bp.post("/api/dispensers/<dispenser:dispenser_id>/refill")
+@dispenser_or_admin
+def refill(dispenser_id: str, by: str) -> Response:
     """The reservoir was filled: its level restarts at capacity. Usage totals do not change."""
-    by = _target(dispenser_id)
     get_store().refill(dispenser_id, by)
     log.info("refill dispenser=%s by=%s", dispenser_id, by)
-    payload = live.push()
+    payload = push_write()
     entry = next(d for d in payload["dispensers"] if d["id"] == dispenser_id)
     return json_response({"message": "Recharge enregistrée", "dispenser": entry})
 
 
-@bp.get("/api/dispensers/<dispenser_id>/refills")
+@bp.get("/api/dispensers/<dispenser:dispenser_id>/refills")
 def refill_list(dispenser_id: str) -> Response:
     """The latest refills of a dispenser, newest first."""
-    if dispenser_id not in {d.id for d in get_config().dispensers}:
-        abort(404, description=f"unknown dispenser {dispenser_id!r}")
     rows = get_store().refill_history(dispenser_id)
     return json_response({"refills": [{"at": iso(r.at), "by": r.by, "gel_used_before": r.gel_ul_before / 1000}
                                       for r in rows]})
@@ -150,27 +140,26 @@ def refill_list(dispenser_id: str) -> Response:
 def _optional_int(body: dict, key: str) -> int | None:
     value = body.get(key)
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise InvalidInput(f"{key} must be an integer >= 0")
+        raise ApiError(f"{key} must be an integer >= 0")
     return value
 
 
-@bp.post("/api/dispensers/<dispenser_id>/heartbeat")
-def heartbeat(dispenser_id: str) -> Response:
+@bp.post("/api/dispensers/<dispenser:dispenser_id>/heartbeat")
+@dispenser_or_admin
+def heartbeat(dispenser_id: str, by: str) -> Response:
     """A dispenser says it is alive, with its spool backlog, software version and missed presences."""
-    if _target(dispenser_id) == "admin":
-        raise InvalidInput("a heartbeat comes from the dispenser itself", status=403)
-    if not request.is_json:
-        raise InvalidInput("Content-Type must be application/json", status=415)
+    if by == "admin":
+        raise ApiError("a heartbeat comes from the dispenser itself", status=403)
+    require_json()
     body = load_json(request.get_data(cache=False))
     if not isinstance(body, dict):
-        raise InvalidInput("body must be a JSON object")
+        raise ApiError("body must be a JSON object")
     version = body.get("version")
     if version is not None and (not isinstance(version, str) or len(version) > 40):
-        raise InvalidInput("version must be a string of at most 40 characters")
-    before = live.alert_state(live.current_payload())
+        raise ApiError("version must be a string of at most 40 characters")
+    before = alert_state()
     get_store().heartbeat(dispenser_id, _optional_int(body, "backlog"), version, _optional_int(body, "missed"))
     log.debug("heartbeat dispenser=%s backlog=%s", dispenser_id, body.get("backlog"))
-    payload = live.current_payload()
-    if live.alert_state(payload) != before:  # back online: tell the dashboards now
-        live.push(payload)
+    push_if_alerts_changed(lambda _now: before)  # back online: tell the dashboards now
     return json_response({"status": "ok"})
+

@@ -1,14 +1,16 @@
-"""What a request handler needs from the running app: its config, its store, the caller's identity."""
+"""What a request handler needs from the running app: its config, its store, its figures."""
 
 from __future__ import annotations
 
-import hmac
+from typing import TYPE_CHECKING
 
-from flask import current_app, request
+from flask import current_app
 
-from app.config import ServerConfig, token_digest
-from app.ingest import InvalidInput
+from app.config import ServerConfig
 from app.store import Store
+
+if TYPE_CHECKING:
+    from app.figures import Figures
 
 
 def get_config() -> ServerConfig:
@@ -21,25 +23,6 @@ def get_store() -> Store:
     return current_app.extensions["usage_store"]
 
 
-def bearer_token() -> str | None:
-    """The token of an `Authorization: Bearer` header, if any."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def caller_dispenser() -> str:
-    """The dispenser id the Bearer token names; 401 (InvalidInput) for a missing or unknown one."""
-    token = bearer_token()
-    if token is None:
-        raise InvalidInput("missing Authorization: Bearer <token> header", status=401)
-    found = get_config().token_digests.get(token_digest(token))
-    if found is None:
-        raise InvalidInput("unknown token", status=401)
-    return found
-
-
-def is_admin() -> bool:
-    """True when the Bearer token is `[server] admin_token`."""
-    admin, token = get_config().admin_token, bearer_token()
-    return bool(admin and token and hmac.compare_digest(admin.encode(), token.encode()))
+def get_figures() -> Figures:
+    """The figures (payload builder and its caches) of the current app."""
+    return current_app.extensions["figures"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from app import socketio
-from app.live import EVENT, AlertMemory, check_alerts
+from app.realtime import EVENT
+from app.realtime.watchdog import AlertMemory, check_alerts
 from app.schema import dispensers
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS

@@ -10,7 +10,6 @@ import pytest
 
 from app import create_app
 from app.config import load_config
-from app.figures import usage_payload
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
 
@@ -65,7 +64,7 @@ def test_predicted_empty_time_from_the_recent_rate(app, post):
     post([{"gel_used": 3, "hands_detected": 1, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                           time.gmtime(now - 3600 * h))}
           for h in range(10)])
-    payload = usage_payload(app.extensions["usage_store"], app.extensions["usage_config"], now=now)
+    payload = app.extensions["figures"].payload(now=now)
     first = payload["dispensers"][0]
     empty = time.mktime(time.strptime(first["empty_at"], "%Y-%m-%dT%H:%M:%S.000Z")) - time.timezone
     newest = now
@@ -81,12 +80,12 @@ def test_low_offline_and_no_use_alerts(write_config, database_url):
     client.post("/mettre_a_jour_donnees", json={"gel_used": 200, "hands_detected": 1}, headers=auth("entree"))
     store = app.extensions["usage_store"]
     now = time.time()
-    payload = usage_payload(store, cfg, now=now)
+    payload = app.extensions["figures"].payload(now=now)
     kinds = {(a["dispenser"], a["kind"]) for a in payload["alerts"]}
     assert ("entree", "low") in kinds and ("entree", "offline") not in kinds
     assert ("cafeteria", "offline") in kinds  # never heard from
     assert ("entree", "no_use") not in kinds
-    later = usage_payload(store, cfg, now=now + 45 * 60)
+    later = app.extensions["figures"].payload(now=now + 45 * 60)
     kinds = {(a["dispenser"], a["kind"]) for a in later["alerts"]}
     assert {("entree", "offline"), ("entree", "no_use"), ("entree", "low")} <= kinds
     assert later["alerts"][0]["kind"] == "offline"  # worst first

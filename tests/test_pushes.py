@@ -6,9 +6,9 @@ import json
 
 from socketio.packet import BINARY_EVENT, Packet
 
-from app import live, pushes, socketio
-from app.live import EVENT
-from app.pushes import PayloadPacket
+from app import realtime, socketio
+from app.realtime import EVENT, pushes
+from app.realtime.packets import PayloadPacket
 from app.services import get_store
 from tests.helpers.servers import wait_for
 
@@ -19,8 +19,8 @@ def payloads(sio) -> list[dict]:
 
 def test_with_no_dashboard_a_post_builds_no_push_yet_answers_the_totals(app, client, post, monkeypatch):
     built = []
-    real = live.current_payload
-    monkeypatch.setattr(live, "current_payload", lambda: built.append(1) or real())
+    real = realtime.current_payload
+    monkeypatch.setattr(realtime, "current_payload", lambda: built.append(1) or real())
     post({"gel_used": 1.5, "hands_detected": 1})
     answer = post({"gel_used": 2, "hands_detected": 2}).get_json()
     assert (answer["gel_used"], answer["hands_detected"], built) == (3.5, 3, [])
@@ -53,7 +53,7 @@ def test_a_post_committed_while_a_push_is_built_is_pushed_by_its_builder(app, si
     sio_client.get_received()
     built: list[int] = []
     depth = [0, 0]  # now, deepest
-    real = live.push
+    real = realtime.push
 
     def push_meanwhile(payload=None):  # noqa: ANN001, ANN202
         built.append(get_store().commits)
@@ -66,7 +66,7 @@ def test_a_post_committed_while_a_push_is_built_is_pushed_by_its_builder(app, si
         finally:
             depth[0] -= 1
 
-    monkeypatch.setattr(live, "push", push_meanwhile)
+    monkeypatch.setattr(realtime, "push", push_meanwhile)
     post({"gel_used": 1, "hands_detected": 1})
     # Another round follows, in the background, after the commit that arrived meanwhile; none is nested.
     wait_for(lambda: len(built) == 2, 5, message="the second round")

@@ -1,52 +1,40 @@
-"""Live push: the Socket.IO server, the `donnees_utilisation` event and the periodic alert check."""
+"""Alerts that change with no write (a dispenser falls silent): checked periodically, pushed when they move."""
 
 from __future__ import annotations
 
 import json
 import logging
 import uuid
-from typing import Any
+from collections.abc import Callable
 
 from flask import Flask
-from flask_socketio import SocketIO, emit
 
-from app.figures import usage_payload
-from app.metrics import get_metrics
-from app.services import get_config, get_store
+from app import realtime
+from app.figures import Payload
+from app.realtime import socketio
 
-EVENT = "donnees_utilisation"
 log = logging.getLogger(__name__)
-socketio = SocketIO()
 
 
-def current_payload() -> dict[str, Any]:
-    """The GET payload, as every client sees it."""
-    return usage_payload(get_store(), get_config())
-
-
-def push(payload: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Send the figures to every dashboard (of every server process, through the message queue)."""
-    payload = current_payload() if payload is None else payload
-    socketio.emit(EVENT, payload)
-    return payload
-
-
-@socketio.on("connect")
-def on_connect(auth: Any = None) -> None:
-    """A dashboard that connects gets the figures at once."""
-    get_metrics().dashboards.inc()
-    emit(EVENT, current_payload())
-
-
-@socketio.on("disconnect")
-def on_disconnect(reason: Any = None) -> None:
-    """Keep the connected-dashboards gauge true."""
-    get_metrics().dashboards.dec()
-
-
-def alert_state(payload: dict[str, Any]) -> str:
-    """What the periodic check compares: the alerts and online flags, nothing that moves on its own."""
+def alert_state(payload: Payload | None = None) -> str:
+    """What is compared: the alerts, nothing that moves on its own."""
+    payload = realtime.current_payload() if payload is None else payload
     return json.dumps(payload["alerts"], sort_keys=True)
+
+
+def push_if_alerts_changed(swap: Callable[[str], str | None]) -> bool:
+    """Push the figures if their alerts differ from the previous state; True if pushed.
+
+    `swap` records the new state and returns the previous one (None when there is none to compare with).
+    """
+    payload = realtime.current_payload()
+    state = alert_state(payload)
+    previous = swap(state)
+    if previous is None or previous == state:
+        return False
+    log.info("alerts changed alerts=%s", state)
+    realtime.push(payload)
+    return True
 
 
 class AlertMemory:
@@ -86,14 +74,7 @@ class AlertMemory:
 def check_alerts(app: Flask, memory: AlertMemory) -> bool:
     """Push the figures if the alerts changed since the last check; True if pushed."""
     with app.app_context():
-        payload = current_payload()
-        state = alert_state(payload)
-        previous = memory.swap(state)
-        if previous is not None and previous != state:
-            log.info("alerts changed alerts=%s", state)
-            push(payload)
-            return True
-        return False
+        return push_if_alerts_changed(memory.swap)
 
 
 def run_watchdog(app: Flask) -> None:

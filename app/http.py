@@ -1,0 +1,123 @@
+"""What every route shares: the API error, JSON answers, CORS, the auth checks and the dispenser URL part."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+from collections.abc import Callable
+from typing import Any
+
+from flask import Response, request
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import BaseConverter
+
+from app.config import token_digest
+from app.services import get_config
+
+MAX_BODY = 1024 * 1024  # the largest request body accepted: 1 MiB, a full batch with room to spare
+MAX_BODY_TEXT = f"{MAX_BODY // (1024 * 1024)} MiB"
+
+
+class ApiError(ValueError):
+    """A request the server refuses: `status` is the HTTP code, the message names the field."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def json_response(payload: dict, status: int = 200) -> Response:
+    """A compact JSON response (faster than jsonify's pretty printing, same content)."""
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=status, mimetype="application/json")
+
+
+def require_json() -> None:
+    """Refuse (415) a body that is not declared as JSON."""
+    if not request.is_json:
+        raise ApiError("Content-Type must be application/json", status=415)
+
+
+def allow_origin(resp: Response) -> Response:
+    """Access-Control-Allow-Origin for the page asking: `*`, or its own origin when cors_origins lists it."""
+    allowed = get_config().allowed_origin(request.headers.get("Origin"))
+    if allowed is not None:
+        resp.headers["Access-Control-Allow-Origin"] = allowed
+    if allowed != "*":
+        resp.vary.add("Origin")  # the answer depends on who asks: a cache must not hand it to another page
+    return resp
+
+
+def allow_cross_origin_reads(resp: Response) -> Response:
+    """Read-only answers may be fetched by pages elsewhere on the LAN; writes need a token anyway."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        allow_origin(resp)
+        resp.headers["Access-Control-Allow-Headers"] = "If-None-Match"
+        resp.headers["Access-Control-Expose-Headers"] = "ETag"
+    return resp
+
+
+def known_dispenser(dispenser_id: str | None) -> str | None:
+    """`dispenser_id` itself if declared (or None); 404 for any other."""
+    if dispenser_id is not None and dispenser_id not in {d.id for d in get_config().dispensers}:
+        raise NotFound(description=f"unknown dispenser {dispenser_id!r}")
+    return dispenser_id
+
+
+class DispenserConverter(BaseConverter):
+    """`<dispenser:dispenser_id>` in a route: a declared dispenser id, else 404."""
+
+    def to_python(self, value: str) -> str:
+        """The id, checked against the config."""
+        return known_dispenser(value) or value
+
+
+def bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer` header, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def caller_dispenser() -> str:
+    """The dispenser id the Bearer token names; 401 for a missing or unknown one."""
+    token = bearer_token()
+    if token is None:
+        raise ApiError("missing Authorization: Bearer <token> header", status=401)
+    found = get_config().token_digests.get(token_digest(token))
+    if found is None:
+        raise ApiError("unknown token", status=401)
+    return found
+
+
+def is_admin() -> bool:
+    """True when the Bearer token is `[server] admin_token`."""
+    admin, token = get_config().admin_token, bearer_token()
+    return bool(admin and token and hmac.compare_digest(admin.encode(), token.encode()))
+
+
+def dispenser_required(view: Callable[..., Response]) -> Callable[..., Response]:
+    """The view is called with `caller`: the dispenser its Bearer token names (401 without one)."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Response:
+        return view(*args, caller=caller_dispenser(), **kwargs)
+
+    return checked
+
+
+def dispenser_or_admin(view: Callable[..., Response]) -> Callable[..., Response]:
+    """For routes about `dispenser_id`: the admin token, or that dispenser's own; the view gets `by`."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, dispenser_id: str, **kwargs: Any) -> Response:
+        if is_admin():
+            by = "admin"
+        elif caller_dispenser() != dispenser_id:
+            raise ApiError("this token belongs to another dispenser", status=403)
+        else:
+            by = "dispenser"
+        return view(*args, dispenser_id=dispenser_id, by=by, **kwargs)
+
+    return checked
