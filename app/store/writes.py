@@ -13,9 +13,8 @@ import sqlalchemy as sa
 
 from app.config import DispenserDecl
 from app.schema import dispensers, events, refills, rollups
-from app.store.database import Database, total
-
-TOTALS = sa.select(total(dispensers.c.gel_ul), total(dispensers.c.hands))
+from app.store.database import Database
+from app.store.sequence import Change, next_seq
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,7 @@ class Ingested(NamedTuple):
     gel_used: float
     hands_detected: int
     commit: int
+    seq: int = 0  # the change sequence number of the transaction that held the batch
 
 
 class IngestStatements(NamedTuple):
@@ -55,7 +55,7 @@ class IngestStatements(NamedTuple):
         last, newest = dispensers.c.last_event_at, sa.bindparam("b_newest", type_=sa.Double)
         now = sa.bindparam("b_now", type_=sa.Double)
         touch = sa.update(dispensers).where(dispensers.c.id == sa.bindparam("b_id")).values(
-            last_seen=now, updated_at=now)
+            last_seen=now, updated_at=now, seq=sa.bindparam("b_seq", type_=sa.BigInteger))
         add = touch.values(
             gel_ul=dispensers.c.gel_ul + sa.bindparam("b_gel", type_=sa.BigInteger),
             hands=dispensers.c.hands + sa.bindparam("b_hands", type_=sa.BigInteger),
@@ -100,7 +100,7 @@ class GroupCommit:
     def ingest(self, dispenser_id: str, batch: list[Event], now: float) -> tuple[int, int]:
         """Store a batch all-or-nothing in its own transaction; return (accepted, duplicates)."""
         with self.db.writer() as conn:
-            return self.store_batches(conn, [(dispenser_id, batch)], now)[0]
+            return self.store_batches(conn, [(dispenser_id, batch)], now)[0][0]
 
     def ingest_shared(self, dispenser_id: str, batch: list[Event]) -> Ingested:
         """Like ingest(), but in one transaction with the batches of concurrent callers.
@@ -128,11 +128,10 @@ class GroupCommit:
         """Commit a whole group, then tell each of its callers what became of its batch."""
         try:
             with self.db.writer() as conn:
-                results = self.store_batches(conn, [(p.dispenser_id, p.batch) for p in group], time.time())
-                gel_ul, hands = conn.execute(TOTALS).one()
+                results, change = self.store_batches(conn, [(p.dispenser_id, p.batch) for p in group], time.time())
             self.commits += 1
             for p, (accepted, duplicates) in zip(group, results, strict=True):
-                p.result = Ingested(accepted, duplicates, (gel_ul or 0) / 1000, hands or 0, self.commits)
+                p.result = Ingested(accepted, duplicates, change.gel_ul / 1000, change.hands, self.commits, change.seq)
         except Exception as exc:
             for p in group:
                 p.error = exc
@@ -140,8 +139,8 @@ class GroupCommit:
             p.done = True
 
     def store_batches(self, conn: sa.Connection, items: list[tuple[str, list[Event]]],
-                      now: float) -> list[tuple[int, int]]:
-        """Store several (dispenser, batch) in the open transaction with four statements in all."""
+                      now: float) -> tuple[list[tuple[int, int]], Change]:
+        """Store several (dispenser, batch) in the open transaction; (accepted, duplicates) per batch, and the seq."""
         st = self.statements
         # Sorted by dispenser then event_id (stable, so arrival order breaks ties): two PostgreSQL writers lock
         # the same rows in the same order and never deadlock, and the first of repeated event_ids is the one kept.
@@ -160,7 +159,8 @@ class GroupCommit:
                 inserted.discard((d, e.event_id))  # later copies of this id were the duplicates
                 accepted[idx] += 1
         per_dispenser, per_minute = sum_new_events(new)
-        write_totals(conn, st, sorted({d for d, _ in items}), per_dispenser, now)
+        change = next_seq(conn, sum(t[0] for t in per_dispenser.values()), sum(t[1] for t in per_dispenser.values()))
+        write_totals(conn, st, sorted({d for d, _ in items}), per_dispenser, now, change.seq)
         sums = rollup_sums(per_minute, lambda minute: self.db.bucket_start("day", minute))
         if sums:
             # Sorted keys: concurrent PostgreSQL writers lock rollup rows in the same order, never deadlock.
@@ -168,7 +168,7 @@ class GroupCommit:
                 {"size": size, "dispenser_id": d, "start": start, "gel_ul": g, "hands": h, "events": n}
                 for (size, d, start), (g, h, n) in sorted(sums.items())
             ]).all()
-        return [(n, len(batch) - n) for n, (_, batch) in zip(accepted, items, strict=True)]
+        return [(n, len(batch) - n) for n, (_, batch) in zip(accepted, items, strict=True)], change
 
 
 def sum_new_events(new: list) -> tuple[dict[str, list], dict[tuple[str, int], list[int]]]:
@@ -214,31 +214,34 @@ def rollup_sums(per_minute: dict[tuple[str, int], list[int]],
 
 
 def write_totals(conn: sa.Connection, st: IngestStatements, ids: list[str], per_dispenser: dict[str, list],
-                 now: float) -> None:
+                 now: float, seq: int) -> None:
     """Move the running totals of the dispensers with new events; only last_seen for the others."""
-    quiet = [{"b_id": d, "b_now": now} for d in ids if d not in per_dispenser]
+    quiet = [{"b_id": d, "b_now": now, "b_seq": seq} for d in ids if d not in per_dispenser]
     if quiet:
         conn.execute(st.touch, quiet)
     if per_dispenser:
-        conn.execute(st.add, [{"b_id": d, "b_now": now, "b_gel": g, "b_hands": h, "b_events": n, "b_newest": ts}
-                              for d, (g, h, n, ts) in sorted(per_dispenser.items())])
+        conn.execute(st.add, [{"b_id": d, "b_now": now, "b_gel": g, "b_hands": h, "b_events": n, "b_newest": ts,
+                               "b_seq": seq} for d, (g, h, n, ts) in sorted(per_dispenser.items())])
 
 
 def sync_dispensers(db: Database, decls: Iterable[DispenserDecl]) -> None:
-    """Create or rename the declared dispensers; their totals are kept."""
+    """Create or rename the declared dispensers; their totals are kept, unchanged rows are not written."""
     now = time.time()
+    stmt = db.insert(dispensers)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[dispensers.c.id],
+        # updated_at and seq too, so that other processes and the dashboards notice a renamed dispenser.
+        set_={"name": stmt.excluded.name, "capacity_ml": stmt.excluded.capacity_ml,
+              "updated_at": stmt.excluded.updated_at, "seq": stmt.excluded.seq},
+        where=(dispensers.c.name != stmt.excluded.name) | (dispensers.c.capacity_ml != stmt.excluded.capacity_ml),
+    )
+    rows = [{"id": d.id, "name": d.name, "capacity_ml": d.capacity_ml} for d in decls]
+    if not rows:
+        return
     with db.writer() as conn:
-        for d in decls:
-            stmt = db.insert(dispensers).values(
-                id=d.id, name=d.name, capacity_ml=d.capacity_ml, gel_ul=0, hands=0, events=0,
-                refill_gel_ul=0, missed=0, updated_at=now,
-            )
-            conn.execute(stmt.on_conflict_do_update(
-                index_elements=[dispensers.c.id],
-                # updated_at too, so that other processes notice a renamed dispenser.
-                set_={"name": stmt.excluded.name, "capacity_ml": stmt.excluded.capacity_ml,
-                      "updated_at": stmt.excluded.updated_at},
-            ))
+        seq = next_seq(conn).seq
+        conn.execute(stmt, [{**r, "gel_ul": 0, "hands": 0, "events": 0, "refill_gel_ul": 0, "missed": 0,
+                             "updated_at": now, "seq": seq} for r in rows])
 
 
 def refill(db: Database, dispenser_id: str, by: str, now: float) -> None:
@@ -251,7 +254,7 @@ def refill(db: Database, dispenser_id: str, by: str, now: float) -> None:
             dispenser_id=dispenser_id, at=now, gel_ul_before=row.gel_ul - row.refill_gel_ul, by=by
         ))
         conn.execute(sa.update(dispensers).where(dispensers.c.id == dispenser_id).values(
-            refill_gel_ul=row.gel_ul, refilled_at=now, last_seen=now, updated_at=now
+            refill_gel_ul=row.gel_ul, refilled_at=now, last_seen=now, updated_at=now, seq=next_seq(conn).seq
         ))
 
 
@@ -263,4 +266,5 @@ def heartbeat(db: Database, dispenser_id: str, backlog: int | None, version: str
         # An absolute counter kept by the dispenser: a retried heartbeat cannot count twice.
         values["missed"] = missed
     with db.writer() as conn:
+        values["seq"] = next_seq(conn).seq
         conn.execute(sa.update(dispensers).where(dispensers.c.id == dispenser_id).values(**values))
