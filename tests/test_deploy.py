@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -172,7 +174,25 @@ def redis_tls(lan_ca, tmp_path):
         proc.wait(10)
 
 
-def test_message_queue_over_tls_with_a_password(redis_tls, server_factory):
+class _MakesDirectoryWhenUnpickled:
+    """A queue message that would run code in any server that unpickles what it reads from Redis."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return os.mkdir, (self.path,)
+
+
+def post_and_wait(server, received: list[dict], hands: int) -> None:
+    """POST one hand and wait for the push that says `hands` in total."""
+    r = requests.post(server.url + "/mettre_a_jour_donnees", json={"hands_detected": 1},
+                      headers=bearer(TOKENS["entree"]), timeout=10)
+    assert r.status_code == 200
+    wait_for(lambda: received and received[-1]["hands_detected"] == hands, 10, message="push through Redis")
+
+
+def test_message_queue_over_tls_with_a_password(redis_tls, server_factory, tmp_path):
     with pytest.raises(redis.AuthenticationError):
         redis.Redis.from_url(redis_tls.replace(":queue-password", ":wrong")).ping()
     server = server_factory(message_queue=redis_tls)
@@ -181,9 +201,12 @@ def test_message_queue_over_tls_with_a_password(redis_tls, server_factory):
     client.on("donnees_utilisation", received.append)
     client.connect(server.url, transports=["websocket"])
     try:  # every emit travels through the queue, even with one process: the push proves TLS and password work
-        r = requests.post(server.url + "/mettre_a_jour_donnees", json={"hands_detected": 1},
-                          headers=bearer(TOKENS["entree"]), timeout=10)
-        assert r.status_code == 200
-        wait_for(lambda: received and received[-1]["hands_detected"] == 1, 10, message="push through Redis")
+        post_and_wait(server, received, 1)
+        # python-socketio before 5.14 unpickled queue messages: whoever could write to Redis ran code in the server.
+        marker = tmp_path / "unpickled"
+        queue = redis.Redis.from_url(redis_tls)
+        assert queue.publish("flask-socketio", pickle.dumps(_MakesDirectoryWhenUnpickled(marker))) >= 1
+        post_and_wait(server, received, 2)  # the queue is read in order: the pickle has been read by now
+        assert not marker.exists()
     finally:
         client.disconnect()
