@@ -76,6 +76,7 @@ def test_units_run_as_separate_users_and_only_the_dispenser_reaches_gpio():
     assert "SupplementaryGroups" not in server and server["PrivateDevices"] == ["yes"]
     assert dispenser["SupplementaryGroups"] == ["gpio"] and dispenser["DevicePolicy"] == ["closed"]
     assert "char-gpiochip rw" in dispenser["DeviceAllow"]
+    assert "ProcSubset" not in dispenser  # would hide /proc/cpuinfo and /proc/device-tree, where gpiozero finds the Pi
     assert server["StateDirectory"] != dispenser["StateDirectory"]  # neither reads the other's data
     for unit in (server, dispenser):
         assert unit["CapabilityBoundingSet"] == [""] and unit["UMask"] == ["0077"]
