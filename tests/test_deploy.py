@@ -193,6 +193,8 @@ def post_and_wait(server, received: list[dict], hands: int) -> None:
     wait_for(lambda: received and received[-1]["hands_detected"] == hands, 10, message="push through Redis")
 
 
+@pytest.mark.services  # a redis-server of its own and a real server process
+@pytest.mark.slow
 def test_message_queue_over_tls_with_a_password(redis_tls, server_factory, tmp_path):
     with pytest.raises(redis.AuthenticationError):
         redis.Redis.from_url(redis_tls.replace(":queue-password", ":wrong")).ping()
