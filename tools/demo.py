@@ -17,6 +17,8 @@ import tomllib
 import urllib.request
 from pathlib import Path
 
+from fleet_sim import FleetSimulator, fleet_config
+
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # the demo runs with the example tokens: loopback only
 
@@ -73,17 +75,31 @@ def stop_all(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
             proc.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Start everything, print the URL, wait for a signal, stop everything; 0 on a clean stop."""
+def arguments(argv: list[str] | None) -> tuple[argparse.Namespace, Path, dict[str, str]]:
+    """The command line, the config to serve (generated for --fleet) and the fleet's tokens by dispenser id."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config.toml", help="config.toml with [server] and [dispenser] tables")
-    parser.add_argument("--mean-interval", type=float, default=6.0, help="mean seconds between simulated hands")
+    parser.add_argument("--mean-interval", type=float, help="mean seconds between simulated hands, per dispenser "
+                        "(default 6, or 60 with --fleet)")
+    parser.add_argument("--fleet", type=int, metavar="N", help="N dispensers in groups (site, buildings, floors, "
+                        "wards) simulated in this process, with a config generated under instance/fleet-N")
     args = parser.parse_args(argv)
     config = Path(args.config).resolve()
+    fleet_tokens: dict[str, str] = {}
+    if args.fleet:
+        config, fleet_tokens = fleet_config(config, args.fleet)
+    if args.mean_interval is None:
+        args.mean_interval = 60.0 if fleet_tokens else 6.0
+    return args, config, fleet_tokens
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start everything, print the URL, wait for a signal, stop everything; 0 on a clean stop."""
+    args, config, fleet_tokens = arguments(argv)
     with config.open("rb") as fh:
         server = tomllib.load(fh).get("server", {})
     declared = server.get("dispensers", [])
-    if not declared:
+    if not declared and not fleet_tokens:
         print(f"error: {config} declares no [[server.dispensers]]", file=sys.stderr)
         return 2
     port = int(server.get("port", 5000))
@@ -118,9 +134,12 @@ def main(argv: list[str] | None = None) -> int:
                  "--id", ident, "--token", str(table["token"]), "--server-url", url,
                  "--spool", str(instance / f"spool-{ident}.db"), "--mean-interval", str(args.mean_interval)],
                 cwd=ROOT, stdout=sys.stderr, start_new_session=True, preexec_fn=CHILD_SETUP))
+        if fleet_tokens:
+            simulator = FleetSimulator(url, fleet_tokens, args.mean_interval, stop)
+            threading.Thread(target=simulator.run, daemon=True).start()
         print(f"{url}/", flush=True)
-        print(f"dashboard above; {len(dispensers)} simulated dispensers; server log: {server_log}; Ctrl-C stops",
-              file=sys.stderr, flush=True)
+        print(f"dashboard above; {len(dispensers) or len(fleet_tokens)} simulated dispensers; "
+              f"server log: {server_log}; Ctrl-C stops", file=sys.stderr, flush=True)
         # Wake once a second only to notice a child that died on its own.
         while not stop.wait(1.0):
             if server_proc.poll() is not None:
