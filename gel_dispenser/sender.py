@@ -43,8 +43,8 @@ class Sender:
         self.http = requests.Session()
         self.http.headers.update({"Authorization": f"Bearer {cfg.token}", "Content-Type": "application/json",
                                   "User-Agent": f"gel-dispenser/{__version__}"})
-        if cfg.ca_file is not None:
-            self.http.verify = str(cfg.ca_file)
+        # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE override a session's verify.
+        self.verify: str | bool = str(cfg.ca_file) if cfg.ca_file is not None else True
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._progress = threading.Condition()  # notified after each delivery round, for wait_empty()
@@ -144,7 +144,7 @@ class Sender:
 
     def _post(self, url: str, body: bytes) -> requests.Response:
         """POST with our wall clock in a header: the server corrects doses without `age_s` by its offset."""
-        return self.http.post(url, data=body, timeout=self.cfg.timeout_s,
+        return self.http.post(url, data=body, timeout=self.cfg.timeout_s, verify=self.verify,
                               headers={CLOCK_HEADER: f"{self.clock():.3f}"})
 
     def _send(self, rows: list[Pending]) -> float | None:

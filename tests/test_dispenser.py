@@ -411,5 +411,5 @@ def test_ca_file_is_resolved_checked_and_used(tmp_path):
     assert cfg.ca_file == tmp_path / "ca.pem"
     with Spool(tmp_path / "s.db") as spool:
         sender = Sender(cfg, spool)
-        assert sender.http.verify == str(tmp_path / "ca.pem")
+        assert sender.verify == str(tmp_path / "ca.pem")
         sender.stop()

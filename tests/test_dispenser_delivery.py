@@ -247,7 +247,7 @@ class FakeServer(BaseHTTPRequestHandler):
     accepted: list[str] = []
     calls: list[tuple[int, int]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if not self.path.endswith("/mettre_a_jour_donnees"):
             return self.answer(200, {"status": "ok"})
