@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, render_template, request
+from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
 
 from app.services import get_config
@@ -177,22 +177,51 @@ def is_kiosk() -> bool:
     return (request.args.get("kiosk") or "").lower() in ("1", "true", "yes", "on")
 
 
-@bp.get("/")
-def index() -> Response:
-    """The live dashboard, in French or English, normal or kiosk."""
-    lang = pick_language()
-    strings = STRINGS[lang]
-    settings = {
+# The dashboard's scripts, one job each, in load order (plain ES2019 files, no build step).
+DASHBOARD_MODULES = ("format", "state", "live", "panels", "groups", "cards", "kiosk", "charts", "dashboard")
+TOURNEE_MODULES = ("format", "state", "live", "tournee")
+PAGE_S = 10  # kiosk: seconds per page when the dispensers do not fit one screen
+
+
+def group_tree() -> list[dict[str, Any]]:
+    """The declared groups (id, name, parent), for the picker and the breadcrumb."""
+    return [{"id": g.id, "name": g.name, "parent": g.parent} for g in getattr(get_config(), "groups", ())]
+
+
+def chosen_group(tree: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The `?group=` asked for, with its path of names from the root; 404 when no such group is declared."""
+    wanted = request.args.get("group") or None
+    if wanted is None:
+        return None
+    by_id = {g["id"]: g for g in tree}
+    if wanted not in by_id:
+        abort(404, description=f"unknown group {wanted!r}")
+    path, node = [], by_id[wanted]
+    while node is not None and len(path) <= len(tree):
+        path.insert(0, node["name"])
+        node = by_id.get(node["parent"])
+    return {"id": wanted, "path": path}
+
+
+def page_settings(lang: str, strings: dict[str, Any], group: dict[str, Any] | None,
+                  tree: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON block every page script reads."""
+    return {
         "lang": lang,
         "locale": strings["locale"],
         "kiosk": is_kiosk(),
         "version": dashboard_version(),
         "timezone": get_config().timezone,
         "poll_ms": POLL_MS,
+        "page_s": PAGE_S,
+        "group": group["id"] if group else None,
+        "groups": tree,
         "strings": strings["js"],
     }
-    html = render_template("index.html", t=strings, lang=lang, kiosk=settings["kiosk"],
-                           version=settings["version"], settings=settings)
+
+
+def html_page(html: str) -> Response:
+    """An HTML page with the dashboard's security headers."""
     resp = Response(html, mimetype="text/html")
     resp.headers["Content-Security-Policy"] = CSP
     resp.headers["X-Content-Type-Options"] = "nosniff"
@@ -200,6 +229,31 @@ def index() -> Response:
     resp.headers["Cache-Control"] = "no-cache"
     resp.vary.add("Accept-Language")
     return resp
+
+
+@bp.get("/")
+def index() -> Response:
+    """The live dashboard, in French or English, normal or kiosk, for everything or one group."""
+    lang = pick_language()
+    strings = STRINGS[lang]
+    tree = group_tree()
+    group = chosen_group(tree)
+    settings = page_settings(lang, strings, group, tree)
+    return html_page(render_template("index.html", t=strings, lang=lang, kiosk=settings["kiosk"], group=group,
+                                     version=settings["version"], settings=settings, modules=DASHBOARD_MODULES))
+
+
+@bp.get("/tournee")
+def tournee() -> Response:
+    """The refill round for phones: the dispensers to refill, most urgent first, with a "Refilled" button."""
+    lang = pick_language()
+    strings = STRINGS[lang]
+    tree = group_tree()
+    group = chosen_group(tree)
+    settings = page_settings(lang, strings, group, tree)
+    settings["kiosk"] = False
+    return html_page(render_template("tournee.html", t=strings, lang=lang, group=group, version=settings["version"],
+                                     settings=settings, modules=TOURNEE_MODULES))
 
 
 @bp.get("/api/version")

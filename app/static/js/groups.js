@@ -1,0 +1,129 @@
+/* Group navigation: the picker, the breadcrumb (URL `?group=ID`) and the subgroups with their live totals.
+ * The tree comes from the page settings (the config); the figures from the payload's `groups`. */
+(function (G) {
+  "use strict";
+
+  const tree = G.settings.groups || [];
+  const CURRENT = G.settings.group || null;
+  const byId = new Map(tree.map((g) => [g.id, g]));
+  const children = new Map();
+  tree.forEach((g) => {
+    const parent = g.parent && byId.has(g.parent) ? g.parent : null;
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(g);
+  });
+
+  /** The URL of a group view, keeping the language, kiosk and page period of this one. */
+  function hrefFor(id) {
+    const query = new URLSearchParams(window.location.search);
+    if (id) query.set("group", id);
+    else query.delete("group");
+    const text = query.toString();
+    return window.location.pathname + (text ? "?" + text : "");
+  }
+
+  function ancestors(id) {
+    const chain = [];
+    let node = byId.get(id);
+    while (node && chain.length <= tree.length) {
+      chain.unshift(node);
+      node = node.parent ? byId.get(node.parent) : null;
+    }
+    return chain;
+  }
+
+  function buildPicker() {
+    const picker = G.$("group-picker");
+    if (!picker) return;
+    const all = G.el("option", null, G.panels.t("all_dispensers"));
+    all.value = "";
+    const options = [all];
+    const walk = (parent, depth) => (children.get(parent) || []).forEach((g) => {
+      const option = G.el("option", null, "\u2003".repeat(depth) + g.name);
+      option.value = g.id;
+      option.selected = g.id === CURRENT;
+      options.push(option);
+      walk(g.id, depth + 1);
+    });
+    walk(null, 0);
+    picker.replaceChildren(...options);
+    picker.addEventListener("change", () => window.location.assign(hrefFor(picker.value)));
+  }
+
+  function buildBreadcrumb() {
+    const nav = G.$("breadcrumb");
+    if (!nav) return;
+    const items = [];
+    const crumb = (label, id, current) => {
+      const li = G.el("li", "crumb");
+      if (current) {
+        const here = G.el("span", "crumb-current", label);
+        here.setAttribute("aria-current", "page");
+        li.appendChild(here);
+      } else {
+        const link = G.el("a", "crumb-link", label);
+        link.href = hrefFor(id);
+        li.appendChild(link);
+      }
+      return li;
+    };
+    items.push(crumb(G.panels.t("all_dispensers"), null, !CURRENT));
+    ancestors(CURRENT).forEach((g) => items.push(crumb(g.name, g.id, g.id === CURRENT)));
+    nav.querySelector("ol").replaceChildren(...items);
+  }
+
+  function subgroupCard(group) {
+    const link = G.el("a", "subgroup");
+    link.href = hrefFor(group.id);
+    link.dataset.group = group.id;
+    link.append(G.el("span", "subgroup-name", group.name));
+    const figures = G.el("span", "subgroup-figures");
+    link.append(figures);
+    const alerts = G.el("span", "subgroup-alerts");
+    link.append(alerts);
+    link._parts = { figures: figures, alerts: alerts };
+    return link;
+  }
+
+  const cards = new Map();
+
+  /** The children of the current group (or the top groups) with their totals and alert counts. */
+  function renderSubgroups() {
+    const box = G.$("subgroups");
+    if (!box) return;
+    const list = children.get(CURRENT) || [];
+    box.hidden = list.length === 0;
+    if (!list.length) return;
+    const nodes = list.map((g) => {
+      if (!cards.has(g.id)) cards.set(g.id, subgroupCard(g));
+      const card = cards.get(g.id);
+      const live = G.state.group(g.id);
+      if (live) {
+        const n = G.panels.t("dispensers_n", { n: G.fmt.int.format(live.dispensers || 0) });
+        G.setText(card._parts.figures, n + " · " + G.gelText(live.gel_used || 0) + " · "
+          + G.fmt.int.format(live.hands_detected || 0) + " " + G.S.hands.toLowerCase());
+        G.setText(card._parts.alerts, live.alerts ? G.panels.t("alerts_n", { n: live.alerts }) : "");
+        card.classList.toggle("has-alerts", !!live.alerts);
+      }
+      return card;
+    });
+    const target = G.$("subgroup-list");
+    if (target.children.length !== nodes.length) target.replaceChildren(...nodes);
+  }
+
+  function render(change) {
+    if (change.groups || change.full) renderSubgroups();
+  }
+
+  function start() {
+    const nav = G.$("group-nav");
+    if (nav) nav.hidden = tree.length === 0;
+    if (!tree.length) return;
+    buildPicker();
+    buildBreadcrumb();
+    const current = byId.get(CURRENT);
+    if (current) document.title = current.name + " — " + document.title;
+  }
+
+  G.groups = { start: start, render: render, hrefFor: hrefFor, byId: byId };
+})(window.Gel = window.Gel || {});

@@ -1,0 +1,200 @@
+/* Wall display: every dispenser in tiles sized to fit the screen, or in pages that turn by themselves
+ * ("page 2/7"), so nothing is hidden for good. A use redraws only its own tile (if on screen), in the next frame. */
+(function (G) {
+  "use strict";
+
+  const S = G.S;
+  const MIN_PAGE_S = 0.3;
+  const kiosk = {
+    tiles: [], // the tile nodes of one page, reused from page to page
+    shown: new Map(), // id -> tile on screen now
+    order: [], // every dispenser id, in the stable order pages follow
+    membership: -1,
+    perPage: 1,
+    pages: 1,
+    page: 0,
+    font: 16,
+    rich: false,
+    timer: null,
+  };
+
+  function pagePeriodMs() {
+    const asked = Number(new URLSearchParams(window.location.search).get("page_s"));
+    const seconds = asked > 0 ? asked : G.settings.page_s || 10;
+    return Math.max(MIN_PAGE_S, seconds) * 1000;
+  }
+
+  /** The path without the groups the whole screen is already about (the chosen group and its parents). */
+  function shortPath(entry) {
+    const path = entry.path || [];
+    let skip = 0;
+    const chain = G.groups ? ancestorsNames() : [];
+    while (skip < chain.length && skip < path.length - 1 && path[skip] === chain[skip]) skip += 1;
+    return path.slice(skip).join(" \u203a ");
+  }
+
+  let chainCache = null;
+  function ancestorsNames() {
+    if (chainCache) return chainCache;
+    const names = [];
+    let node = G.groups.byId.get(G.settings.group);
+    while (node && names.length < 64) {
+      names.unshift(node.name);
+      node = node.parent ? G.groups.byId.get(node.parent) : null;
+    }
+    chainCache = names;
+    return names;
+  }
+
+  function buildTile() {
+    const tile = G.el("article", "dispenser tile");
+    const p = {
+      name: G.el("h3", "dispenser-name"), path: G.el("p", "tile-path"), bar: G.el("span", "bar"),
+      fill: G.el("span", "bar-fill"), level: G.el("span", "tile-level"), badge: G.el("span", "tile-badge"),
+      detail: G.el("p", "tile-detail"),
+    };
+    const nameBox = G.el("div", "tile-name");
+    nameBox.appendChild(p.name);
+    p.bar.appendChild(p.fill);
+    const status = G.el("div", "tile-status");
+    status.append(p.bar, p.level, p.badge);
+    tile.append(nameBox, p.path, status, p.detail);
+    tile._parts = p;
+    return tile;
+  }
+
+  function renderTile(tile, entry) {
+    const p = tile._parts;
+    if (tile.dataset.id !== entry.id) tile.dataset.id = entry.id;
+    tile.classList.toggle("is-offline", !entry.online);
+    tile.classList.toggle("is-low", !!entry.low);
+    tile.classList.toggle("is-idle", !!entry.no_use);
+    G.setText(p.name, entry.name);
+    // Never cut a name: a long one gets a smaller font and a third line (see .name-long in the CSS).
+    p.name.classList.toggle("name-long", entry.name.length > kiosk.charsPerLine * 2);
+    G.setText(p.path, shortPath(entry));
+    const level = G.levelOf(entry);
+    p.fill.style.width = level + "%"; // CSSOM: allowed by the style-src CSP
+    G.setText(p.level, G.levelText(entry));
+    G.setText(p.badge, !entry.online ? S.offline : entry.low ? S.low : entry.no_use ? G.panels.t("reason_no_use") : "");
+    if (kiosk.rich) {
+      const when = entry.empty_at ? G.fill(S.empty_at, { when: G.whenText(entry.empty_at) }) : "";
+      G.setText(p.detail, [G.gelText(entry.gel_used), G.fmt.int.format(entry.hands_detected) + " " + S.hands.toLowerCase(),
+        when].filter(Boolean).join(" · "));
+    }
+  }
+
+  /** The largest tile font that fits every dispenser on one screen; below the legible minimum, pages. */
+  function computeLayout() {
+    const list = G.$("dispenser-list");
+    const box = list.getBoundingClientRect();
+    const vh = window.innerHeight;
+    const gap = Math.max(4, Math.round(vh * 0.008));
+    const n = Math.max(1, kiosk.order.length);
+    const fMax = vh * 0.042;
+    const fMin = Math.max(13, vh * 0.0185);
+    const fRich = vh * 0.026;
+    const fits = (f, rich) => {
+      const cols = Math.max(1, Math.floor((box.width + gap) / (11 * f + gap)));
+      const rows = Math.max(1, Math.floor((box.height + gap) / ((rich ? 8.1 : 6.2) * f + gap)));
+      return { cols: cols, rows: rows, per: cols * rows, f: f, rich: rich };
+    };
+    let pick = null;
+    for (let f = fMax; f >= fMin && !pick; f -= 0.5) {
+      const rich = fits(f, f >= fRich);
+      if (rich.per >= n) pick = rich;
+      else if (f >= fRich) {
+        const plain = fits(f, false);
+        if (plain.per >= n) pick = plain;
+      }
+    }
+    if (!pick) pick = fits(fMin, false);
+    const cols = pick.per >= n ? Math.min(pick.cols, Math.ceil(n / Math.ceil(n / pick.cols))) : pick.cols;
+    const rows = Math.min(pick.rows, Math.ceil(Math.min(n, pick.per) / cols));
+    kiosk.font = pick.f;
+    kiosk.rich = pick.rich;
+    kiosk.perPage = Math.min(pick.per, cols * pick.rows);
+    kiosk.pages = Math.ceil(n / kiosk.perPage);
+    kiosk.charsPerLine = Math.floor((11 - 0.9) / 0.56);
+    list.style.fontSize = pick.f.toFixed(1) + "px";
+    list.style.gap = gap + "px";
+    list.style.gridTemplateColumns = "repeat(" + cols + ", minmax(0, 1fr))";
+    list.style.gridTemplateRows = "repeat(" + rows + ", " + ((pick.rich ? 8.1 : 6.2) * pick.f).toFixed(1) + "px)";
+    list.classList.toggle("tiles-rich", pick.rich);
+    list.dataset.perPage = String(kiosk.perPage);
+    list.dataset.pages = String(kiosk.pages);
+  }
+
+  function showPage() {
+    const list = G.$("dispenser-list");
+    if (kiosk.page >= kiosk.pages) kiosk.page = 0;
+    const start = kiosk.page * kiosk.perPage;
+    const slice = kiosk.order.slice(start, start + kiosk.perPage).map(G.state.entry).filter(Boolean);
+    while (kiosk.tiles.length < slice.length) kiosk.tiles.push(buildTile());
+    kiosk.shown.clear();
+    const used = kiosk.tiles.slice(0, slice.length);
+    slice.forEach((entry, i) => {
+      renderTile(used[i], entry);
+      kiosk.shown.set(entry.id, used[i]);
+    });
+    if (list.children.length !== used.length || used.some((t, i) => list.children[i] !== t)) list.replaceChildren(...used);
+    list.dataset.count = String(kiosk.order.length);
+    const marker = G.$("kiosk-page");
+    marker.hidden = kiosk.pages < 2;
+    G.setText(marker, G.fill(S.page || "page {n}/{total}", { n: kiosk.page + 1, total: kiosk.pages }));
+    marker.dataset.page = String(kiosk.page + 1);
+    marker.dataset.pages = String(kiosk.pages);
+    document.dispatchEvent(new CustomEvent("kiosk-page", {
+      detail: { page: kiosk.page + 1, pages: kiosk.pages, ids: slice.map((e) => e.id) },
+    }));
+  }
+
+  /** Fit the attention list to its box: as many rows as it can hold, the rest counted ("+12"). */
+  function fitAttention() {
+    const list = G.$("attention-list");
+    if (!list) return;
+    const row = parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--attention-row")) || 6;
+    const rows = Math.floor(list.getBoundingClientRect().height / (row * window.innerHeight / 100));
+    G.panels.setAttentionCap(Math.max(1, rows));
+  }
+
+  function relayout() {
+    computeLayout();
+    fitAttention();
+    showPage();
+  }
+
+  function render(change) {
+    if (!G.state.payload) return;
+    if (kiosk.membership !== G.state.membership || change.renamed) {
+      kiosk.membership = G.state.membership;
+      kiosk.order = G.state.sorted().map((e) => e.id);
+      relayout();
+      return;
+    }
+    if (change.tick) {
+      showPage();
+      return;
+    }
+    if (change.changed) change.changed.forEach((id) => {
+      const tile = kiosk.shown.get(id);
+      if (tile) renderTile(tile, G.state.entry(id));
+    });
+  }
+
+  function turn() {
+    if (kiosk.pages < 2) return;
+    kiosk.page = (kiosk.page + 1) % kiosk.pages;
+    showPage();
+  }
+
+  function start() {
+    if (!G.KIOSK) return;
+    window.addEventListener("resize", G.perFrame(() => {
+      if (G.state.payload) relayout();
+    }));
+    kiosk.timer = setInterval(turn, pagePeriodMs());
+  }
+
+  G.kiosk = { start: start, render: render };
+})(window.Gel = window.Gel || {});

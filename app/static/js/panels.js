@@ -1,0 +1,116 @@
+/* The summary panels: totals, last update, the alerts banner and the "needs attention" list. */
+(function (G) {
+  "use strict";
+
+  const S = G.S;
+  // The banner names a few; the attention list below (and the tiles) show the rest.
+  const panels = { alertCap: G.KIOSK ? 16 : 8, attentionCap: G.KIOSK ? 6 : 12 };
+
+  function t(key, values) {
+    return G.fill(S[key] || key, values || {});
+  }
+
+  function renderTotals() {
+    const payload = G.state.payload;
+    const gel = G.$("gel-used");
+    const parts = G.gelParts(payload.gel_used);
+    G.setAmount(gel, parts[0], parts[1]);
+    gel.dataset.value = String(payload.gel_used);
+    const hands = G.$("hands-detected");
+    G.setText(hands, G.fmt.int.format(payload.hands_detected));
+    hands.dataset.value = String(payload.hands_detected);
+    const updated = G.$("last-update");
+    if (payload.updated_at) {
+      G.setText(updated, G.stampText(payload.updated_at));
+      updated.dateTime = payload.updated_at;
+    }
+  }
+
+  function alertItem(alert) {
+    const item = G.el("li", "alert alert-" + alert.kind);
+    item.dataset.kind = alert.kind;
+    item.dataset.dispenser = alert.dispenser;
+    item.appendChild(G.el("span", "alert-icon"));
+    const template = S["alert_" + alert.kind] || "{name}: " + alert.kind;
+    item.appendChild(G.el("span", "alert-text", G.fill(template, { name: alert.name })));
+    return item;
+  }
+
+  /** Worst first; past the cap a "+N" item, so a wall screen never overflows however many alerts there are. */
+  function renderAlerts() {
+    const alerts = G.state.payload.alerts || [];
+    const items = alerts.slice(0, panels.alertCap).map(alertItem);
+    if (alerts.length > panels.alertCap) {
+      items.push(G.el("li", "alert alert-more", t("more", { n: alerts.length - panels.alertCap })));
+    }
+    if (alerts.length > 1) {
+      items.unshift(G.el("li", "alert alert-count", t("alerts_n", { n: alerts.length })));
+    }
+    G.$("alert-list").replaceChildren(...items);
+    G.$("alerts").hidden = alerts.length === 0;
+  }
+
+  function reasonText(item) {
+    const entry = item.entry;
+    switch (item.why.reason) {
+      case "offline":
+        return entry.last_seen ? S.offline + " · " + G.fill(S.seen, { when: G.agoText(entry.last_seen) }) : S.offline;
+      case "empty":
+        return t("reason_empty");
+      case "emptying":
+        return G.fill(S.empty_at, { when: G.whenText(entry.empty_at) }) + " · " + G.levelText(entry);
+      case "low":
+        return S.low + " · " + G.levelText(entry);
+      default:
+        return t("reason_no_use");
+    }
+  }
+
+  function attentionItem(item) {
+    const li = G.el("li", "attention-item attention-" + item.why.reason);
+    li.dataset.id = item.entry.id;
+    li.dataset.reason = item.why.reason;
+    const who = G.el("span", "attention-who");
+    who.append(G.el("span", "attention-name", item.entry.name));
+    const path = G.pathText(item.entry);
+    if (path) who.append(G.el("span", "attention-path", path));
+    li.append(G.el("span", "attention-mark"), who, G.el("span", "attention-reason", reasonText(item)));
+    return li;
+  }
+
+  let attentionKey = "";
+
+  /** The most urgent dispensers (offline, empty or emptying soonest, low, no use), up to the cap. */
+  function renderAttention(force) {
+    const box = G.$("attention");
+    if (!box) return;
+    const all = G.state.attention();
+    // Room for `cap` rows: all of them when they fit, else one row less and a "+N" row.
+    const shown = all.length <= panels.attentionCap ? all : all.slice(0, Math.max(1, panels.attentionCap - 1));
+    const key = panels.attentionCap + "|" + all.length + "|" + shown.map((a) => a.entry.id + ":" + reasonText(a)).join("|");
+    if (!force && key === attentionKey) return;
+    attentionKey = key;
+    const items = shown.map(attentionItem);
+    if (all.length > shown.length) items.push(G.el("li", "attention-more", t("more", { n: all.length - shown.length })));
+    if (!all.length) items.push(G.el("li", "attention-none", t("attention_none")));
+    G.$("attention-list").replaceChildren(...items);
+    G.setText(G.$("attention-count"), all.length ? String(all.length) : "");
+    box.dataset.count = String(all.length);
+  }
+
+  /** Redraw what the accumulated change touched. */
+  function render(change) {
+    if (!G.state.payload) return;
+    if (change.totals || change.full) renderTotals();
+    if (change.alerts || change.full) renderAlerts();
+    renderAttention(!!change.tick);
+  }
+
+  function setAttentionCap(cap) {
+    if (cap === panels.attentionCap) return;
+    panels.attentionCap = cap;
+    renderAttention(true);
+  }
+
+  G.panels = { render: render, setAttentionCap: setAttentionCap, t: t };
+})(window.Gel = window.Gel || {});
