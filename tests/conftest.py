@@ -19,7 +19,7 @@ from tests.helpers.config import CHROMIUM, POSTGRES, REDIS, TOKENS, config_text
 from tests.helpers.servers import ServerProcess
 
 # A test using one of these fixtures gets the marker, so `pytest -m "not slow"` and friends need no list to keep.
-MARK_BY_FIXTURE = {"server": "slow", "server_factory": "slow", "demo": "slow", "pg_url": "services",
+MARK_BY_FIXTURE = {"server": "slow", "server_factory": "slow", "demo": "slow", "pg_databases": "services",
                    "redis_url": "services", "chromium_path": "browser"}
 
 
@@ -66,8 +66,8 @@ def _reachable(probe: Callable[[], object]) -> str | None:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database on $GEL_TEST_POSTGRES (default: postgres on 127.0.0.1:5432), dropped after."""
+def pg_databases() -> Iterator[Callable[[], str]]:
+    """new() -> the URL of a fresh PostgreSQL database on $GEL_TEST_POSTGRES (default: 127.0.0.1:5432); all dropped."""
     import sqlalchemy as sa
 
     admin_url = "postgresql+pg8000://" + POSTGRES.split("://", 1)[1]
@@ -76,13 +76,25 @@ def pg_url() -> Iterator[str]:
     if problem:
         admin.dispose()
         skip_or_fail(f"PostgreSQL not reachable at {POSTGRES} (set GEL_TEST_POSTGRES): {problem}")
-    name = f"gel_test_{uuid.uuid4().hex[:12]}"
+    names: list[str] = []
+
+    def new() -> str:
+        names.append(f"gel_test_{uuid.uuid4().hex[:12]}")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {names[-1]}")
+        return POSTGRES.rsplit("/", 1)[0] + "/" + names[-1]
+
+    yield new
     with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    yield POSTGRES.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        for name in names:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_databases: Callable[[], str]) -> str:
+    """A fresh PostgreSQL database, dropped after."""
+    return pg_databases()
 
 
 @pytest.fixture
