@@ -12,7 +12,7 @@ from app.http import MAX_BODY_TEXT, ApiError, json_response
 log = logging.getLogger(__name__)
 
 
-def register(app: Flask) -> None:
+def register_error_handlers(app: Flask) -> None:
     """Install the JSON error handlers on `app`."""
 
     @app.errorhandler(ApiError)

@@ -1,4 +1,4 @@
-"""The application factory."""
+"""The application factory: the one module that imports the blueprints (and registers them)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ from pathlib import Path
 
 from flask import Flask
 
-from app import errors, metrics
+from app.api import bp as api_routes
 from app.config import ServerConfig, load_config
+from app.errors import register_error_handlers
 from app.figures import Figures
 from app.http import MAX_BODY, DispenserConverter
-from app.realtime import pushes, socketio
+from app.metrics import init_metrics
+from app.ops import bp as ops_routes
+from app.realtime import socketio
 from app.realtime.packets import PayloadPacket
+from app.realtime.pushes import init_pushes
 from app.store import Store
+from app.views import bp as dashboard_routes
 
 
 def create_app(config: ServerConfig | str | Path | None = None) -> Flask:
@@ -29,14 +34,11 @@ def create_app(config: ServerConfig | str | Path | None = None) -> Flask:
     app.extensions["usage_store"] = store
     app.extensions["figures"] = Figures(store, config)
 
-    from app import api, ops, views  # the blueprints, registered here and imported nowhere else
-
-    app.register_blueprint(api.bp)
-    app.register_blueprint(ops.bp)
-    app.register_blueprint(views.bp)
-    metrics.init_app(app)
-    pushes.init_app(app)
-    errors.register(app)
+    for routes in (api_routes, ops_routes, dashboard_routes):
+        app.register_blueprint(routes)
+    init_metrics(app)
+    init_pushes(app)
+    register_error_handlers(app)
     socketio.init_app(
         app,
         async_mode=config.async_mode,

@@ -67,7 +67,7 @@ def get_metrics() -> Metrics:
     return current_app.extensions["usage_metrics"]
 
 
-def init_app(app: Flask) -> None:
+def init_metrics(app: Flask) -> None:
     """Time every request, count rejections and serve /metrics."""
     metrics = app.extensions["usage_metrics"] = Metrics(app)
 

@@ -12,27 +12,35 @@ metadata = sa.MetaData()
 # SQLite only aliases the rowid for INTEGER PRIMARY KEY; PostgreSQL wants a 64-bit key.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-# Gel is stored in whole microlitres so that running totals are exact sums, never drifting floats.
+
+def required(name: str, kind: Any, **options: Any) -> sa.Column:
+    """A NOT NULL column."""
+    return sa.Column(name, kind, nullable=False, **options)
+
+
+def sums(*names: str, **options: Any) -> list[sa.Column]:
+    """NOT NULL 64-bit counts or sums; gel is in whole microlitres, so totals are exact, never drifting floats."""
+    return [required(name, sa.BigInteger, **options) for name in names]
+
+
 dispensers = sa.Table(
     "dispensers",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("capacity_ml", sa.Double, nullable=False),
-    sa.Column("gel_ul", sa.BigInteger, nullable=False, default=0),
-    sa.Column("hands", sa.BigInteger, nullable=False, default=0),
-    sa.Column("events", sa.BigInteger, nullable=False, default=0),
-    sa.Column("refill_gel_ul", sa.BigInteger, nullable=False, default=0),  # gel_ul at the last refill
+    required("name", sa.String(200)),
+    required("capacity_ml", sa.Double),
+    *sums("gel_ul", "hands", "events", default=0),
+    *sums("refill_gel_ul", default=0),  # gel_ul at the last refill
     sa.Column("refilled_at", sa.Double),
     sa.Column("last_seen", sa.Double),  # any contact: events or heartbeat
     sa.Column("last_event_at", sa.Double),  # newest dose timestamp
-    sa.Column("missed", sa.BigInteger, nullable=False, default=0),  # presences that gave no dose
+    *sums("missed", default=0),  # presences that gave no dose
     sa.Column("backlog", sa.Integer),
     sa.Column("version", sa.String(40)),
     # Every write to a row sets it (Store.dispenser_rows and data_version rely on it to spot changes).
-    sa.Column("updated_at", sa.Double, nullable=False),
+    required("updated_at", sa.Double),
     # The change sequence number of the last write to this row: what changed after N is `seq > N`, via the index.
-    sa.Column("seq", sa.BigInteger, nullable=False, default=0),
+    *sums("seq", default=0),
     sa.Index("ix_dispensers_seq", "seq"),
 )
 
@@ -40,12 +48,12 @@ events = sa.Table(
     "events",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("dispenser_id", sa.String(64), nullable=False),
+    required("dispenser_id", sa.String(64)),
     sa.Column("event_id", sa.String(64)),
-    sa.Column("ts", sa.Double, nullable=False),
-    sa.Column("received_at", sa.Double, nullable=False),
-    sa.Column("gel_ul", sa.BigInteger, nullable=False),
-    sa.Column("hands", sa.Integer, nullable=False),
+    required("ts", sa.Double),
+    required("received_at", sa.Double),
+    *sums("gel_ul"),
+    required("hands", sa.Integer),
     # NULL event_ids never collide, so posts without an event_id are all counted.
     sa.UniqueConstraint("dispenser_id", "event_id", name="uq_events_dispenser_event"),
     sa.Index("ix_events_ts", "ts"),
@@ -59,9 +67,7 @@ rollups = sa.Table(
     sa.Column("size", sa.String(8), primary_key=True),
     sa.Column("dispenser_id", sa.String(64), primary_key=True),
     sa.Column("start", sa.BigInteger, primary_key=True),
-    sa.Column("gel_ul", sa.BigInteger, nullable=False),
-    sa.Column("hands", sa.BigInteger, nullable=False),
-    sa.Column("events", sa.BigInteger, nullable=False),
+    *sums("gel_ul", "hands", "events"),
     # Covering: history and the 24 h rate read only this index, never the rows scattered among minute rollups.
     sa.Index("ix_rollups_cover", "size", "start", "dispenser_id", "gel_ul", "hands", "events"),
 )
@@ -70,10 +76,10 @@ refills = sa.Table(
     "refills",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("dispenser_id", sa.String(64), nullable=False),
-    sa.Column("at", sa.Double, nullable=False),
-    sa.Column("gel_ul_before", sa.BigInteger, nullable=False),  # used since the previous refill
-    sa.Column("by", sa.String(16), nullable=False),
+    required("dispenser_id", sa.String(64)),
+    required("at", sa.Double),
+    *sums("gel_ul_before"),  # used since the previous refill
+    required("by", sa.String(16)),
     sa.Index("ix_refills_dispenser_at", "dispenser_id", "at"),
 )
 
@@ -83,16 +89,14 @@ changes = sa.Table(
     "changes",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-    sa.Column("gel_ul", sa.BigInteger, nullable=False),
-    sa.Column("hands", sa.BigInteger, nullable=False),
+    *sums("seq", "gel_ul", "hands"),
 )
 
 meta = sa.Table(
     "meta",
     metadata,
     sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(200), nullable=False),
+    required("value", sa.String(200)),
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, current_app
 from flask_socketio import emit
 
-from app import realtime
+import app.realtime as realtime
 from app.figures import Payload
 from app.metrics import get_metrics
 from app.realtime import EVENT, socketio
@@ -71,7 +71,7 @@ class PushState:
             self.building = self.again = False
 
 
-def init_app(app: Flask) -> None:
+def init_pushes(app: Flask) -> None:
     """Give the app its push state."""
     app.extensions["push_state"] = PushState()
 

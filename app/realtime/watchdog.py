@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from app import realtime
+import app.realtime as realtime
 from app.figures import Payload
 from app.realtime import socketio
 
