@@ -70,7 +70,8 @@ class DispenserConverter(BaseConverter):
 
     def to_python(self, value: str) -> str:
         """The id, checked against the config."""
-        return known_dispenser(value) or value
+        known_dispenser(value)
+        return value
 
 
 def bearer_token() -> str | None:
