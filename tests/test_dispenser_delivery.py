@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -359,6 +360,21 @@ def test_demo_starts_server_and_dispensers_and_stops_them_all(demo):
     demo.proc.send_signal(signal.SIGINT)
     assert demo.proc.wait(30) == 0
     assert [pid for pid in demo.children if _alive(pid)] == []
+
+
+def test_demo_shows_one_line_per_dose_and_logs_everything_to_the_file_it_names(demo):
+    demo.url()
+    named = wait_for(lambda: next((x for x in demo.lines if x.startswith("logs: ")), None), 10, message="log line")
+    log_file = Path(named.removeprefix("logs: "))
+    wait_for(lambda: sum(" dose " in x for x in demo.lines) >= 4, 30, message="dose lines")
+    demo.proc.send_signal(signal.SIGINT)
+    assert demo.proc.wait(30) == 0
+    doses = [x for x in demo.lines if re.fullmatch(r"\d\d:\d\d:\d\d dose \S+ [\d.]+ ml", x)]
+    others = [x for x in demo.lines if x not in doses and not x.startswith(("http://", "logs: "))]
+    assert len(others) <= 1, others  # the one banner line; never a servo or delivery line
+    logged = log_file.read_text(encoding="utf-8")
+    assert logged.count(" INFO dispenser dose dispenser=") == len(doses)  # the whole log, each dose shown once
+    assert "level=INFO logger=app" in logged and " INFO dispenser delivered dispenser=" in logged
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux only")

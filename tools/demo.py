@@ -1,12 +1,14 @@
 """`make demo`: the server plus one simulated dispenser per [[server.dispensers]], on any machine, until Ctrl-C.
 
-Standard library only. Prints the dashboard URL on a line of its own; SIGINT or SIGTERM stops every child.
+Standard library only. Prints the dashboard URL on a line of its own, then the log file that receives every line
+of the server and the dispensers, then one short line per dose; SIGINT or SIGTERM stops every child.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import signal
 import socket
 import subprocess
@@ -16,11 +18,14 @@ import time
 import tomllib
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from fleet_sim import FleetSimulator, fleet_config
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # the demo runs with the example tokens: loopback only
+# A dispenser's dose line, as its logging prints it: the one line per dose the terminal shows.
+DOSE = re.compile(r"^(?:\S+ )?(\d\d:\d\d:\d\d)\S* INFO dispenser dose dispenser=(\S+) .*gel_used=(\S+)")
 
 
 def die_with_parent() -> None:
@@ -93,6 +98,74 @@ def arguments(argv: list[str] | None) -> tuple[argparse.Namespace, Path, dict[st
     return args, config, fleet_tokens
 
 
+class LogRelay:
+    """Copies each dispenser's output into the demo's log file and shows one short line per dose on stdout."""
+
+    def __init__(self, log: IO[str]):
+        self.log = log
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def follow(self, stream: IO[str]) -> None:
+        """Relay `stream` until its process closes it."""
+        thread = threading.Thread(target=self._relay, args=(stream,), daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _relay(self, stream: IO[str]) -> None:
+        for line in stream:
+            dose = DOSE.match(line)
+            with self._lock:
+                self.log.write(line)
+                self.log.flush()
+                if dose:
+                    clock, ident, gel = dose.groups()
+                    print(f"{clock} dose {ident} {gel} ml", flush=True)
+
+    def join(self, timeout: float = 10.0) -> None:
+        """Wait for every stream to end (their processes exited)."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def start_server(config: Path, port: int, log: IO[str]) -> subprocess.Popen:
+    """The server, its output straight into the log file, in its own session (Ctrl-C reaches only the demo)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "--config", str(config), "--host", HOST, "--port", str(port)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=CHILD_SETUP)
+
+
+def start_dispenser(config: Path, table: dict, url: str, instance: Path, mean: float) -> subprocess.Popen:
+    """One simulated dispenser; its log lines come back through a pipe, for the relay."""
+    ident = str(table["id"])
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "dispenser.py"), "--config", str(config), "--simulate",
+         "--id", ident, "--token", str(table["token"]), "--server-url", url,
+         "--spool", str(instance / f"spool-{ident}.db"), "--mean-interval", str(mean)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=CHILD_SETUP)
+
+
+def wait_healthy(url: str, server: subprocess.Popen, stop: threading.Event, timeout: float = 30) -> bool:
+    """True once the server answers /healthz; False if it died, the time ran out or we were stopped."""
+    deadline = time.monotonic() + timeout
+    while not healthy(url):
+        if server.poll() is not None or time.monotonic() > deadline or stop.wait(0.1):
+            return False
+    return True
+
+
+def pick_port(server: dict) -> int:
+    """The configured port, or a free one when it is taken."""
+    port = int(server.get("port", 5000))
+    if port_is_free(port):
+        return port
+    free = free_port()
+    print(f"port {port} is taken, using {free}", file=sys.stderr)
+    return free
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start everything, print the URL, wait for a signal, stop everything; 0 on a clean stop."""
     args, config, fleet_tokens = arguments(argv)
@@ -102,10 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if not declared and not fleet_tokens:
         print(f"error: {config} declares no [[server.dispensers]]", file=sys.stderr)
         return 2
-    port = int(server.get("port", 5000))
-    if not port_is_free(port):
-        port = free_port()
-        print(f"port {server.get('port', 5000)} is taken, using {port}", file=sys.stderr)
+    port = pick_port(server)
     url = f"http://{HOST}:{port}"
     instance = config.parent / "instance"
     instance.mkdir(exist_ok=True)
@@ -114,41 +184,35 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
-    # Own sessions: a terminal's Ctrl-C reaches only this script, which then stops the children in order.
-    server_log = instance / "demo-server.log"
-    with server_log.open("ab") as log:
-        server_proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "--config", str(config), "--host", HOST, "--port", str(port)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=CHILD_SETUP)
-    dispensers: list[subprocess.Popen] = []
-    try:
-        deadline = time.monotonic() + 30
-        while not healthy(url):
-            if server_proc.poll() is not None or time.monotonic() > deadline or stop.wait(0.1):
-                print(f"error: the server did not start, see {server_log}", file=sys.stderr)
+    log_path = instance / "demo.log"
+    with log_path.open("a", encoding="utf-8", buffering=1) as log:
+        relay = LogRelay(log)
+        server_proc = start_server(config, port, log)
+        dispensers: list[subprocess.Popen] = []
+        try:
+            if not wait_healthy(url, server_proc, stop):
+                print(f"error: the server did not start, see {log_path}", file=sys.stderr)
                 return 0 if stop.is_set() else 1
-        for table in declared:
-            ident = str(table["id"])
-            dispensers.append(subprocess.Popen(
-                [sys.executable, str(ROOT / "dispenser.py"), "--config", str(config), "--simulate",
-                 "--id", ident, "--token", str(table["token"]), "--server-url", url,
-                 "--spool", str(instance / f"spool-{ident}.db"), "--mean-interval", str(args.mean_interval)],
-                cwd=ROOT, stdout=sys.stderr, start_new_session=True, preexec_fn=CHILD_SETUP))
-        if fleet_tokens:
-            simulator = FleetSimulator(url, fleet_tokens, args.mean_interval, stop)
-            threading.Thread(target=simulator.run, daemon=True).start()
-        print(f"{url}/", flush=True)
-        print(f"dashboard above; {len(dispensers) or len(fleet_tokens)} simulated dispensers; "
-              f"server log: {server_log}; Ctrl-C stops", file=sys.stderr, flush=True)
-        # Wake once a second only to notice a child that died on its own.
-        while not stop.wait(1.0):
-            if server_proc.poll() is not None:
-                print(f"error: the server exited ({server_proc.returncode}), see {server_log}", file=sys.stderr)
-                return 1
-        return 0
-    finally:
-        stop_all(dispensers)  # first, while the server still answers, so they can flush their spools
-        stop_all([server_proc])
+            for table in declared:
+                dispensers.append(start_dispenser(config, table, url, instance, args.mean_interval))
+                relay.follow(dispensers[-1].stdout)
+            if fleet_tokens:
+                simulator = FleetSimulator(url, fleet_tokens, args.mean_interval, stop)
+                threading.Thread(target=simulator.run, daemon=True).start()
+            print(f"{url}/", flush=True)
+            print(f"logs: {log_path}", flush=True)
+            shown = "" if fleet_tokens else ", one line per dose below"
+            print(f"{len(dispensers) or len(fleet_tokens)} simulated dispensers{shown}; Ctrl-C stops", flush=True)
+            # Wake once a second only to notice a server that died on its own.
+            while not stop.wait(1.0):
+                if server_proc.poll() is not None:
+                    print(f"error: the server exited ({server_proc.returncode}), see {log_path}", file=sys.stderr)
+                    return 1
+            return 0
+        finally:
+            stop_all(dispensers)  # first, while the server still answers, so they can flush their spools
+            stop_all([server_proc])
+            relay.join()
 
 
 if __name__ == "__main__":
