@@ -7,12 +7,17 @@ import time
 
 from flask import Blueprint, Response, request
 
-from app.figures import Payload
+from app.figures import Figures, Payload
 from app.http import (
+    GZIP_MIN,
+    ApiError,
+    accepts_gzip,
     allow_cross_origin_reads,
     dispenser_required,
+    gzip_if_accepted,
     json_response,
     known_dispenser,
+    known_group,
     require_json,
 )
 from app.ingest import parse_events
@@ -27,24 +32,53 @@ bp.after_request(allow_cross_origin_reads)
 
 
 def cacheable(payload: Payload) -> Response:
-    """A JSON response with a strong ETag, answered 304 when the client already has it."""
+    """A JSON response with a strong ETag (one per encoding), answered 304 when the client already has it."""
     text, etag = payload.encoded()
-    if request.method == "GET" and request.if_none_match.contains_weak(etag):
+    packed = accepts_gzip() and len(text) >= GZIP_MIN
+    tag = f"{etag}-gz" if packed else etag  # a strong ETag names the bytes sent: gzip has its own
+    if request.method == "GET" and (request.if_none_match.contains_weak(etag)
+                                    or request.if_none_match.contains_weak(f"{etag}-gz")):
         # The unchanged poll, answered without building (then discarding) the full response.
         resp = Response(status=304)
-        resp.set_etag(etag)
+    else:
+        resp = Response(payload.gzipped() if packed else text, mimetype="application/json")
+        if packed:
+            resp.headers["Content-Encoding"] = "gzip"
+    resp.set_etag(tag)
+    resp.headers["Cache-Control"] = "no-cache"
+    resp.vary.add("Accept-Encoding")
+    return resp if resp.status_code == 304 else resp.make_conditional(request)
+
+
+def since_arg(raw: str) -> int:
+    """The `since` query value: a change sequence number."""
+    if not raw.isdigit() or len(raw) > 18:
+        raise ApiError("since must be a change sequence number (an integer >= 0), as `seq` in a payload")
+    return int(raw)
+
+
+def changes_since(figures: Figures, since: int, group: str | None) -> Response:
+    """What changed after `since` (a delta), 304 when nothing did, the full payload if `since` is unknown here."""
+    delta = figures.delta(since, group)
+    if delta is None:
+        if since > figures.view.seq:  # a number from another database (restored, replaced): start afresh
+            return cacheable(figures.payload(group=group))
+        resp = Response(status=304)
         resp.headers["Cache-Control"] = "no-cache"
         return resp
-    resp = Response(text, mimetype="application/json")
-    resp.set_etag(etag)
+    resp = Response(delta.encoded()[0], mimetype="application/json")
     resp.headers["Cache-Control"] = "no-cache"
-    return resp.make_conditional(request)
+    return gzip_if_accepted(resp)
 
 
 @bp.get("/obtenir_donnees_utilisation")
 def obtenir_donnees_utilisation() -> Response:
-    """Totals and per-dispenser figures; `?dispenser=ID` narrows them to one dispenser."""
-    return cacheable(get_figures().payload(known_dispenser(request.args.get("dispenser"))))
+    """Totals and per-dispenser figures, narrowed by `?dispenser=ID` or `?group=ID`; `?since=SEQ`: what changed."""
+    group = known_group(request.args.get("group"))
+    since = request.args.get("since")
+    if since is not None:
+        return changes_since(get_figures(), since_arg(since), group)
+    return cacheable(get_figures().payload(known_dispenser(request.args.get("dispenser")), group=group))
 
 
 @bp.post("/mettre_a_jour_donnees")

@@ -1,16 +1,17 @@
-"""The usage payload: what GET /obtenir_donnees_utilisation returns and `donnees_utilisation` pushes."""
+"""The usage payload (GET /obtenir_donnees_utilisation, `donnees_utilisation`) and the delta of what changed."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import time
-from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from app.config import ServerConfig
+from app.fleetview import FleetView
 from app.store import Store
 
 RATE_WINDOW_S = 24 * 3600
@@ -31,7 +32,7 @@ class Payload(dict):
     The GET route and every push of the same payload object reuse the text instead of encoding it again.
     """
 
-    __slots__ = ("_encoded",)
+    __slots__ = ("_encoded", "_gzipped")
 
     def encoded(self) -> tuple[str, str]:
         """The compact JSON text and a strong ETag for it, computed once per payload object."""
@@ -41,6 +42,14 @@ class Payload(dict):
             text = json.dumps(self, ensure_ascii=False, separators=(",", ":"))
             self._encoded = (text, hashlib.sha1(text.encode()).hexdigest()[:24])
             return self._encoded
+
+    def gzipped(self) -> bytes:
+        """The JSON text gzip-compressed, computed once per payload object (polls share it)."""
+        try:
+            return self._gzipped
+        except AttributeError:
+            self._gzipped = gzip.compress(self.encoded()[0].encode(), compresslevel=6, mtime=0)
+            return self._gzipped
 
 
 @dataclass(frozen=True)
@@ -55,60 +64,90 @@ class Flags:
 class CachedPayload:
     """A payload and the conditions under which it is still the right answer."""
 
-    version: Hashable  # Store.data_version() read before the data
+    seq: int  # the change sequence number the payload reflects
     window: int  # start of the 24 h rate window
     computed_at: float
     valid_until: float  # when a flag may flip without any write
     payload: Payload
 
-    def fits(self, version: Hashable, window: int, now: float) -> bool:
+    def fits(self, seq: int, window: int, now: float) -> bool:
         """True when nothing this payload shows can have changed."""
-        return self.version == version and self.window == window and self.computed_at <= now < self.valid_until
+        return self.seq == seq and self.window == window and self.computed_at <= now < self.valid_until
 
 
 class Figures:
     """The figures of one app (its store and config), with the caches that make them cheap to serve.
 
-    Dispenser entries are memoised on what they depend on (the row, the recent use, the two flags), so a use
-    rebuilds one entry, not all of them. Whole payloads are reused while the database has not changed and no
-    flag or the rate window can have moved: an unchanged poll costs one data-version read.
+    Dispenser entries are memoised on what they depend on (the row, the recent use, the two flags), and the
+    fleet view re-reads only the rows written since it last looked, so a use rebuilds one entry, not all of them.
+    Whole payloads are reused while no change was written and no flag or the rate window can have moved: an
+    unchanged poll costs one read of the change counter.
     """
 
     def __init__(self, store: Store, cfg: ServerConfig):
         self.store, self.cfg = store, cfg
         self.entries: dict[tuple, dict[str, Any]] = {}
-        self.payloads: dict[str | None, CachedPayload] = {}  # per `dispenser_id` asked for
+        self.payloads: dict[tuple, CachedPayload] = {}  # per (dispenser, group) asked for
+        self.view = FleetView(store, cfg, self._entry, RATE_WINDOW_S)
 
-    def payload(self, dispenser_id: str | None = None, now: float | None = None) -> Payload:
-        """Totals, one entry per declared dispenser, and alerts; narrowed to one dispenser if asked."""
+    def payload(self, dispenser_id: str | None = None, now: float | None = None, group: str | None = None) -> Payload:
+        """Totals, one entry per declared dispenser, alerts and groups; narrowed to a dispenser or a group if asked."""
         now = time.time() if now is None else now
-        version = self.store.data_version()  # read before the data, so a concurrent write only makes the cache miss
+        seq = self.view.refresh(now)  # before the cache check: the counter moves with every write
         window = self.store.bucket_start("hour", now - RATE_WINDOW_S)
-        hit = self.payloads.get(dispenser_id)
-        if hit is not None and hit.fits(version, window, now):
+        key = (dispenser_id, group)
+        hit = self.payloads.get(key)
+        if hit is not None and hit.fits(seq, window, now):
             return hit.payload
-        payload, valid_until = self._compute(dispenser_id, now)
+        with self.view.lock:
+            ids = [dispenser_id] if dispenser_id is not None else self.view.ids(group)
+            self.view.resync(now, ids)  # the entries for now: flags and the rate window move without writes
+            payload, valid_until = self._compute(dispenser_id, group, ids, now)
         if len(self.payloads) >= PAYLOADS_MAX:
             self.payloads.clear()
-        self.payloads[dispenser_id] = CachedPayload(version, window, now, valid_until, payload)
+        self.payloads[key] = CachedPayload(payload["seq"], window, now, valid_until, payload)
         return payload
 
-    def _compute(self, dispenser_id: str | None, now: float) -> tuple[Payload, float]:
-        """A fresh payload and the time until which it holds without any write."""
-        rows = {r.id: r for r in self.store.dispenser_rows()}
-        recent = self.store.recent_use_for(now - RATE_WINDOW_S, {i: r.events for i, r in rows.items()})
-        declared = [dispenser_id] if dispenser_id is not None else [d.id for d in self.cfg.dispensers if d.id in rows]
-        entries = [self._entry(rows[i], recent.get(i, 0), now) for i in declared]
-        # Totals cover every row, so use recorded by a dispenser since removed from config still counts.
-        counted = [rows[dispenser_id]] if dispenser_id is not None else list(rows.values())
-        payload = Payload(
-            gel_used=sum(r.gel_ul for r in counted) / 1000,
-            hands_detected=sum(r.hands for r in counted),
-            updated_at=iso(max((r.updated_at for r in counted), default=now)),
-            dispensers=entries,
-            alerts=alerts_of(entries),
-        )
-        return payload, self._valid_until([rows[i] for i in declared], now)
+    def _compute(self, dispenser_id: str | None, group: str | None, ids: list[str],
+                 now: float) -> tuple[Payload, float]:
+        """A fresh payload of `ids` from the view and the time until which it holds without any write."""
+        view = self.view
+        if dispenser_id is not None:
+            row = view.rows[dispenser_id]
+            gel_ul, hands, updated, groups = row.gel_ul, row.hands, row.updated_at, view.groups_of(ids)
+        elif group is not None:
+            gel_ul, hands, *_ = view.totals.sums[group]
+            updated, groups = view.totals.updated_at(group), view.totals.groups(group)
+        else:  # totals of every row: use recorded by a dispenser since removed from config still counts
+            gel_ul, hands, updated = view.gel_ul, view.hands, view.updated_at
+            groups = view.totals.groups()
+        entries = [view.entries[i] for i in ids]
+        payload = Payload(gel_used=gel_ul / 1000, hands_detected=int(hands), updated_at=iso(updated or now),
+                          dispensers=entries, alerts=alerts_of(entries), seq=view.seq, groups=groups)
+        return payload, self._valid_until([view.rows[i] for i in ids], now)
+
+    def delta(self, since: int, group: str | None = None, now: float | None = None) -> Payload | None:
+        """What changed after change `since` (in a group if given): totals, changed entries, alerts, groups.
+
+        None when none of the dispensers concerned changed; the caller answers 304 or sends nothing.
+        """
+        now = time.time() if now is None else now
+        view = self.view
+        with view.lock:
+            seq = view.refresh(now)
+            ids = view.changed_ids(since) if since < seq else []
+            if group is not None:
+                ids = [i for i in ids if group in view.fleet.ancestors(i)]
+            if not ids:
+                return None
+            if group is None:
+                gel_used, hands, updated = view.gel_ul / 1000, view.hands, view.updated_at
+            else:
+                figures = view.totals.group(group)
+                gel_used, hands, updated = figures["gel_used"], figures["hands_detected"], view.totals.updated_at(group)
+            return Payload(base=since, seq=seq, gel_used=gel_used, hands_detected=hands, updated_at=iso(updated),
+                           dispensers=[view.entries[i] for i in ids], removed=[], alerts=view.totals.alerts(group),
+                           groups=view.groups_of(ids, group))
 
     def _flags(self, row: Any, now: float) -> Flags:
         cfg = self.cfg

@@ -26,29 +26,34 @@ def parse_groups(raw: Any) -> tuple[GroupDecl, ...]:
         raise ValueError("[[server.groups]] must be an array of tables")
     found: dict[str, GroupDecl] = {}
     for index, table in enumerate(raw):
-        where = f"[[server.groups]] #{index + 1}"
-        if not isinstance(table, dict):
-            raise ValueError(f"{where} must be a table")
-        unknown = set(table) - {"id", "name", "parent"}
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}")
-        ident = table.get("id")
-        if not isinstance(ident, str) or not 1 <= len(ident) <= 64:
-            raise ValueError(f"{where}: id must be a string of 1 to 64 characters")
-        if ident in found:
-            raise ValueError(f"{where}: group id {ident!r} is declared twice")
-        name, parent = table.get("name", ident), table.get("parent")
-        if not isinstance(name, str) or not 1 <= len(name) <= 200:
-            raise ValueError(f"{where} ({ident}): name must be a string of 1 to 200 characters")
-        if parent is not None and not isinstance(parent, str):
-            raise ValueError(f"{where} ({ident}): parent must be a group id")
-        found[ident] = GroupDecl(ident, name, parent)
+        group = _group(table, f"[[server.groups]] #{index + 1}")
+        if group.id in found:
+            raise ValueError(f"[[server.groups]] #{index + 1}: group id {group.id!r} is declared twice")
+        found[group.id] = group
     for group in found.values():
         if group.parent is not None and group.parent not in found:
             raise ValueError(f"[[server.groups]] {group.id!r}: unknown parent {group.parent!r}")
     for group in found.values():
         _chain(group.id, found)  # raises on a cycle
     return tuple(found.values())
+
+
+def _group(table: Any, where: str) -> GroupDecl:
+    """One group table, checked on its own."""
+    if not isinstance(table, dict):
+        raise ValueError(f"{where} must be a table")
+    unknown = set(table) - {"id", "name", "parent"}
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}")
+    ident = table.get("id")
+    if not isinstance(ident, str) or not 1 <= len(ident) <= 64:
+        raise ValueError(f"{where}: id must be a string of 1 to 64 characters")
+    name, parent = table.get("name", ident), table.get("parent")
+    if not isinstance(name, str) or not 1 <= len(name) <= 200:
+        raise ValueError(f"{where} ({ident}): name must be a string of 1 to 200 characters")
+    if parent is not None and not isinstance(parent, str):
+        raise ValueError(f"{where} ({ident}): parent must be a group id")
+    return GroupDecl(ident, name, parent)
 
 
 def _chain(ident: str, groups: dict[str, GroupDecl]) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import hmac
 import json
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from app.services import get_config
 
 MAX_BODY = 1024 * 1024  # the largest request body accepted: 1 MiB, a full batch with room to spare
 MAX_BODY_TEXT = f"{MAX_BODY // (1024 * 1024)} MiB"
+GZIP_MIN = 1024  # smaller answers gain too little from compression to be worth it
 
 
 class ApiError(ValueError):
@@ -60,9 +62,38 @@ def allow_cross_origin_reads(resp: Response) -> Response:
 
 def known_dispenser(dispenser_id: str | None) -> str | None:
     """`dispenser_id` itself if declared (or None); 404 for any other."""
-    if dispenser_id is not None and dispenser_id not in {d.id for d in get_config().dispensers}:
+    if dispenser_id is not None and dispenser_id not in get_config().fleet.group_of:
         raise NotFound(description=f"unknown dispenser {dispenser_id!r}")
     return dispenser_id
+
+
+def known_group(group_id: str | None) -> str | None:
+    """`group_id` itself if declared (or None); 404 for any other."""
+    if group_id is not None and group_id not in get_config().fleet.groups:
+        raise NotFound(description=f"unknown group {group_id[:64]!r}")
+    return group_id
+
+
+def accepts_gzip() -> bool:
+    """True when the client said it reads gzip-compressed answers."""
+    return request.accept_encodings["gzip"] > 0
+
+
+def gzip_if_accepted(resp: Response, packed: bytes | None = None) -> Response:
+    """Compress a 200 answer for a client that accepts gzip; `packed` is the body already compressed, if known."""
+    if resp.status_code != 200 or resp.direct_passthrough or "Content-Encoding" in resp.headers:
+        return resp
+    resp.vary.add("Accept-Encoding")
+    if not accepts_gzip():
+        return resp
+    if packed is None:
+        body = resp.get_data()
+        if len(body) < GZIP_MIN:
+            return resp
+        packed = gzip.compress(body, compresslevel=6, mtime=0)
+    resp.set_data(packed)
+    resp.headers["Content-Encoding"] = "gzip"
+    return resp
 
 
 class DispenserConverter(BaseConverter):
@@ -98,6 +129,12 @@ def is_admin() -> bool:
     return bool(admin and token and hmac.compare_digest(admin.encode(), token.encode()))
 
 
+def is_maintenance() -> bool:
+    """True when the Bearer token is `[server] maintenance_token` (the cleaners': refills only)."""
+    maintenance, token = get_config().maintenance_token, bearer_token()
+    return bool(maintenance and token and hmac.compare_digest(maintenance.encode(), token.encode()))
+
+
 def dispenser_required(view: Callable[..., Response]) -> Callable[..., Response]:
     """The view is called with `caller`: the dispenser its Bearer token names (401 without one)."""
 
@@ -108,13 +145,15 @@ def dispenser_required(view: Callable[..., Response]) -> Callable[..., Response]
     return checked
 
 
-def dispenser_or_admin(view: Callable[..., Response]) -> Callable[..., Response]:
+def dispenser_or_admin(view: Callable[..., Response], maintenance: bool = False) -> Callable[..., Response]:
     """For routes about `dispenser_id`: the admin token, or that dispenser's own; the view gets `by`."""
 
     @functools.wraps(view)
     def checked(*args: Any, dispenser_id: str, **kwargs: Any) -> Response:
         if is_admin():
             by = "admin"
+        elif maintenance and is_maintenance():
+            by = "maintenance"
         elif caller_dispenser() != dispenser_id:
             raise ApiError("this token belongs to another dispenser", status=403)
         else:
@@ -122,3 +161,8 @@ def dispenser_or_admin(view: Callable[..., Response]) -> Callable[..., Response]
         return view(*args, dispenser_id=dispenser_id, by=by, **kwargs)
 
     return checked
+
+
+def dispenser_admin_or_maintenance(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Like dispenser_or_admin, with the maintenance token accepted too (`by` is then "maintenance")."""
+    return dispenser_or_admin(view, maintenance=True)

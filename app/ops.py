@@ -15,7 +15,9 @@ from app.figures import iso
 from app.http import (
     ApiError,
     allow_origin,
+    dispenser_admin_or_maintenance,
     dispenser_or_admin,
+    gzip_if_accepted,
     json_response,
     known_dispenser,
     require_json,
@@ -23,7 +25,7 @@ from app.http import (
 from app.ingest import load_json
 from app.realtime.pushes import push_write
 from app.realtime.watchdog import alert_state, push_if_alerts_changed
-from app.services import get_store
+from app.services import get_figures, get_store
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ops", __name__)
@@ -78,8 +80,8 @@ def history() -> Response:
             "hands_detected": int(r.hands) if r else 0,
             "events": int(r.events) if r else 0,
         })
-    return allow_origin(json_response(
-        {"bucket": size, "from": iso(start), "to": iso(end), "dispenser": dispenser, "points": points}))
+    return gzip_if_accepted(allow_origin(json_response(
+        {"bucket": size, "from": iso(start), "to": iso(end), "dispenser": dispenser, "points": points})))
 
 
 def _csv_lines(header: list[str], rows: Iterable[list]) -> Iterator[str]:
@@ -119,13 +121,13 @@ def export_csv() -> Response:
 
 
 @bp.post("/api/dispensers/<dispenser:dispenser_id>/refill")
-@dispenser_or_admin
+@dispenser_admin_or_maintenance
 def refill(dispenser_id: str, by: str) -> Response:
     """The reservoir was filled: its level restarts at capacity. Usage totals do not change."""
     get_store().refill(dispenser_id, by)
     log.info("refill dispenser=%s by=%s", dispenser_id, by)
-    payload = push_write()
-    entry = next(d for d in payload["dispensers"] if d["id"] == dispenser_id)
+    push_write()
+    entry = get_figures().payload(dispenser_id)["dispensers"][0]
     return json_response({"message": "Recharge enregistrée", "dispenser": entry})
 
 

@@ -8,6 +8,7 @@ from app import socketio
 from app.realtime import EVENT
 from app.realtime.watchdog import AlertMemory, check_alerts
 from app.schema import dispensers
+from app.store.sequence import next_seq
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 
@@ -57,8 +58,8 @@ def test_alert_change_is_pushed_without_any_post(app, sio_client, client):
     assert not check_alerts(app, memory)
     assert payloads(sio_client) == []  # nothing changed, nothing pushed
     store = app.extensions["usage_store"]
-    with store.writer() as conn:  # the dispenser was last heard from long ago (a write moves updated_at)
-        conn.execute(dispensers.update().values(last_seen=1.0, updated_at=time.time()))
+    with store.writer() as conn:  # the dispenser was last heard from long ago (a write takes the next seq)
+        conn.execute(dispensers.update().values(last_seen=1.0, updated_at=time.time(), seq=next_seq(conn).seq))
     assert check_alerts(app, memory)
     pushed = payloads(sio_client)
     assert len(pushed) == 1

@@ -1,0 +1,78 @@
+"""Group figures (use, dispensers, alerts) kept up to date one changed dispenser at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.fleet import Fleet
+
+ALERT_KINDS = ("offline", "low", "no_use")  # worst first: the order of the alert list
+
+
+def alert_kinds(entry: dict[str, Any]) -> tuple[str, ...]:
+    """The alerts a dispenser entry raises, worst first."""
+    return tuple(k for k, on in (("offline", not entry["online"]), ("low", entry["low"]),
+                                 ("no_use", entry["no_use"])) if on)
+
+
+class GroupTotals:
+    """Per group: the use, dispensers and alerts of its subtree, moved by each dispenser's change alone.
+
+    A use then costs the groups above one dispenser (a handful), never a pass over the fleet.
+    """
+
+    def __init__(self, fleet: Fleet):
+        self.fleet = fleet
+        self.order = {d: i for i, d in enumerate(fleet.group_of)}  # declaration order of the dispensers
+        # group -> [gel_ul, hands, dispensers, alerts, newest updated_at]
+        self.sums: dict[str, list[float]] = {g: [0, 0, 0, 0, 0.0] for g in fleet.groups}
+        self.parts: dict[str, tuple[int, int, int]] = {}  # dispenser -> (gel_ul, hands, alerts) as counted
+        self.alerting: dict[str, tuple[str, tuple[str, ...]]] = {}  # dispenser -> (name, kinds), if any
+
+    def update(self, entry: dict[str, Any], gel_ul: int, updated_at: float) -> tuple[str, ...]:
+        """Count a declared dispenser's current entry; return the ids of the groups whose figures moved."""
+        ident = entry["id"]
+        kinds = alert_kinds(entry)
+        if kinds:
+            self.alerting[ident] = (entry["name"], kinds)
+        else:
+            self.alerting.pop(ident, None)
+        new = (gel_ul, entry["hands_detected"], len(kinds))
+        old = self.parts.get(ident)
+        chain = self.fleet.ancestors(ident)
+        for g in chain:
+            self.sums[g][4] = max(self.sums[g][4], updated_at)
+        if old == new:
+            return ()
+        self.parts[ident] = new
+        base = old or (0, 0, 0)
+        for g in chain:
+            s = self.sums[g]
+            s[0] += new[0] - base[0]
+            s[1] += new[1] - base[1]
+            s[3] += new[2] - base[2]
+            s[2] += old is None
+        return chain
+
+    def group(self, ident: str) -> dict[str, Any]:
+        """One group's object as the payload carries it."""
+        decl, s = self.fleet.groups[ident], self.sums[ident]
+        return {"id": ident, "name": decl.name, "parent": decl.parent, "gel_used": s[0] / 1000,
+                "hands_detected": int(s[1]), "dispensers": int(s[2]), "alerts": int(s[3])}
+
+    def groups(self, within: str | None = None) -> list[dict[str, Any]]:
+        """Every group (or `within` and its descendants), in declaration order."""
+        ids = self.fleet.subtrees[within] if within is not None else list(self.fleet.groups)
+        return [self.group(g) for g in ids]
+
+    def alerts(self, within: str | None = None) -> list[dict[str, Any]]:
+        """The alert list (of `within`'s subtree if given): worst kind first, then in declaration order."""
+        found = []
+        for ident, (name, kinds) in self.alerting.items():
+            if within is None or within in self.fleet.ancestors(ident):
+                found += [(ALERT_KINDS.index(k), self.order.get(ident, 0), ident, name, k) for k in kinds]
+        return [{"dispenser": ident, "name": name, "kind": k} for _, _, ident, name, k in sorted(found)]
+
+    def updated_at(self, within: str) -> float:
+        """The newest change stamp of a group's dispensers."""
+        return self.sums[within][4]
