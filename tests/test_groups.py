@@ -1,0 +1,151 @@
+"""Groups in the payload, `?group=`, `?since=` and gzip on the GET route, and the maintenance token."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from app import create_app
+from app.config import load_config
+from tests.helpers.auth import bearer
+from tests.helpers.config import ADMIN
+from tools.fleet_layout import write_fleet
+
+ROUTE = "/obtenir_donnees_utilisation"
+SEED_KEYS = {"gel_used", "hands_detected", "updated_at", "dispensers", "alerts"}
+MAINTENANCE = "maintenance-token-0000"
+CARDIO = ["CHU Nord", "Bâtiment A", "Étage 1", "Cardiologie"]
+
+
+@pytest.fixture
+def fleet(tmp_path) -> Iterator[tuple]:
+    """An app serving 25 dispensers in 3 wards (site -> 2 buildings -> floors -> wards), its client, tokens."""
+    config, tokens = write_fleet(tmp_path, 25, {"database": "sqlite:///usage.db", "async_mode": "threading",
+                                                "admin_token": ADMIN, "maintenance_token": MAINTENANCE})
+    app = create_app(load_config(config))
+    client = app.test_client()
+
+    def use(dispenser: str, gel: float = 1.5) -> None:
+        resp = client.post("/mettre_a_jour_donnees", json={"gel_used": gel, "hands_detected": 1},
+                           headers=bearer(tokens[dispenser]))
+        assert resp.status_code == 200
+
+    yield client, use, tokens
+    app.extensions["usage_store"].engine.dispose()
+
+
+def by_id(items: list[dict]) -> dict[str, dict]:
+    return {item["id"]: item for item in items}
+
+
+def test_payload_carries_groups_paths_and_seq(fleet):
+    client, use, _ = fleet
+    use("d0001")
+    use("d0012", 3.0)
+    data = client.get(ROUTE).get_json()
+    assert SEED_KEYS | {"seq", "groups"} == set(data)  # every key REST clients read today, plus two
+    assert isinstance(data["seq"], int) and data["seq"] > 0
+    groups = by_id(data["groups"])
+    assert list(groups)[:3] == ["site", "bat-a", "bat-b"]  # declaration order
+    assert groups["site"] == {"id": "site", "name": "CHU Nord", "parent": None, "gel_used": 4.5,
+                              "hands_detected": 2, "dispensers": 25, "alerts": 23}
+    assert (groups["bat-a"]["gel_used"], groups["bat-b"]["gel_used"]) == (1.5, 3.0)
+    assert (groups["ward-001"]["parent"], groups["ward-001"]["dispensers"]) == ("bat-a-e1", 10)
+    entries = by_id(data["dispensers"])
+    assert (entries["d0001"]["group"], entries["d0001"]["path"]) == ("ward-001", CARDIO)
+    assert entries["d0012"]["path"] == ["CHU Nord", "Bâtiment B", "Étage 1", "Pneumologie"]
+    assert (data["gel_used"], data["hands_detected"], len(data["alerts"])) == (4.5, 2, 23)  # 23 never heard from
+
+
+def test_group_view_holds_its_subtree_only(fleet):
+    client, use, _ = fleet
+    use("d0001")
+    use("d0012", 3.0)
+    building = client.get(ROUTE + "?group=bat-b").get_json()
+    assert [d["id"] for d in building["dispensers"]] == [f"d{i:04d}" for i in range(11, 21)]
+    assert [g["id"] for g in building["groups"]] == ["bat-b", "bat-b-e1", "ward-002"]
+    assert (building["gel_used"], building["hands_detected"]) == (3.0, 1)
+    ward = client.get(ROUTE + "?group=ward-003").get_json()
+    assert [d["id"] for d in ward["dispensers"]] == [f"d{i:04d}" for i in range(21, 26)]
+    assert (ward["gel_used"], ward["groups"][0]["dispensers"]) == (0, 5)
+    # Silent dispensers are offline: the group's alerts are its own dispensers' alerts only.
+    assert {a["dispenser"] for a in ward["alerts"]} == {f"d{i:04d}" for i in range(21, 26)}
+    assert ward["groups"][0]["alerts"] == len(ward["alerts"]) == 5
+    missing = client.get(ROUTE + "?group=nowhere")
+    assert missing.status_code == 404 and "nowhere" in missing.get_json()["error"]
+
+
+def test_since_answers_what_changed_or_304(fleet):
+    client, use, _ = fleet
+    seq = client.get(ROUTE).get_json()["seq"]
+    assert client.get(f"{ROUTE}?since={seq}").status_code == 304
+    use("d0003")
+    resp = client.get(f"{ROUTE}?since={seq}")
+    delta = resp.get_json()
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-cache"
+    assert set(delta) == {"base", "seq", "gel_used", "hands_detected", "updated_at", "dispensers", "removed",
+                          "alerts", "groups"}
+    assert (delta["base"], delta["removed"], delta["gel_used"], delta["hands_detected"]) == (seq, [], 1.5, 1)
+    assert delta["seq"] > seq and [d["id"] for d in delta["dispensers"]] == ["d0003"]
+    assert delta["dispensers"][0] == by_id(client.get(ROUTE).get_json()["dispensers"])["d0003"]  # full entry
+    assert [g["id"] for g in delta["groups"]] == ["site", "bat-a", "bat-a-e1", "ward-001"]
+    assert delta["groups"][-1]["gel_used"] == 1.5
+    # Every dispenser alerts (offline) but d0003: the delta carries the full alert list.
+    assert len(delta["alerts"]) == 24 and "d0003" not in {a["dispenser"] for a in delta["alerts"]}
+    assert client.get(f"{ROUTE}?since={delta['seq']}").status_code == 304
+    # A group that did not change answers 304; one that did gets its own totals.
+    assert client.get(f"{ROUTE}?since={seq}&group=bat-b").status_code == 304
+    ward = client.get(f"{ROUTE}?since={seq}&group=ward-001").get_json()
+    assert (ward["gel_used"], [g["id"] for g in ward["groups"]]) == (1.5, ["ward-001"])
+    assert {a["dispenser"] for a in ward["alerts"]} == {f"d{i:04d}" for i in range(1, 11)} - {"d0003"}
+
+
+def test_since_checks_its_value(fleet):
+    client, _, _ = fleet
+    assert client.get(f"{ROUTE}?since=-1").status_code == 400
+    assert client.get(f"{ROUTE}?since=abc").status_code == 400
+    assert client.get(f"{ROUTE}?since=1&group=nowhere").status_code == 404
+    restored = client.get(f"{ROUTE}?since=999999")  # a number this database never gave: the full payload
+    assert restored.status_code == 200 and len(restored.get_json()["dispensers"]) == 25
+
+
+def test_gzip_when_accepted(fleet):
+    client, use, _ = fleet
+    use("d0001")
+    plain = client.get(ROUTE)
+    packed = client.get(ROUTE, headers={"Accept-Encoding": "gzip, deflate"})
+    assert "Content-Encoding" not in plain.headers and packed.headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(packed.data)) == plain.get_json()
+    assert len(packed.data) < len(plain.data) / 4
+    assert "Accept-Encoding" in packed.headers["Vary"] and "Accept-Encoding" in plain.headers["Vary"]
+    assert packed.headers["ETag"] != plain.headers["ETag"]  # strong ETags name the bytes sent
+    for etag in (plain.headers["ETag"], packed.headers["ETag"]):
+        again = client.get(ROUTE, headers={"Accept-Encoding": "gzip", "If-None-Match": etag})
+        assert again.status_code == 304 and again.data == b""
+    seq = plain.get_json()["seq"]
+    use("d0002")
+    delta = client.get(f"{ROUTE}?since={seq}", headers={"Accept-Encoding": "gzip"})
+    assert delta.headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(delta.data))["dispensers"][0]["id"] == "d0002"
+    history = client.get("/api/history?bucket=minute", headers={"Accept-Encoding": "gzip"})
+    assert len(json.loads(gzip.decompress(history.data))["points"]) >= 60
+
+
+def test_maintenance_token_records_refills_only(fleet):
+    client, use, _ = fleet
+    use("d0001", 100)
+    refill = client.post("/api/dispensers/d0001/refill", headers=bearer(MAINTENANCE))
+    assert refill.status_code == 200 and refill.get_json()["dispenser"]["level_pct"] == 100
+    assert client.get("/api/dispensers/d0001/refills").get_json()["refills"][0]["by"] == "maintenance"
+    assert client.post("/api/dispensers/d0001/heartbeat", json={}, headers=bearer(MAINTENANCE)).status_code == 401
+    assert client.post("/mettre_a_jour_donnees", json={"gel_used": 1}, headers=bearer(MAINTENANCE)).status_code == 401
+
+
+def test_a_config_without_groups_keeps_its_payload(client, post):
+    post({"gel_used": 1.5, "hands_detected": 1})
+    data = client.get(ROUTE).get_json()
+    assert data["groups"] == [] and SEED_KEYS | {"seq", "groups"} == set(data)
+    assert all(d["group"] is None and d["path"] == [] for d in data["dispensers"])
