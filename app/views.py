@@ -16,110 +16,16 @@ from app.services import get_config
 bp = Blueprint("views", __name__)
 LANGUAGES = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"
-POLL_MS = 5000
+POLL_S = 5  # the page polls this often; its text says so through "{s}"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'; "
        "form-action 'self'")
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
-# Strings rendered by the server (page) and read by the script (the `js` part, as a JSON data block).
-STRINGS: dict[str, dict[str, Any]] = {
-    "fr": {
-        "locale": "fr-FR",
-        "title": "Gel hydroalcoolique — utilisation",
-        "heading": "Utilisation du gel hydroalcoolique",
-        "gel_used": "Gel utilisé",
-        "hands_detected": "Mains détectées",
-        "dispensers": "Distributeurs",
-        "realtime": "Doses par minute — dernière heure",
-        "history": "Historique",
-        "today": "Aujourd’hui",
-        "days7": "7 jours",
-        "days30": "30 jours",
-        "csv": "Télécharger CSV",
-        "updated": "Mise à jour\u00a0:",
-        "chart_empty": "Aucune donnée",
-        "js": {
-            "state_live": "En direct",
-            "state_polling": "Actualisation toutes les 5 s",
-            "state_offline": "Hors connexion",
-            "state_connecting": "Connexion…",
-            "alert_offline": "{name} : hors ligne",
-            "alert_low": "{name} : réservoir presque vide",
-            "alert_no_use": "{name} : aucune utilisation récente",
-            "online": "En ligne",
-            "offline": "Hors ligne",
-            "low": "Niveau bas",
-            "level": "Niveau du réservoir",
-            "gel": "Gel",
-            "hands": "Mains",
-            "doses": "Doses",
-            "empty_at": "vide vers {when}",
-            "empty_unknown": "vidage non estimé",
-            "today": "aujourd’hui",
-            "tomorrow": "demain",
-            "seen": "vu {when}",
-            "never_seen": "jamais vu",
-            "stale": "valeurs figées",
-            "now": "à l’instant",
-            "ago_min": "il y a {n} min",
-            "ago_h": "il y a {n} h",
-            "ago_d": "il y a {n} j",
-            "never": "—",
-            "doses_axis": "Doses",
-            "gel_axis": "Gel (ml)",
-            "new_version": "Nouvelle version du tableau de bord : recharger",
-            "page_stale": "Connexion perdue — dernières valeurs connues",
-        },
-    },
-    "en": {
-        "locale": "en-US",
-        "title": "Hand sanitizer — usage",
-        "heading": "Hand sanitizer usage",
-        "gel_used": "Gel used",
-        "hands_detected": "Hands detected",
-        "dispensers": "Dispensers",
-        "realtime": "Doses per minute — last hour",
-        "history": "History",
-        "today": "Today",
-        "days7": "7 days",
-        "days30": "30 days",
-        "csv": "Download CSV",
-        "updated": "Updated:",
-        "chart_empty": "No data",
-        "js": {
-            "state_live": "Live",
-            "state_polling": "Refreshing every 5 s",
-            "state_offline": "Offline",
-            "state_connecting": "Connecting…",
-            "alert_offline": "{name}: offline",
-            "alert_low": "{name}: reservoir almost empty",
-            "alert_no_use": "{name}: no recent use",
-            "online": "Online",
-            "offline": "Offline",
-            "low": "Low level",
-            "level": "Reservoir level",
-            "gel": "Gel",
-            "hands": "Hands",
-            "doses": "Doses",
-            "empty_at": "empty around {when}",
-            "empty_unknown": "no emptying estimate",
-            "today": "today",
-            "tomorrow": "tomorrow",
-            "seen": "seen {when}",
-            "never_seen": "never seen",
-            "stale": "stale values",
-            "now": "just now",
-            "ago_min": "{n} min ago",
-            "ago_h": "{n} h ago",
-            "ago_d": "{n} d ago",
-            "never": "—",
-            "doses_axis": "Doses",
-            "gel_axis": "Gel (ml)",
-            "new_version": "A new dashboard version is available: reload",
-            "page_stale": "Connection lost — last known values",
-        },
-    },
-}
+
+def load_catalogs(folder: Path = TRANSLATIONS) -> dict[str, dict[str, Any]]:
+    """One catalog per language (`fr.json`, `en.json`): strings for the page, and the script's under `js`."""
+    return {lang: json.loads((folder / f"{lang}.json").read_text(encoding="utf-8")) for lang in LANGUAGES}
 
 
 def package_version() -> str:
@@ -152,6 +58,12 @@ def build_version(app: Flask) -> str:
 @bp.record_once
 def _compute_version(state: BlueprintSetupState) -> None:
     state.app.extensions["dashboard_version"] = build_version(state.app)
+    state.app.extensions["translations"] = load_catalogs()
+
+
+def catalog(lang: str) -> dict[str, Any]:
+    """The strings of one language, read when the app was built."""
+    return current_app.extensions["translations"][lang]
 
 
 def dashboard_version() -> str:
@@ -212,7 +124,7 @@ def page_settings(lang: str, strings: dict[str, Any], group: dict[str, Any] | No
         "kiosk": is_kiosk(),
         "version": dashboard_version(),
         "timezone": get_config().timezone,
-        "poll_ms": POLL_MS,
+        "poll_ms": POLL_S * 1000,
         "page_s": PAGE_S,
         "group": group["id"] if group else None,
         "groups": tree,
@@ -235,7 +147,7 @@ def html_page(html: str) -> Response:
 def index() -> Response:
     """The live dashboard, in French or English, normal or kiosk, for everything or one group."""
     lang = pick_language()
-    strings = STRINGS[lang]
+    strings = catalog(lang)
     tree = group_tree()
     group = chosen_group(tree)
     settings = page_settings(lang, strings, group, tree)
@@ -247,7 +159,7 @@ def index() -> Response:
 def tournee() -> Response:
     """The refill round for phones: the dispensers to refill, most urgent first, with a "Refilled" button."""
     lang = pick_language()
-    strings = STRINGS[lang]
+    strings = catalog(lang)
     tree = group_tree()
     group = chosen_group(tree)
     settings = page_settings(lang, strings, group, tree)

@@ -9,9 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from app.views import CSP, DASHBOARD_MODULES, STRINGS, content_hash
+from app.views import DASHBOARD_MODULES, content_hash
 
 STATIC = Path(__file__).resolve().parent.parent / "app" / "static"
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "app" / "translations"
+HEADINGS = {"fr": "Utilisation du gel hydroalcoolique", "en": "Hand sanitizer usage"}
+POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+          "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'; "
+          "form-action 'self'")
 REQUIRED_CSP = ["default-src 'self'", "script-src 'self'", "style-src 'self'", "object-src 'none'",
                 "base-uri 'none'", "frame-ancestors 'self'", "connect-src 'self' ws: wss:"]
 
@@ -82,7 +87,7 @@ def test_language(client, query: str, accept: str | None, expected: str) -> None
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert html_lang(html) == expected
-    assert STRINGS[expected]["heading"] in html
+    assert HEADINGS[expected] in html
     assert settings_of(html)["lang"] == expected
     assert "Accept-Language" in resp.headers.get("Vary", "")
 
@@ -90,7 +95,7 @@ def test_language(client, query: str, accept: str | None, expected: str) -> None
 def test_csp_header_and_no_inline_code(client) -> None:
     resp = client.get("/")
     csp = resp.headers["Content-Security-Policy"]
-    assert csp == CSP
+    assert csp == POLICY
     for directive in REQUIRED_CSP:
         assert directive in csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
@@ -180,8 +185,17 @@ def test_content_hash_follows_the_files(tmp_path: Path) -> None:
 
 def test_settings_carry_the_script_strings(client) -> None:
     settings = settings_of(client.get("/?lang=en").get_data(as_text=True))
-    assert settings["strings"] == STRINGS["en"]["js"]
     assert settings["locale"] == "en-US" and settings["poll_ms"] == 5000
-    for lang in STRINGS:
-        assert set(STRINGS[lang]["js"]) == set(STRINGS["fr"]["js"])
-        assert set(STRINGS[lang]) == set(STRINGS["fr"])
+    strings = settings["strings"]
+    assert strings["state_polling"] == "Refreshing every {s} s"  # the script fills {s} from poll_ms
+    assert (strings["alert_low"], strings["ago_min"]) == ("{name}: reservoir almost empty", "{n} min ago")
+    french = settings_of(client.get("/?lang=fr").get_data(as_text=True))
+    assert french["strings"]["state_polling"] == "Actualisation toutes les {s} s" and french["poll_ms"] == 5000
+
+
+def test_every_language_has_every_string() -> None:
+    catalogs = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in TRANSLATIONS.glob("*.json")}
+    assert set(catalogs) == {"fr", "en"}
+    for catalog in catalogs.values():
+        assert set(catalog) == set(catalogs["fr"]) and set(catalog["js"]) == set(catalogs["fr"]["js"])
+        assert all(isinstance(text, str) and text for text in catalog["js"].values())

@@ -1,5 +1,5 @@
 /* Getting the figures: initial GET, Socket.IO (`donnees_delta`, plus `donnees_utilisation` at connection),
- * the 5 s poll (always on; `?since=SEQ` once the server numbers its changes), the connection indicator and the
+ * the poll every `poll_ms` (always on; `?since=SEQ` once the server numbers its changes), the connection indicator and the
  * version check that reloads a kiosk when the server comes back with new files. */
 (function (G) {
   "use strict";
@@ -147,7 +147,7 @@
     if (node.dataset.state !== mode) node.dataset.state = mode;
     const engine = socketUp && live.socket.io.engine;
     node.dataset.transport = engine && engine.transport ? engine.transport.name : "";
-    G.setText(node.querySelector(".connection-label"), G.S["state_" + mode]);
+    G.setText(node.querySelector(".connection-label"), G.fill(G.S["state_" + mode], { s: G.settings.poll_ms / 1000 }));
     document.documentElement.classList.toggle("is-disconnected", mode === "offline");
     const banner = G.$("stale-banner");
     if (banner) banner.hidden = mode !== "offline" || !G.state.payload;
@@ -176,7 +176,7 @@
   function start() {
     poll(true);
     connectSocket();
-    setInterval(() => poll(false), G.settings.poll_ms || 5000);
+    setInterval(() => poll(false), G.settings.poll_ms);
   }
 
   G.live = {
