@@ -143,29 +143,29 @@ def html_page(html: str) -> Response:
     return resp
 
 
-@bp.get("/")
-def index() -> Response:
-    """The live dashboard, in French or English, normal or kiosk, for everything or one group."""
+def render_page(template: str, modules: tuple[str, ...], kiosk: bool | None = None) -> Response:
+    """A page in the asked language, for everything or the `?group=` asked for; `kiosk` forces the mode."""
     lang = pick_language()
     strings = catalog(lang)
     tree = group_tree()
     group = chosen_group(tree)
     settings = page_settings(lang, strings, group, tree)
-    return html_page(render_template("index.html", t=strings, lang=lang, kiosk=settings["kiosk"], group=group,
-                                     version=settings["version"], settings=settings, modules=DASHBOARD_MODULES))
+    if kiosk is not None:
+        settings["kiosk"] = kiosk
+    return html_page(render_template(template, t=strings, lang=lang, kiosk=settings["kiosk"], group=group,
+                                     version=settings["version"], settings=settings, modules=modules))
+
+
+@bp.get("/")
+def index() -> Response:
+    """The live dashboard, in French or English, normal or kiosk, for everything or one group."""
+    return render_page("index.html", DASHBOARD_MODULES)
 
 
 @bp.get("/tournee")
 def tournee() -> Response:
     """The refill round for phones: the dispensers to refill, most urgent first, with a "Refilled" button."""
-    lang = pick_language()
-    strings = catalog(lang)
-    tree = group_tree()
-    group = chosen_group(tree)
-    settings = page_settings(lang, strings, group, tree)
-    settings["kiosk"] = False
-    return html_page(render_template("tournee.html", t=strings, lang=lang, group=group, version=settings["version"],
-                                     settings=settings, modules=TOURNEE_MODULES))
+    return render_page("tournee.html", TOURNEE_MODULES, kiosk=False)
 
 
 @bp.get("/api/version")
