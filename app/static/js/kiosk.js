@@ -24,13 +24,14 @@
     return Math.max(MIN_PAGE_S, seconds) * 1000;
   }
 
-  /** The path without the groups the whole screen is already about (the chosen group and its parents). */
+  /** The most specific part of the path (a tile is narrow; the ward tells two "Chambre 12" apart, the site does
+   * not), without the groups the whole screen is already about. */
   function shortPath(entry) {
     const path = entry.path || [];
     let skip = 0;
     const chain = G.groups ? ancestorsNames() : [];
     while (skip < chain.length && skip < path.length - 1 && path[skip] === chain[skip]) skip += 1;
-    return path.slice(skip).join(" \u203a ");
+    return path.slice(Math.max(skip, path.length - 2)).join(" \u203a ");
   }
 
   let chainCache = null;

@@ -36,15 +36,37 @@
     return item;
   }
 
-  /** Worst first; past the cap a "+N" item, so a wall screen never overflows however many alerts there are. */
+  const KINDS = ["offline", "low", "no_use"];
+
+  /** Up to `cap` alerts taken in turn from each kind, so a kind with few alerts is not buried under another. */
+  function interleaved(alerts, cap) {
+    const queues = KINDS.map((kind) => alerts.filter((a) => a.kind === kind));
+    const picked = [];
+    for (let i = 0; picked.length < cap && queues.some((q) => i < q.length); i += 1) {
+      queues.forEach((q) => { if (i < q.length && picked.length < cap) picked.push(q[i]); });
+    }
+    return picked;
+  }
+
+  /** Worst first; past the cap a count per kind first, names of each kind in turn, then "+N": a wall screen
+   * never overflows however many alerts there are, and every kind stays on screen. */
   function renderAlerts() {
     const alerts = G.state.payload.alerts || [];
-    const items = alerts.slice(0, panels.alertCap).map(alertItem);
-    if (alerts.length > panels.alertCap) {
-      items.push(G.el("li", "alert alert-more", t("more", { n: alerts.length - panels.alertCap })));
-    }
-    if (alerts.length > 1) {
-      items.unshift(G.el("li", "alert alert-count", t("alerts_n", { n: alerts.length })));
+    const cap = panels.alertCap;
+    const items = [];
+    if (alerts.length > cap) {
+      KINDS.forEach((kind) => {
+        const n = alerts.filter((a) => a.kind === kind).length;
+        if (!n) return;
+        const chip = G.el("li", "alert alert-count alert-" + kind);
+        chip.dataset.kind = kind;
+        chip.append(G.el("span", "alert-icon"), G.el("span", "alert-text", t("count_" + kind, { n: n })));
+        items.push(chip);
+      });
+      interleaved(alerts, cap).forEach((a) => items.push(alertItem(a)));
+      items.push(G.el("li", "alert alert-more", t("more", { n: alerts.length - cap })));
+    } else {
+      alerts.forEach((a) => items.push(alertItem(a)));
     }
     G.$("alert-list").replaceChildren(...items);
     G.$("alerts").hidden = alerts.length === 0;
@@ -72,7 +94,7 @@
     li.dataset.reason = item.why.reason;
     const who = G.el("span", "attention-who");
     who.append(G.el("span", "attention-name", item.entry.name));
-    const path = G.pathText(item.entry);
+    const path = (item.entry.path || []).slice(-2).join(" \u203a "); // the specific end: ward, floor
     if (path) who.append(G.el("span", "attention-path", path));
     li.append(G.el("span", "attention-mark"), who, G.el("span", "attention-reason", reasonText(item)));
     return li;
