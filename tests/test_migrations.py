@@ -14,7 +14,7 @@ from app.migrations import SCHEMA_VERSION, migrate, schema_version
 from app.schema import make_engine, metadata
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import ServerProcess
+from tests.helpers.servers import ServerProcess, wait_for
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
 V1_ROWS = (
@@ -130,6 +130,13 @@ def test_upgrading_a_release_1_database_keeps_its_data(database, tmp_path, write
     app.extensions["usage_store"].engine.dispose()
 
 
+def waiting_on_locks(engine: sa.Engine) -> int:
+    """Sessions of this database waiting for a lock (a new connection: the activity view is frozen per transaction)."""
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity"
+                                    " WHERE datname = current_database() AND wait_event_type = 'Lock'").scalar()
+
+
 @pytest.mark.slow
 def test_two_servers_starting_at_once_upgrade_an_old_postgresql_database_once(pg_url, write_config):
     engine = make_engine(pg_url.replace("postgresql://", "postgresql+pg8000://"))
@@ -145,9 +152,15 @@ def test_two_servers_starting_at_once_upgrade_an_old_postgresql_database_once(pg
             failures.append(exc)
 
     threads = [threading.Thread(target=start, args=(s,)) for s in servers]
+    holder = engine.connect()
     try:
+        # Hold both at the schema-version read until both are there, so their upgrades truly start together.
+        gate = holder.begin()
+        holder.exec_driver_sql("LOCK TABLE meta IN ACCESS EXCLUSIVE MODE")
         for t in threads:
             t.start()
+        wait_for(lambda: waiting_on_locks(engine) == 2 or failures, 60, message="both servers waiting to upgrade")
+        gate.commit()
         for t in threads:
             t.join(90)
         assert not failures, [str(f)[-2000:] for f in failures]
@@ -159,6 +172,7 @@ def test_two_servers_starting_at_once_upgrade_an_old_postgresql_database_once(pg
             assert conn.exec_driver_sql("SELECT count(*) FROM meta WHERE key = 'schema_version'").scalar() == 1
         assert schema(engine)["dispensers"]["columns"].keys() >= {"refill_gel_ul", "missed", "backlog"}
     finally:
+        holder.close()
         for server in servers:
             server.stop()
         engine.dispose()
