@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -64,7 +65,7 @@ query_values = st.one_of(
 queries = st.dictionaries(st.sampled_from(["bucket", "from", "to", "dispenser", "x", ""]), query_values, max_size=4)
 
 
-def _state(client) -> tuple[int, int]:  # noqa: ANN001
+def _state(client) -> tuple[int, int]:
     """(gel microlitres, hands) as the GET route reports them."""
     data = client.get("/obtenir_donnees_utilisation").get_json()
     return round(data["gel_used"] * 1000), data["hands_detected"]
@@ -113,6 +114,27 @@ def test_fuzz_post_json(client, body, auth, ctype) -> None:
     assert dispenser is not None, "accepted without a valid token"
     gel, hands = _expected_delta(body, dispenser, seen)
     assert after == (before[0] + gel, before[1] + hands), resp.get_json()
+
+
+@FUZZ
+@given(item=good_event, with_id=st.booleans(), as_list=st.booleans(), auth=valid_auth,
+       ctype=st.sampled_from(["application/json", "application/json; charset=utf-8"]))
+def test_fuzz_a_valid_event_is_accepted_and_counted_once(client, item, with_id, as_list, auth, ctype) -> None:
+    """A valid event with a valid token: always 200 and counted once; sent again with its event_id, counted never."""
+    item = {k: v for k, v in item.items() if k != "event_id"}
+    if with_id:
+        item["event_id"] = uuid.uuid4().hex  # a new event: the first sending must count
+    body = [item] if as_list else item
+    before = _state(client)
+    resp = client.post(URL, data=json.dumps(body), headers={"Authorization": auth, "Content-Type": ctype})
+    assert resp.status_code == 200, (body, resp.data)
+    assert (resp.get_json()["accepted"], resp.get_json()["duplicates"]) == (1, 0), resp.get_json()
+    gel, hands = _expected_delta(body, _dispenser_of(auth), set())
+    assert _state(client) == (before[0] + gel, before[1] + hands)
+    if with_id:
+        again = client.post(URL, data=json.dumps(body), headers={"Authorization": auth, "Content-Type": ctype})
+        assert again.status_code == 200 and again.get_json()["duplicates"] == 1, again.data
+        assert _state(client) == (before[0] + gel, before[1] + hands)
 
 
 @FUZZ
