@@ -24,9 +24,11 @@ class Dispenser:
 
     def __init__(self, cfg: Config, spool: Spool, wake: Callable[[], None] = lambda: None,
                  refill: Callable[[], None] = lambda: None, pin_factory: Any = None,
-                 clock: Callable[[], float] = time.time, boot: str = BOOT_ID):
+                 clock: Callable[[], float] = time.time, boot: str = BOOT_ID,
+                 monotonic: Callable[[], float] = time.monotonic):
         self.cfg, self.spool, self._wake_sender = cfg, spool, wake
         self.clock, self.boot = clock, boot  # the wall clock dates a dose; the monotonic one measures its age
+        self.monotonic = monotonic  # cooldown, rate cap and stuck sensor (a test moves it instead of sleeping)
         self._cv = threading.Condition()
         self._halt = threading.Event()  # cuts a hold short on shutdown
         self._stopping = False
@@ -62,7 +64,7 @@ class Dispenser:
             self.refill_button = Button(cfg.refill_pin, pull_up=True, bounce_time=0.05, pin_factory=pin_factory)
             self.refill_button.when_pressed = lambda: self._refill_pressed(refill)
         if self.sensor.is_active:  # already covered at start: no dose until it clears once
-            self._present, self._since = True, time.monotonic()
+            self._present, self._since = True, self.monotonic()
 
     def __enter__(self) -> Dispenser:
         return self
@@ -84,7 +86,7 @@ class Dispenser:
         with self._cv:
             if self._present or self._stopping:
                 return
-            now = time.monotonic()
+            now = self.monotonic()
             self._present, self._since, self._stuck = True, now, False
             reason = self._refusal(now)
             if reason:
@@ -97,7 +99,7 @@ class Dispenser:
     def _hand_left(self) -> None:
         with self._cv:
             if self._stuck:
-                log.info("sensor cleared dispenser=%s stuck_for=%.1fs", self.cfg.id, time.monotonic() - self._since)
+                log.info("sensor cleared dispenser=%s stuck_for=%.1fs", self.cfg.id, self.monotonic() - self._since)
             self._present = self._stuck = False
             self._cv.notify_all()
 
@@ -116,7 +118,7 @@ class Dispenser:
     def ready_in(self) -> float:
         """Seconds before a new presence would be granted a dose (0 when it would be now)."""
         with self._cv:
-            now = time.monotonic()
+            now = self.monotonic()
             wait = self._last_dose + self.cfg.min_interval_s - now
             recent = [t for t in self._recent if now - t < 60]
             if len(recent) >= self.cfg.max_per_minute:
@@ -133,7 +135,7 @@ class Dispenser:
         with self._cv:
             stuck = False
             while not (self._stopping or self._pending or self._new_misses):
-                now = time.monotonic()
+                now = self.monotonic()
                 deadline = self._since + self.cfg.stuck_after_s if self._present and not self._stuck else None
                 if deadline is not None and now >= deadline:
                     self._stuck = stuck = True
