@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers.browser import Recorded, screenshot, wait_state_is, wait_value
+from tests.helpers.browser import ARTIFACTS, Recorded, screenshot, wait_value
 from tests.helpers.servers import ServerProcess
 from tools.fleet_layout import layout, write_fleet
 
@@ -103,6 +103,20 @@ def fleets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[int],
     yield get
     for fleet in started.values():
         fleet.process.stop()
+
+
+def screen(page: Any, name: str) -> None:
+    """Save what the screen shows (not the whole scrolled page) under tests/artifacts/, as a user sees it."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def pump_until(page: Any, condition: Callable[[], object], what: str, timeout_s: float = 5) -> None:
+    """Wait for a Python-side condition fed by Playwright callbacks (they only run while Playwright works)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(20)  # lets Playwright deliver the routed frames; the loop waits on the condition
 
 
 def assert_clean(rec: Recorded) -> None:
@@ -219,9 +233,9 @@ def test_group_view_picker_breadcrumb_attention_search_and_table(fleets, open_pa
     assert page.get_attribute("#breadcrumb li:last-child span", "aria-current") == "page"
     wards = [g for g in fleet.groups if g.get("parent") == "bat-a-e1"]
     assert page.locator("#subgroups .subgroup").count() == len(wards)
-    # Every card says where it is, and no name is cut.
+    # Every card says where it is below the group on screen (its ward), and no name is cut.
     paths = page.eval_on_selector_all(".dispenser .dispenser-path", "ns => ns.map(n => n.textContent)")
-    assert all("Étage 1" in p for p in paths), paths
+    assert all(p.split(" · ")[0] in {w["name"] for w in wards} for p in paths), paths
     assert page.evaluate("""() => Array.from(document.querySelectorAll('.dispenser-name')).every(
         (n) => n.scrollWidth <= n.clientWidth + 1 && getComputedStyle(n).textOverflow !== 'ellipsis')""")
     # Needs attention first: the list and the first cards agree.
@@ -229,7 +243,7 @@ def test_group_view_picker_breadcrumb_attention_search_and_table(fleets, open_pa
     assert urgent, "the fleet has low dispensers"
     first_cards = page.eval_on_selector_all(".dispenser", "ns => ns.map(n => n.dataset.id)")[:len(urgent)]
     assert first_cards == urgent
-    screenshot(page, "group-view-desktop")
+    screen(page, "group-view-desktop")
 
     name = page.text_content(f".dispenser[data-id={first_cards[-1]}] .dispenser-name")
     page.fill("#search", name.lower())
@@ -290,7 +304,8 @@ def test_refill_round_on_a_phone(fleets, open_page) -> None:
     levels = [float(t.replace("\u00a0", " ").split(" ")[0].replace(",", "."))
               for t in page.eval_on_selector_all(".refill-level", "ns => ns.map(n => n.textContent)")]
     assert levels == sorted(levels) and levels[0] < 15, levels  # lowest first; the low one is there
-    assert all("Bâtiment A" in p for p in page.eval_on_selector_all(".refill-path", "ns => ns.map(n => n.textContent)"))
+    paths = page.eval_on_selector_all(".refill-path", "ns => ns.map(n => n.textContent)")
+    assert all(p.startswith("Étage ") and " › " in p for p in paths), paths  # floor and ward, below Bâtiment A
     button = page.locator(".refill-button").first
     assert button.text_content() == "Rempli"
     assert button.bounding_box()["height"] >= 44  # a thumb's size
@@ -312,7 +327,7 @@ def test_refill_round_on_a_phone(fleets, open_page) -> None:
     page.wait_for_selector(f".refill-item.is-refilled[data-id={first}]")
     refills = requests.get(f"{fleet.url}/api/dispensers/{first}/refills", timeout=5).json()["refills"]
     assert refills[0]["by"] == "maintenance"
-    screenshot(page, "tournee-phone")
+    screen(page, "tournee-phone")
     page.reload()
     page.wait_for_selector("#refill-list .refill-item")
     assert page.is_hidden("#token-form")
@@ -321,3 +336,49 @@ def test_refill_round_on_a_phone(fleets, open_page) -> None:
     english.wait_for_selector(".refill-button")
     assert english.text_content(".refill-button") == "Refilled"
     assert [e for e in rec.errors if "401" not in e and "403" not in e] == []
+
+
+def test_a_missed_delta_makes_the_page_fetch_the_figures_again(fleets, open_page) -> None:
+    fleet = fleets(10)
+    drop: dict[str, Any] = {"armed": False, "dropped": []}
+
+    def relay(ws: Any) -> None:
+        """Between the page and the server: pass every frame, except one delta once armed."""
+        server = ws.connect_to_server()
+
+        def from_server(message: Any) -> None:
+            if (drop["armed"] and not drop["dropped"] and isinstance(message, str)
+                    and message.startswith('42["donnees_delta"')):
+                drop["dropped"].append(message)
+                return
+            ws.send(message)
+
+        server.on_message(from_server)
+
+    page, rec = open_page("about:blank")
+    page.route_web_socket("**/socket.io/**", relay)
+    page.goto(fleet.url + "/")
+    page.wait_for_function("() => document.getElementById('connection-status').dataset.state === 'live'")
+    before = int(page.get_attribute("#hands-detected", "data-value") or 0)
+    # The poll asks for what changed since the page's seq: nothing, 304.
+    with page.expect_response(lambda r: "since=" in r.url and r.status == 304, timeout=8000):
+        pass
+    fleet.post(fleet.ids[2], hands=1)
+    wait_value(page, "hands-detected", before + 1)
+    assert page.get_attribute("html", "data-refetches") is None  # a delta in sequence is applied, no GET
+
+    # The poll would catch up too: keep it out, so only the gap can bring the figures back.
+    page.route(lambda url: "since=" in url, lambda route: route.abort())
+    drop["armed"] = True
+    fleet.post(fleet.ids[3], hands=1)
+    pump_until(page, lambda: drop["dropped"], "a delta to drop")
+    assert int(page.get_attribute("#hands-detected", "data-value")) == before + 1
+    gets = len([u for u in rec.requests if "obtenir_donnees_utilisation" in u and "since=" not in u])
+    fleet.post(fleet.ids[4], hands=1)  # its delta's base is the dropped one's seq: a gap
+    wait_value(page, "hands-detected", before + 3, timeout_s=3)
+    assert int(page.get_attribute("html", "data-refetches")) >= 1
+    assert len([u for u in rec.requests if "obtenir_donnees_utilisation" in u and "since=" not in u]) > gets
+    hands = {i: page.text_content(f".dispenser[data-id={i}] .figure-hands") for i in fleet.ids[2:5]}
+    expected = {d["id"]: str(d["hands_detected"]) for d in requests.get(
+        f"{fleet.url}/obtenir_donnees_utilisation", timeout=5).json()["dispensers"] if d["id"] in hands}
+    assert hands == expected

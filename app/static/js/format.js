@@ -92,9 +92,34 @@
     return Math.max(0, Math.min(100, Number(entry.level_pct) || 0));
   }
 
-  /** The group path shown beside a name ("Bâtiment A › Étage 2 › Cardiologie"); empty without groups. */
+  // The names of the chosen group and its parents: a group view does not repeat them beside every dispenser.
+  const chosenChain = (function () {
+    const byId = new Map((settings.groups || []).map((g) => [g.id, g]));
+    const names = [];
+    let node = byId.get(settings.group);
+    while (node && names.length <= byId.size) {
+      names.unshift(node.name);
+      node = node.parent ? byId.get(node.parent) : null;
+    }
+    return names;
+  })();
+
+  /** A dispenser's group path below the group on screen (at least its own group), as a list of names. */
+  function pathParts(entry) {
+    const path = entry.path || [];
+    let skip = 0;
+    while (skip < chosenChain.length && skip < path.length - 1 && path[skip] === chosenChain[skip]) skip += 1;
+    return path.slice(skip);
+  }
+
+  /** The group path shown beside a name ("Étage 2 › Cardiologie"); empty without groups. */
   function pathText(entry) {
-    return (entry.path || []).join(" \u203a ");
+    return pathParts(entry).join(" \u203a ");
+  }
+
+  /** "1 alerte", "3 alertes": the `key_1` string for one, `key_n` otherwise. */
+  function count(key, n) {
+    return fill(S[key + (n === 1 ? "_1" : "_n")] || "{n}", { n: fmt.int.format(n) });
   }
 
   // ---------- DOM helpers ----------
@@ -149,6 +174,8 @@
   G.levelOf = levelOf;
   G.levelText = levelText;
   G.pathText = pathText;
+  G.pathParts = pathParts;
+  G.count = count;
   G.$ = $;
   G.el = el;
   G.setText = setText;

@@ -99,10 +99,9 @@
       const card = cards.get(g.id);
       const live = G.state.group(g.id);
       if (live) {
-        const n = G.panels.t("dispensers_n", { n: G.fmt.int.format(live.dispensers || 0) });
-        G.setText(card._parts.figures, n + " · " + G.gelText(live.gel_used || 0) + " · "
-          + G.fmt.int.format(live.hands_detected || 0) + " " + G.S.hands.toLowerCase());
-        G.setText(card._parts.alerts, live.alerts ? G.panels.t("alerts_n", { n: live.alerts }) : "");
+        G.setText(card._parts.figures, G.count("dispensers", live.dispensers || 0) + " · " + G.gelText(live.gel_used || 0)
+          + " · " + G.fmt.int.format(live.hands_detected || 0) + " " + G.S.hands.toLowerCase());
+        G.setText(card._parts.alerts, live.alerts ? G.count("alerts", live.alerts) : "");
         card.classList.toggle("has-alerts", !!live.alerts);
       }
       return card;

@@ -24,27 +24,10 @@
     return Math.max(MIN_PAGE_S, seconds) * 1000;
   }
 
-  /** The most specific part of the path (a tile is narrow; the ward tells two "Chambre 12" apart, the site does
-   * not), without the groups the whole screen is already about. */
+  /** The most specific end of the path (a tile is narrow; the ward tells two "Chambre 12" apart, the site does
+   * not), below the group the whole screen is about. */
   function shortPath(entry) {
-    const path = entry.path || [];
-    let skip = 0;
-    const chain = G.groups ? ancestorsNames() : [];
-    while (skip < chain.length && skip < path.length - 1 && path[skip] === chain[skip]) skip += 1;
-    return path.slice(Math.max(skip, path.length - 2)).join(" \u203a ");
-  }
-
-  let chainCache = null;
-  function ancestorsNames() {
-    if (chainCache) return chainCache;
-    const names = [];
-    let node = G.groups.byId.get(G.settings.group);
-    while (node && names.length < 64) {
-      names.unshift(node.name);
-      node = node.parent ? G.groups.byId.get(node.parent) : null;
-    }
-    chainCache = names;
-    return names;
+    return G.pathParts(entry).slice(-2).join(" \u203a ");
   }
 
   function buildTile() {

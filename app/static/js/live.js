@@ -118,14 +118,15 @@
     socket.on("connect", () => {
       live.everConnected = true;
       live.acceptFull = true;
-      if (GROUP) {
-        live.joined = false;
-        // The acknowledgement comes after the server moved us into the room: fetch from there, deltas follow.
-        socket.emit("join", { group: GROUP }, () => {
+      // Joining speaks the delta protocol: the server stops sending the full figures every second. In a group
+      // view the acknowledgement comes once we are in the group's room: fetch from there, its deltas follow.
+      if (GROUP) live.joined = false;
+      socket.emit("join", { group: GROUP }, () => {
+        if (GROUP) {
           live.joined = true;
           refetch();
-        });
-      }
+        }
+      });
       updateConnection();
       checkVersion();
     });

@@ -94,7 +94,7 @@
     li.dataset.reason = item.why.reason;
     const who = G.el("span", "attention-who");
     who.append(G.el("span", "attention-name", item.entry.name));
-    const path = (item.entry.path || []).slice(-2).join(" \u203a "); // the specific end: ward, floor
+    const path = G.pathParts(item.entry).slice(-2).join(" \u203a "); // the specific end: ward, floor
     if (path) who.append(G.el("span", "attention-path", path));
     li.append(G.el("span", "attention-mark"), who, G.el("span", "attention-reason", reasonText(item)));
     return li;

@@ -92,11 +92,14 @@
     return true;
   }
 
-  /** A `donnees_delta`: "applied", "old" (already have it) or "gap" (the caller re-fetches the GET). */
+  /** A `donnees_delta`: "applied", "old" (already have it) or "gap" (the caller re-fetches the GET).
+   * A delta carries whole entries and totals, not increments, so one whose base is at or below our seq is safe to
+   * apply (a group room's base is that room's last delta, often below a seq read from the GET); a base above our
+   * seq means a delta was missed. */
   function applyDelta(delta) {
     if (!delta || typeof delta.seq !== "number") return "old";
     if (state.seq !== null && delta.seq <= state.seq) return "old";
-    if (state.seq === null || delta.base !== state.seq) return "gap";
+    if (state.seq === null || typeof delta.base !== "number" || delta.base > state.seq) return "gap";
     const changed = new Set();
     let membership = false;
     let renamed = false;
