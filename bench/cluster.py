@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from bench import sockbench
-from bench.common import cpu_seconds, median, pid_of, token, write_config, wrk
+from bench.common import Unavailable, cpu_seconds, median, pid_of, token, write_config, wrk
 from bench.prefill import prefill_postgres
 from tests.helpers.servers import ServerProcess
 
@@ -52,7 +52,7 @@ def fresh_databases(n: int, fill: Callable[[str], object] | None = None) -> Iter
                 names.append(f"gel_bench_{uuid.uuid4().hex[:12]}")
                 conn.exec_driver_sql(f"CREATE DATABASE {names[0]}")
         except Exception as exc:
-            raise RuntimeError(f"PostgreSQL not reachable at {PG_SERVER}: {type(exc).__name__}: {exc}") from None
+            raise Unavailable(f"PostgreSQL not reachable at {PG_SERVER}: {type(exc).__name__}: {exc}") from None
         if fill is not None:
             fill(url.format(names[0]))
         with admin.connect() as conn:
@@ -137,7 +137,7 @@ def measure(run_dir: Path, reps: int, wrk_s: int, clients: int, events: int, say
     try:
         _flush_redis()
     except Exception as exc:
-        raise RuntimeError(f"Redis not reachable at {REDIS}: {type(exc).__name__}: {exc}") from None
+        raise Unavailable(f"Redis not reachable at {REDIS}: {type(exc).__name__}: {exc}") from None
     servers: list[ServerProcess] = []
     try:
         fill_s: list[float] = []

@@ -28,6 +28,10 @@ class Fault(Exception):
     """The project answered wrongly during a measurement: the run fails and writes no figures."""
 
 
+class Unavailable(RuntimeError):
+    """Something outside the project that a step needs (Chromium, PostgreSQL, Redis) is missing on this machine."""
+
+
 def token(i: int) -> str:
     """The bench token of dispenser i."""
     return f"tok-d{i:03d}-bench"

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Fault, token
+from bench.common import Fault, Unavailable, token
 
 # Every change of the total's text, stamped when the page's script is done with it (what the next paint shows).
 WATCH_JS = """
@@ -49,6 +49,7 @@ def first_showing(changes: list[list[Any]], expected: int) -> float:
 def measure(base_url: str, work: Path, chromium: str, hands: int = 10) -> dict:
     """Drive `hands` presences on the dispenser's mock pin; time each edge until the page shows the new total."""
     from gpiozero.pins.mock import MockFactory, MockPWMPin
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
@@ -71,11 +72,16 @@ def measure(base_url: str, work: Path, chromium: str, hands: int = 10) -> dict:
     latencies = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            try:
+                browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            except PlaywrightError as exc:
+                raise Unavailable(f"Chromium does not start: {exc}") from None
             page = browser.new_page()
             page.goto(base_url + "/")
-            page.wait_for_function("() => /\\d/.test((document.querySelector('#hands-detected')||{}).textContent||'')",
-                                   timeout=20000)
+            try:
+                page.wait_for_function(SHOWS_AT_LEAST, arg=0, timeout=20000)
+            except PlaywrightTimeout:
+                raise Fault("the dashboard showed no total within 20 s of loading") from None
             page.evaluate(WATCH_JS)
             for _ in range(hands):
                 expected = number(page.text_content("#hands-detected")) + 1

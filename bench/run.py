@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -25,7 +26,7 @@ from typing import Any
 import requests
 
 from bench import report, steps
-from bench.common import BENCH, RUN, WORK, Fault, RefServer, median, now_iso, write_config
+from bench.common import BENCH, RUN, WORK, Fault, RefServer, Unavailable, median, now_iso, write_config
 from bench.prefill import prefill
 from tests.helpers.servers import ServerProcess
 
@@ -129,8 +130,8 @@ class Step:
     name: str
     run: Callable[[Bench], None]
     needs: tuple[str, ...] = ()
-    # Steps that need something outside the project (Chromium; PostgreSQL and Redis): an error is recorded as
-    # "not measured" (figure key, value). A Fault, a wrong answer from the project, always fails the run.
+    # Steps that need something outside the project (Chromium; PostgreSQL and Redis): when it is missing
+    # (Unavailable), "not measured" is recorded (figure key, value). Any other error fails the run.
     missing: Callable[[str], tuple[str, Any]] | None = None
 
 
@@ -147,17 +148,14 @@ STEPS = [
 
 
 def run_step(b: Bench, step: Step) -> None:
-    """Run one step; a missing environment is recorded when the step allows it."""
+    """Run one step; a missing environment (Unavailable) is recorded when the step allows it."""
     t0 = time.monotonic()
     try:
         step.run(b)
-    except Fault:
-        raise
-    except Exception as exc:
+    except Unavailable as exc:
         if step.missing is None:
             raise
-        msg = str(exc) if isinstance(exc, RuntimeError) else f"{type(exc).__name__}: {exc}"
-        key, value = step.missing(" ".join(msg.replace("|", "/").split())[:200])
+        key, value = step.missing(" ".join(str(exc).replace("|", "/").split())[:200])
         b.fig[key] = value
     b.res.setdefault("step_s", {})[step.name] = time.monotonic() - t0
     say(f"{step.name}: {report.summary(b.fig, step.name)}")
@@ -187,9 +185,13 @@ def main(argv: list[str] | None = None) -> int:
         for i, step in enumerate(selected):
             run_step(b, step)
             b.release({n for later in selected[i + 1:] for n in later.needs})
-    except Fault as exc:
-        say(f"FAILED: the project answered wrongly during a measurement: {exc}")
-        (WORK / "failed.json").write_text(json.dumps({**b.res, "fault": str(exc)}, indent=2), encoding="utf-8")
+    except Exception as exc:
+        what = "the project answered wrongly during a measurement" if isinstance(exc, Fault) else "error"
+        say(f"FAILED ({what}): {type(exc).__name__}: {exc}")
+        if not isinstance(exc, Fault):
+            traceback.print_exc()
+        failed = {**b.res, "failed": f"{type(exc).__name__}: {exc}"}
+        (WORK / "failed.json").write_text(json.dumps(failed, indent=2, default=str), encoding="utf-8")
         return 1
     finally:
         b.close()
