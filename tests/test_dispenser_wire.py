@@ -22,6 +22,8 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 import dispenser
 from dispenser import Dispenser, Sender, Spool
 from gel_dispenser.spool import BOOT_ID
+from tests.helpers.auth import bearer
+from tests.helpers.config import TOKENS
 from tests.helpers.rigs import make_config
 from tests.helpers.servers import ROOT, wait_for
 
@@ -178,3 +180,16 @@ def test_a_dose_from_an_earlier_boot_is_corrected_by_the_clock_offset(server, tm
         finally:
             sender.stop()
     assert abs(recorded_times(server.url)[earlier["event_id"]] - (time.time() - 600)) < 2
+
+
+@pytest.mark.parametrize("event, headers, error", [
+    ({"gel_used": 1.5, "age_s": -1}, {}, "age_s must be a number from 0 to"),
+    ({"gel_used": 1.5, "age_s": 11 * 365 * DAY}, {}, "age_s must be a number from 0 to"),
+    ({"gel_used": 1.5, "age_s": "5"}, {}, "age_s must be a number"),
+    ({"gel_used": 1.5}, {"X-Dispenser-Clock": "yesterday"}, "X-Dispenser-Clock must be"),
+    ({"gel_used": 1.5}, {"X-Dispenser-Clock": "nan"}, "X-Dispenser-Clock must be"),
+])
+def test_the_server_refuses_a_bad_age_or_clock(server, event, headers, error):
+    resp = requests.post(server.url + "/mettre_a_jour_donnees", json=event, timeout=10,
+                         headers={**bearer(TOKENS["entree"]), **headers})
+    assert resp.status_code == 400 and error in resp.json()["error"]
