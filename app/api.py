@@ -99,7 +99,7 @@ def mettre_a_jour_donnees(caller: str) -> Response:
         for e in batch:
             log.debug("event dispenser=%s event_id=%s ts=%.3f gel_ml=%.3f hands=%d",
                       caller, e.event_id, e.ts, e.gel_ul / 1000, e.hands)
-    push_after(done.commit)
+    push_after(done.seq)
     return json_response({
         "message": CONFIRMATION,
         "accepted": done.accepted,

@@ -24,7 +24,6 @@ from app.http import (
 )
 from app.ingest import load_json
 from app.realtime.pushes import push_write
-from app.realtime.watchdog import alert_state, push_if_alerts_changed
 from app.services import get_figures, get_store
 
 log = logging.getLogger(__name__)
@@ -159,9 +158,8 @@ def heartbeat(dispenser_id: str, by: str) -> Response:
     version = body.get("version")
     if version is not None and (not isinstance(version, str) or len(version) > 40):
         raise ApiError("version must be a string of at most 40 characters")
-    before = alert_state()
     get_store().heartbeat(dispenser_id, _optional_int(body, "backlog"), version, _optional_int(body, "missed"))
     log.debug("heartbeat dispenser=%s backlog=%s", dispenser_id, body.get("backlog"))
-    push_if_alerts_changed(lambda _now: before)  # back online: tell the dashboards now
+    push_write()  # back online, a new backlog: the dashboards get this dispenser's entry now
     return json_response({"status": "ok"})
 

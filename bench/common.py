@@ -34,7 +34,7 @@ class Unavailable(RuntimeError):
 
 def token(i: int) -> str:
     """The bench token of dispenser i."""
-    return f"tok-d{i:03d}-bench"
+    return f"tok-d{i:03d}-bench-token"
 
 
 def uuid4_ids(rng: Random, n: int) -> list[str]:

@@ -43,7 +43,7 @@ function request()
   end
   local headers = {}
   headers["Content-Type"] = "application/json"
-  headers["Authorization"] = string.format("Bearer tok-d%03d-bench", counter % ndisp)
+  headers["Authorization"] = string.format("Bearer tok-d%03d-bench-token", counter % ndisp)
   return wrk.format("POST", "/mettre_a_jour_donnees", headers, body)
 end
 

@@ -1,4 +1,8 @@
-"""Reference "ceiling": Flask-SocketIO on eventlet whose handlers do no work (memory only, one emit per POST)."""
+"""Reference "ceiling": Flask-SocketIO on eventlet whose handlers do no work (memory only, one emit per POST).
+
+`--push full` emits the whole payload after each POST; `--push delta` emits what a project that sends deltas
+sends: the totals and one changed dispenser's entry. The bench picks the mode the project uses.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from socketio.packet import EVENT as EVENT_PACKET  # noqa: E402
 from socketio.packet import Packet  # noqa: E402
 
 EVENT = "donnees_utilisation"
+DELTA = "donnees_delta"
 
 
 class Encoded:
@@ -46,7 +51,7 @@ class CachedPacket(Packet):
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:
         """The figures never hold bytes; anything else is checked as usual."""
-        if isinstance(data, list) and len(data) == 2 and data[0] == EVENT:
+        if isinstance(data, list) and len(data) == 2 and data[0] in (EVENT, DELTA):
             return False
         return super().data_is_binary(data)
 
@@ -54,8 +59,9 @@ class CachedPacket(Packet):
         """The figures' event from the cached JSON text; other packets as usual."""
         data = self.data
         if (self.packet_type == EVENT_PACKET and self.id is None and self.namespace in (None, "/")
-                and isinstance(data, list) and len(data) == 2 and data[0] == EVENT and isinstance(data[1], dict)):
-            return f'{EVENT_PACKET}["{EVENT}",{encoded.of(data[1])}]'
+                and isinstance(data, list) and len(data) == 2 and data[0] in (EVENT, DELTA)
+                and isinstance(data[1], dict)):
+            return f'{EVENT_PACKET}["{data[0]}",{encoded.of(data[1])}]'
         return super().encode()
 
 
@@ -65,6 +71,7 @@ state = {"gel_used": 0.0, "hands_detected": 0}
 # Same shape and size as the project's payload (loaded once), so pushes carry as many bytes.
 template: dict = {}
 current: dict[str, dict] = {"payload": {}}
+mode = {"push": "full"}
 
 
 def payload() -> dict:
@@ -79,6 +86,14 @@ def count() -> None:
     current["payload"] = {**template, **state}
 
 
+def delta() -> dict:
+    """The totals and one dispenser's entry, in turn (the shape of the project's delta for one use)."""
+    n = state["hands_detected"]
+    entries = template.get("dispensers") or [{}]
+    return {"base": n - 1, "seq": n, **state, "updated_at": template.get("updated_at"),
+            "dispensers": [entries[n % len(entries)]], "removed": [], "groups": []}
+
+
 @app.get("/obtenir_donnees_utilisation")
 def obtenir_donnees_utilisation() -> Response:
     """A plain GET returning the counter."""
@@ -90,7 +105,10 @@ def mettre_a_jour_donnees() -> Response:
     """Count the POST in memory and emit once."""
     request.get_data()
     count()
-    socketio.emit(EVENT, payload())
+    if mode["push"] == "delta":
+        socketio.emit(DELTA, delta())
+    else:
+        socketio.emit(EVENT, payload())
     return Response(json.dumps({"message": "ok", **state}), mimetype="application/json")
 
 
@@ -104,7 +122,9 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=5000)
     ap.add_argument("--payload", help="a JSON file with the project's payload (shape and size)")
+    ap.add_argument("--push", choices=("full", "delta"), default="full", help="what each POST emits")
     args = ap.parse_args()
+    mode["push"] = args.push
     if args.payload:
         with open(args.payload, encoding="utf-8") as f:
             template.update(json.load(f))

@@ -25,8 +25,8 @@ from typing import Any
 
 import requests
 
-from bench import report, steps
-from bench.common import BENCH, RUN, WORK, Fault, RefServer, Unavailable, median, now_iso, write_config
+from bench import report, sockbench, steps
+from bench.common import BENCH, RUN, WORK, Fault, RefServer, Unavailable, median, now_iso, token, write_config
 from bench.prefill import prefill
 from tests.helpers.servers import ServerProcess
 
@@ -95,17 +95,25 @@ class Bench:
         if name not in self.running:
             if name == "seed":
                 srv: Any = RefServer("ref_seed.py")
-            elif name == "ceiling":  # pushes a payload of the same shape and size as the project's, 1M store
-                answer = requests.get(self.server("big").url + steps.GET, timeout=30)
-                answer.raise_for_status()
-                (RUN / "payload.json").write_bytes(answer.content)
-                self.res["payload_bytes"] = len(answer.content)
-                srv = RefServer("ref_ceiling.py", "--payload", str(RUN / "payload.json"))
+            elif name == "ceiling":
+                srv = self._ceiling()
             else:
                 srv = ServerProcess(self.store(name))
             self.running[name] = srv  # registered first, so that a failed start is still stopped
             srv.start()
         return self.running[name]
+
+    def _ceiling(self) -> RefServer:
+        """The ceiling, pushing what the project pushes per use (full figures or a delta) in the same shape."""
+        big = self.server("big").url
+        answer = requests.get(big + steps.GET, timeout=30)
+        answer.raise_for_status()
+        (RUN / "payload.json").write_bytes(answer.content)
+        self.res["payload_bytes"] = len(answer.content)
+        event = sockbench.pushed_event(big, token(0))
+        self.res["push_event"] = event
+        return RefServer("ref_ceiling.py", "--payload", str(RUN / "payload.json"),
+                         "--push", "delta" if event == "donnees_delta" else "full")
 
     def on_close(self, closer: Callable[[], object]) -> None:
         """Call `closer` when the run ends, however it ends."""

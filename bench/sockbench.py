@@ -7,13 +7,16 @@ import re
 import statistics
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 
 import aiohttp
 
 from bench.common import Fault
 
-EVENT_PREFIX = '42["donnees_utilisation"'
+# The full figures (sent on connect, and to clients that never join) and the delta of each use (to those that do).
+FIGURES_EVENTS = ('42["donnees_utilisation"', '42["donnees_delta"')
+JOIN = '42["join",{"group":null}]'  # as the dashboard page does: the whole fleet's deltas (ignored by old servers)
 Probe = Callable[[], float]
 # The payload's total comes before the per-dispenser entries (which have their own), so the first match is it.
 TOTAL_HANDS = re.compile(r'"hands_detected":(\d+)')
@@ -26,7 +29,7 @@ class Client:
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.pushes = 0
         self.hands = -1  # the total of hands the last push showed
-        self.seen: list[tuple[float, int]] = []  # (perf_counter, total shown) of each push since the last mark()
+        self.seen: list[tuple[float, int, str]] = []  # (perf_counter, total shown, event) of each push since mark()
         self.changed = asyncio.Event()
         self.task: asyncio.Task | None = None
 
@@ -39,6 +42,7 @@ class Client:
         await self.ws.send_str("40")
         self.task = asyncio.create_task(self._read())
         await asyncio.wait_for(self._wait_pushes(1), 30)
+        await self.ws.send_str(JOIN)
 
     async def _wait_pushes(self, n: int) -> None:
         while self.pushes < n:
@@ -49,10 +53,11 @@ class Client:
         """Forget the pushes received so far."""
         self.seen = []
 
-    async def showing(self, hands: int) -> float:
-        """perf_counter() of the first push since mark() showing `hands` hands or more (older figures do not count)."""
+    async def showing(self, hands: int) -> tuple[float, str]:
+        """perf_counter() and event of the first push since mark() showing `hands` hands or more (older figures do
+        not count)."""
         while True:
-            reached = next((t for t, shown in self.seen if shown >= hands), None)
+            reached = next(((t, event) for t, shown, event in self.seen if shown >= hands), None)
             if reached is not None:
                 return reached
             self.changed.clear()
@@ -63,11 +68,11 @@ class Client:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 continue
             data = msg.data
-            if data.startswith(EVENT_PREFIX):
+            if data.startswith(FIGURES_EVENTS):
                 now = time.perf_counter()
                 found = TOTAL_HANDS.search(data, 0, 400)
                 self.hands = int(found.group(1)) if found else -1
-                self.seen.append((now, self.hands))
+                self.seen.append((now, self.hands, data[4:data.index('"', 4)]))
                 self.pushes += 1
                 self.changed.set()
             elif data == "2":
@@ -103,8 +108,11 @@ async def connect_many(session: aiohttp.ClientSession, base: str | list[str], n:
 
 
 async def push_latency(session: aiohttp.ClientSession, base: str, token: str, clients: list[Client],
-                       posts: int, timeout: float = 30.0) -> list[float]:
-    """For each POST: seconds from sending it until the LAST client has a push showing the POST's total."""
+                       posts: int, timeout: float = 30.0, events: Counter | None = None) -> list[float]:
+    """For each POST: seconds from sending it until the LAST client has a push showing the POST's total.
+
+    `events` counts which event brought the new total to that last client.
+    """
     out = []
     for _ in range(posts):
         for c in clients:
@@ -116,8 +124,25 @@ async def push_latency(session: aiohttp.ClientSession, base: str, token: str, cl
         except TimeoutError:
             shown = sorted({c.hands for c in clients})[:5]
             raise Fault(f"no push showed {total} hands within {timeout} s (clients show {shown})") from None
-        out.append(max(seen) - t0)
+        last_at, event = max(seen)
+        out.append(last_at - t0)
+        if events is not None:
+            events[event] += 1
     return out
+
+
+async def _probe(base: str, token: str) -> str:
+    async with aiohttp.ClientSession() as session:
+        client = (await connect_many(session, base, 1))[0]
+        events: Counter = Counter()
+        await push_latency(session, base, token, [client], 3, events=events)
+        await client.close()
+    return events.most_common(1)[0][0]
+
+
+def pushed_event(base: str, token: str) -> str:
+    """Which event brings a dashboard (connected, joined) the figures after a POST: full figures or a delta."""
+    return asyncio.run(_probe(base, token))
 
 
 async def run(base: str | list[str], token: str, clients: int, posts: int, rss_probe: Probe | None = None,
@@ -130,9 +155,10 @@ async def run(base: str | list[str], token: str, clients: int, posts: int, rss_p
         cs = await connect_many(session, base, clients)
         connect_s = time.perf_counter() - t0
         rss = rss_probe() if rss_probe else None
-        lat = await push_latency(session, post_url, token, cs, posts)
+        events: Counter = Counter()
+        lat = await push_latency(session, post_url, token, cs, posts, events=events)
         await asyncio.gather(*(c.close() for c in cs))
-    return {"latencies_s": lat, "connect_s": connect_s, "rss_mb": rss}
+    return {"latencies_s": lat, "connect_s": connect_s, "rss_mb": rss, "events": dict(events)}
 
 
 def measure(base: str | list[str], token: str, clients: int, posts: int, rss_probe: Probe | None = None,
@@ -144,9 +170,11 @@ def measure(base: str | list[str], token: str, clients: int, posts: int, rss_pro
 def push_figures(one_base: str, many_bases: str | list[str], token: str, clients: int,
                  post_url: str | None = None, rss_probe: Probe | None = None) -> dict:
     """1 client on `one_base` (p50/p99 of 200 POSTs), then the last of `clients` on `many_bases` (median of 11)."""
-    one = sorted(measure(one_base, token, 1, 200, post_url=post_url)["latencies_s"])
+    first = measure(one_base, token, 1, 200, post_url=post_url)
+    one = sorted(first["latencies_s"])
     many = measure(many_bases, token, clients, 11, rss_probe, post_url)
     out = {
+        "events": {"one_client": first["events"], "fanout": many["events"]},
         "one_client_p50_ms": statistics.median(one) * 1000,
         "one_client_p99_ms": one[int(len(one) * 0.99) - 1] * 1000,
         "one_client_samples_ms": [x * 1000 for x in one],
