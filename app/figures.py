@@ -127,27 +127,36 @@ class Figures:
         return payload, self._valid_until([view.rows[i] for i in ids], now)
 
     def delta(self, since: int, group: str | None = None, now: float | None = None) -> Payload | None:
-        """What changed after change `since` (in a group if given): totals, changed entries, alerts, groups.
-
-        None when none of the dispensers concerned changed; the caller answers 304 or sends nothing.
-        """
-        now = time.time() if now is None else now
+        """What changed after change `since` (in a group if given), or None when none of its dispensers did."""
         view = self.view
         with view.lock:
-            seq = view.refresh(now)
-            ids = view.changed_ids(since) if since < seq else []
+            seq = view.refresh(time.time() if now is None else now)
+            return self.delta_of(view.changed_ids(since) if since < seq else [], since, group)
+
+    def delta_of(self, ids: list[str], base: int, group: str | None = None) -> Payload | None:
+        """The delta event for these changed dispensers (those in `group` if given), or None if none is.
+
+        `base` is the sequence number the receiver must hold: the delta carries every change after it. The
+        alert list (of the group) is only sent when it may have moved since `base`: without the key, the
+        receiver's list stands (a fleet's offline dispensers would otherwise ride along with every use).
+        """
+        view = self.view
+        with view.lock:
             if group is not None:
                 ids = [i for i in ids if group in view.fleet.ancestors(i)]
             if not ids:
                 return None
             if group is None:
-                gel_used, hands, updated = view.gel_ul / 1000, view.hands, view.updated_at
+                gel_ul, hands, updated = view.gel_ul, view.hands, view.updated_at
             else:
-                figures = view.totals.group(group)
-                gel_used, hands, updated = figures["gel_used"], figures["hands_detected"], view.totals.updated_at(group)
-            return Payload(base=since, seq=seq, gel_used=gel_used, hands_detected=hands, updated_at=iso(updated),
-                           dispensers=[view.entries[i] for i in ids], removed=[], alerts=view.totals.alerts(group),
-                           groups=view.groups_of(ids, group))
+                gel_ul, hands, *_ = view.totals.sums[group]
+                updated = view.totals.updated_at(group)
+            delta = Payload(base=base, seq=view.seq, gel_used=gel_ul / 1000, hands_detected=int(hands),
+                            updated_at=iso(updated), dispensers=[view.entries[i] for i in ids], removed=[],
+                            groups=view.groups_of(ids, group))
+            if view.totals.alerts_moved(ids, base):
+                delta["alerts"] = view.totals.alerts(group)
+            return delta
 
     def _flags(self, row: Any, now: float) -> Flags:
         cfg = self.cfg

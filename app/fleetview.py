@@ -49,16 +49,20 @@ class FleetView:
                     return self.seq
                 rows = conn.execute(ALL_ROWS).all() if self.seq < 0 else changed_since(conn, self.seq)
             self.seq, self.gel_ul, self.hands = change
-            self._apply(rows, now)
+            self._apply(rows, now, count=True)
             return self.seq
 
     def resync(self, now: float, ids: list[str]) -> None:
-        """Rebuild these entries for `now` (flags, rate window move without writes); memoised, so cheap."""
-        with self.lock:
-            self._apply([self.rows[i] for i in ids if i in self.rows], now)
+        """Rebuild these entries for `now` (flags, rate window move without writes); memoised, so cheap.
 
-    def _apply(self, rows: list[Any], now: float) -> None:
-        """Take these rows as current: their entries rebuilt, the groups above them moved."""
+        The group figures are left as the last change set them: a flag that moved with time reaches them (and
+        the deltas) when the watchdog gives its dispenser a change number.
+        """
+        with self.lock:
+            self._apply([self.rows[i] for i in ids if i in self.rows], now, count=False)
+
+    def _apply(self, rows: list[Any], now: float, count: bool) -> None:
+        """Take these rows as current: their entries rebuilt and, if `count`, the groups above them moved."""
         for r in rows:
             self.rows[r.id] = r
             self.updated_at = max(self.updated_at, r.updated_at)
@@ -69,7 +73,8 @@ class FleetView:
             entry["group"] = self.fleet.group_of.get(r.id)
             entry["path"] = self.fleet.path(r.id)
             self.entries[r.id] = entry
-            self.totals.update(entry, r.gel_ul, r.updated_at)
+            if count:
+                self.totals.update(entry, r.gel_ul, r.updated_at, self.seq)
 
     def changed_ids(self, since: int) -> list[str]:
         """The declared dispensers written after change `since`, in declaration order (through the seq index)."""

@@ -28,11 +28,14 @@ class GroupTotals:
         self.sums: dict[str, list[float]] = {g: [0, 0, 0, 0, 0.0] for g in fleet.groups}
         self.parts: dict[str, tuple[int, int, int]] = {}  # dispenser -> (gel_ul, hands, alerts) as counted
         self.alerting: dict[str, tuple[str, tuple[str, ...]]] = {}  # dispenser -> (name, kinds), if any
+        self.alert_seq: dict[str, int] = {}  # dispenser -> the change at which its alerts last moved
 
-    def update(self, entry: dict[str, Any], gel_ul: int, updated_at: float) -> tuple[str, ...]:
-        """Count a declared dispenser's current entry; return the ids of the groups whose figures moved."""
+    def update(self, entry: dict[str, Any], gel_ul: int, updated_at: float, seq: int) -> tuple[str, ...]:
+        """Count a declared dispenser's entry as of change `seq`; return the ids of the groups whose figures moved."""
         ident = entry["id"]
         kinds = alert_kinds(entry)
+        if ident not in self.alert_seq or self.alerting.get(ident, ("", ()))[1] != kinds:
+            self.alert_seq[ident] = seq
         if kinds:
             self.alerting[ident] = (entry["name"], kinds)
         else:
@@ -72,6 +75,10 @@ class GroupTotals:
             if within is None or within in self.fleet.ancestors(ident):
                 found += [(ALERT_KINDS.index(k), self.order.get(ident, 0), ident, name, k) for k in kinds]
         return [{"dispenser": ident, "name": name, "kind": k} for _, _, ident, name, k in sorted(found)]
+
+    def alerts_moved(self, ids: list[str], since: int) -> bool:
+        """True when the alerts of these (changed) dispensers may have moved after change `since`."""
+        return any(self.alert_seq.get(i, since + 1) > since for i in ids)
 
     def updated_at(self, within: str) -> float:
         """The newest change stamp of a group's dispensers."""

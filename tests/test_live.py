@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 
 from app import socketio
-from app.realtime import EVENT
+from app.realtime import DELTA, EVENT
 from app.realtime.watchdog import AlertMemory, check_alerts
 from app.schema import dispensers
 from app.store.sequence import next_seq
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
+from tests.helpers.servers import wait_for
 
 
 def payloads(sio) -> list[dict]:
@@ -61,6 +62,12 @@ def test_alert_change_is_pushed_without_any_post(app, sio_client, client):
     with store.writer() as conn:  # the dispenser was last heard from long ago (a write takes the next seq)
         conn.execute(dispensers.update().values(last_seen=1.0, updated_at=time.time(), seq=next_seq(conn).seq))
     assert check_alerts(app, memory)
-    pushed = payloads(sio_client)
+    received = sio_client.get_received()
+    deltas = [m["args"][0] for m in received if m["name"] == DELTA]  # at once: what changed
+    assert len(deltas) == 1 and [d["online"] for d in deltas[0]["dispensers"]] == [False] * 3
+    assert {"dispenser": "entree", "name": "Entrée", "kind": "offline"} in deltas[0]["alerts"]
+    # The full figures follow within a second (coalesced), for the clients that read only those.
+    pushed = [m["args"][0] for m in received if m["name"] == EVENT]
+    wait_for(lambda: pushed.extend(payloads(sio_client)) or pushed, 3, message="the full figures")
     assert len(pushed) == 1
     assert {"dispenser": "entree", "name": "Entrée", "kind": "offline"} in pushed[0]["alerts"]

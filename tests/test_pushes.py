@@ -7,7 +7,7 @@ import json
 from socketio.packet import BINARY_EVENT, Packet
 
 from app import realtime, socketio
-from app.realtime import EVENT, pushes
+from app.realtime import DELTA, EVENT, pushes
 from app.realtime.packets import PayloadPacket
 from app.services import get_store
 from tests.helpers.servers import wait_for
@@ -15,6 +15,10 @@ from tests.helpers.servers import wait_for
 
 def payloads(sio) -> list[dict]:
     return [m["args"][0] for m in sio.get_received() if m["name"] == EVENT]
+
+
+def deltas(sio) -> list[dict]:
+    return [m["args"][0] for m in sio.get_received() if m["name"] == DELTA]
 
 
 def test_with_no_dashboard_a_post_builds_no_push_yet_answers_the_totals(app, client, post, monkeypatch):
@@ -37,14 +41,14 @@ def test_requests_sharing_a_commit_share_its_push(app, sio_client, post):
     post({"gel_used": 1, "hands_detected": 1})
     sio_client.get_received()
     with app.app_context():
-        store = get_store()
+        seq = app.extensions["push_state"].pushed
         # Another request of the same group commit: the push already sent carries its data.
-        assert pushes.push_after(store.commits) is None
-        assert payloads(sio_client) == []
+        assert pushes.push_after(seq) is False
+        assert deltas(sio_client) == []
         # A later commit is pushed again.
         post({"gel_used": 1, "hands_detected": 1})
-        assert [p["hands_detected"] for p in payloads(sio_client)] == [2]
-        assert pushes.push_after(store.commits - 1) is None
+        assert [p["hands_detected"] for p in deltas(sio_client)] == [2]
+        assert pushes.push_after(seq) is False
 
 
 def test_a_post_committed_while_a_push_is_built_is_pushed_by_its_builder(app, sio_client, post, monkeypatch):
@@ -53,27 +57,29 @@ def test_a_post_committed_while_a_push_is_built_is_pushed_by_its_builder(app, si
     sio_client.get_received()
     built: list[int] = []
     depth = [0, 0]  # now, deepest
-    real = realtime.push
+    real = pushes.PushState.send_deltas
 
-    def push_meanwhile(payload=None):  # noqa: ANN001, ANN202
+    def push_meanwhile(self, figures, ids, seq):
         built.append(get_store().commits)
         depth[0] += 1
         depth[1] = max(depth)
         if len(built) == 1:  # another POST commits while this push is being built: it does not build its own
             assert post({"gel_used": 1, "hands_detected": 1}).get_json()["hands_detected"] == 3
         try:
-            return real(payload)
+            return real(self, figures, ids, seq)
         finally:
             depth[0] -= 1
 
-    monkeypatch.setattr(realtime, "push", push_meanwhile)
+    monkeypatch.setattr(pushes.PushState, "send_deltas", push_meanwhile)
     post({"gel_used": 1, "hands_detected": 1})
     # Another round follows, in the background, after the commit that arrived meanwhile; none is nested.
     wait_for(lambda: len(built) == 2, 5, message="the second round")
     assert built == [2, 3] and depth[1] == 1
     received: list[dict] = []
-    wait_for(lambda: received.extend(payloads(sio_client)) or len(received) >= 2, 5, message="both pushes")
-    assert [p["hands_detected"] for p in received] == [3, 3]
+    wait_for(lambda: received.extend(deltas(sio_client)) or len(received) >= 2, 5, message="both pushes")
+    # Each round carries the changes it read; the last one ends on the final totals, each change once.
+    assert [p["hands_detected"] for p in received] == [2, 3]
+    assert received[1]["base"] == received[0]["seq"]
 
 
 def test_the_push_packet_encodes_like_the_standard_one(client):

@@ -1,7 +1,8 @@
-"""Live push: the Socket.IO server and the `donnees_utilisation` event it carries.
+"""Live push: the Socket.IO server, the `donnees_utilisation` figures and the `donnees_delta` changes.
 
-`pushes` builds one push per group commit, `packets` encodes it once for every client, `watchdog` pushes when
-the alerts change with no write at all.
+`rooms` places each client (full figures or deltas, all or one group), `pushes` sends one delta per group commit
+and the full figures at most once a second, `packets` encodes a payload once for every client, `watchdog`
+notices the alerts that change with no write at all.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ from app.figures import Payload
 from app.services import get_figures
 
 EVENT = "donnees_utilisation"
+DELTA = "donnees_delta"
+FULL_ROOM = "full"  # clients that never sent `join`: the full figures, at most once a second
+ALL_ROOM = "all"  # the deltas of the whole fleet
 socketio = SocketIO()
+
+
+def group_room(group: str | None) -> str:
+    """The room whose clients get the deltas of `group` (None: of every dispenser)."""
+    return ALL_ROOM if group is None else f"group:{group}"
 
 
 def current_payload() -> Payload:
@@ -21,7 +30,7 @@ def current_payload() -> Payload:
 
 
 def push(payload: Payload | None = None) -> Payload:
-    """Send the figures to every dashboard (of every server process, through the message queue)."""
+    """Send the full figures to the clients that read them (of every server process, through the queue)."""
     payload = current_payload() if payload is None else payload
-    socketio.emit(EVENT, payload)
+    socketio.emit(EVENT, payload, to=FULL_ROOM)
     return payload

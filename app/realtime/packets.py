@@ -9,7 +9,7 @@ from socketio.packet import EVENT as EVENT_PACKET
 from socketio.packet import Packet
 
 from app.figures import Payload
-from app.realtime import EVENT
+from app.realtime import DELTA, EVENT
 
 
 class PayloadPacket(Packet):
@@ -22,7 +22,7 @@ class PayloadPacket(Packet):
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:
         """The figures never hold bytes; anything else is checked as usual."""
-        if isinstance(data, list) and len(data) == 2 and data[0] == EVENT:
+        if isinstance(data, list) and len(data) == 2 and data[0] in (EVENT, DELTA):
             return False
         return super().data_is_binary(data)
 
@@ -30,11 +30,12 @@ class PayloadPacket(Packet):
         """The figures' event from the payload's cached JSON text; other packets as usual."""
         data = self.data
         if (self.packet_type == EVENT_PACKET and self.id is None and self.namespace in (None, "/")
-                and isinstance(data, list) and len(data) == 2 and data[0] == EVENT and isinstance(data[1], dict)):
+                and isinstance(data, list) and len(data) == 2 and data[0] in (EVENT, DELTA)
+                and isinstance(data[1], dict)):
             figures = data[1]
             if isinstance(figures, Payload):
                 text = figures.encoded()[0]
             else:  # figures received from another process through the message queue
                 text = json.dumps(figures, ensure_ascii=False, separators=(",", ":"))
-            return f'{EVENT_PACKET}["{EVENT}",{text}]'
+            return f'{EVENT_PACKET}["{data[0]}",{text}]'
         return super().encode()

@@ -1,60 +1,96 @@
-"""Pushes that cost little: built once per group commit and never for nobody, at most one at a time."""
+"""Pushes that cost what changed: one delta per group commit to the rooms it concerns, full figures once a second.
+
+A round reads the rows written since the last round (through the seq index) and sends each room concerned the
+entries of its changed dispensers, its totals and alerts: a use costs the same with 3 or 3,000 dispensers. The
+old clients' full figures are coalesced: at most one build and send per second, whatever the rate of uses.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+import time
 
 from flask import Flask, current_app
-from flask_socketio import emit
 
 import app.realtime as realtime
-from app.figures import Payload
-from app.metrics import get_metrics
-from app.realtime import EVENT, socketio
-from app.services import get_config, get_store
+from app.figures import Figures
+from app.realtime import DELTA, FULL_ROOM, group_room, socketio
+from app.realtime.rooms import reaches
+from app.services import get_figures
 
+FULL_EVERY_S = 1.0  # the full figures go out at most this often
 log = logging.getLogger(__name__)
 
 
-@socketio.on("connect")
-def on_connect(auth: Any = None) -> None:
-    """A dashboard that connects gets the figures at once."""
-    get_metrics().dashboards.inc()
-    emit(EVENT, realtime.current_payload())
-
-
-@socketio.on("disconnect")
-def on_disconnect(reason: Any = None) -> None:
-    """Keep the connected-dashboards gauge true."""
-    get_metrics().dashboards.dec()
-
-
 def has_listeners() -> bool:
-    """True when a push can reach someone: a dashboard connected here, or other processes through the queue."""
-    if get_config().message_queue:
-        return True
-    server = socketio.server
-    return server is not None and next(iter(server.manager.get_participants("/", None)), None) is not None
+    """True when a push can reach someone: a client connected here, or other processes through the queue."""
+    return reaches(None)  # the None room holds every client
 
 
 class PushState:
-    """Per app: the last group commit a push carried, and whether a push is being built right now."""
+    """Per app: the change pushed last, each room's last delta, whether a round runs, when full figures may go."""
 
-    def __init__(self) -> None:
+    def __init__(self, origin: int) -> None:
         self.lock = threading.Lock()
-        self.pushed_upto = 0
+        self.origin = origin  # every client connected after this change: the base of a room's first delta
+        self.pushed = origin  # changes up to this one were pushed
+        self.rooms: dict[str, int] = {}  # room -> the change its last delta carried (what its clients hold)
         self.building = False
         self.again = False
+        self.full_due = 0.0  # monotonic time before which no full figures go out
+        self.full_waiting = False
 
-    def push_round(self) -> Payload:
-        """Build and send one push; note the commits it carries."""
-        upto = get_store().commits  # read before the payload: what it shows includes at least this commit
-        payload = realtime.push()
+    def push_round(self) -> None:
+        """Send the deltas of every change since the last round, then the full figures when due."""
+        figures = get_figures()
+        base = self.pushed
+        seq = figures.view.refresh(time.time())
+        if seq > base:
+            self.send_deltas(figures, figures.view.changed_ids(base), seq)
         with self.lock:
-            self.pushed_upto = max(self.pushed_upto, upto)
-        return payload
+            self.pushed = max(self.pushed, seq)
+        self.full_soon()
+
+    def send_deltas(self, figures: Figures, ids: list[str], seq: int) -> None:
+        """One delta per room concerned: the fleet's, and each group's above a changed dispenser."""
+        groups = {g for i in ids for g in figures.view.fleet.ancestors(i)}
+        for group in [None, *sorted(groups)] if ids else []:
+            room = group_room(group)
+            base = self.rooms.get(room, self.origin)
+            self.rooms[room] = seq  # even unheard: a client joining later sees the gap and re-reads
+            if reaches(room):
+                delta = figures.delta_of(ids, base, group)
+                if delta is not None:
+                    socketio.emit(DELTA, delta, to=room)
+
+    def full_soon(self) -> None:
+        """The full figures for the old clients: now if the last ones went a second ago, else once, then."""
+        if not reaches(FULL_ROOM):
+            return
+        with self.lock:
+            if self.full_waiting:
+                return
+            wait = self.full_due - time.monotonic()
+            self.full_waiting = wait > 0
+            if wait <= 0:
+                self.full_due = time.monotonic() + FULL_EVERY_S
+        if wait <= 0:
+            realtime.push()
+        else:
+            socketio.start_background_task(self._full_later, current_app._get_current_object(), wait)
+
+    def _full_later(self, app: Flask, wait: float) -> None:
+        """The coalesced full figures: whatever changed during the wait goes out in one push."""
+        socketio.sleep(wait)
+        with self.lock:
+            self.full_waiting = False
+            self.full_due = time.monotonic() + FULL_EVERY_S
+        with app.app_context():
+            try:
+                realtime.push()
+            except Exception:
+                log.exception("full figures push failed")
 
     def done_or_again(self) -> bool:
         """After a round: True (and no longer building) unless commits arrived meanwhile."""
@@ -72,29 +108,29 @@ class PushState:
 
 
 def init_pushes(app: Flask) -> None:
-    """Give the app its push state."""
-    app.extensions["push_state"] = PushState()
+    """Give the app its push state, starting from the change its figures hold now."""
+    app.extensions["push_state"] = PushState(app.extensions["figures"].view.refresh(time.time()))
 
 
-def push_after(commit: int) -> Payload | None:
-    """Push the figures after group commit `commit`; at most one push is built at a time, none twice.
+def push_after(seq: int) -> bool:
+    """Push what changed up to change `seq`; at most one round is built at a time, no change pushed twice.
 
-    Returns the payload pushed, or None when nobody listens (headless ingest builds no payload), when a push
-    read after this commit already went out (requests that shared a commit share its push), or when a push is
-    being built: another round follows it then, so this commit is pushed without waiting here.
+    False when nobody listens (headless ingest builds nothing), when a round read after this change already
+    went out (requests that shared a commit share its push), or when a round is being built: another follows
+    it then, so this change is pushed without waiting here.
     """
     if not has_listeners():
-        return None
+        return False
     state: PushState = current_app.extensions["push_state"]
     with state.lock:
-        if commit <= state.pushed_upto:
-            return None
+        if seq <= state.pushed:
+            return False
         if state.building:
             state.again = True
-            return None
+            return False
         state.building = True
     try:
-        payload = state.push_round()
+        state.push_round()
     except BaseException:
         state.stop()
         raise
@@ -102,7 +138,7 @@ def push_after(commit: int) -> Payload | None:
         # Commits arrived during this round: the next rounds run in the background, so that under steady load
         # this request's answer does not wait for pushes built for others.
         socketio.start_background_task(_push_rounds, current_app._get_current_object(), state)
-    return payload
+    return True
 
 
 def _push_rounds(app: Flask, state: PushState) -> None:
@@ -119,6 +155,6 @@ def _push_rounds(app: Flask, state: PushState) -> None:
             log.exception("push failed")
 
 
-def push_write() -> Payload:
-    """After a write outside the group commit (a refill): push the figures if anyone listens; return them."""
-    return realtime.push() if has_listeners() else realtime.current_payload()
+def push_write() -> bool:
+    """After a write outside the group commit (refill, heartbeat, a flag moved with time): push what changed."""
+    return push_after(get_figures().view.refresh(time.time())) if has_listeners() else False

@@ -12,6 +12,8 @@ from flask import Flask
 import app.realtime as realtime
 from app.figures import Payload
 from app.realtime import socketio
+from app.realtime.pushes import push_write
+from app.services import get_store
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,19 @@ def push_if_alerts_changed(swap: Callable[[str], str | None]) -> bool:
     if previous is None or previous == state:
         return False
     log.info("alerts changed alerts=%s", state)
-    realtime.push(payload)
+    moved = moved_with_time(json.loads(previous), payload["alerts"])
+    if moved:  # a change number for them: deltas and `?since` polls carry their new flags like any write
+        get_store().touch(moved)
+    push_write()
     return True
+
+
+def moved_with_time(before: list[dict], after: list[dict]) -> list[str]:
+    """The dispensers whose offline or no-use alert came or went (the alerts that move with no write)."""
+    timed = ("offline", "no_use")
+    was = {(a["dispenser"], a["kind"]) for a in before if a["kind"] in timed}
+    now = {(a["dispenser"], a["kind"]) for a in after if a["kind"] in timed}
+    return sorted({d for d, _ in was ^ now})
 
 
 class AlertMemory:

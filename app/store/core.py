@@ -12,7 +12,7 @@ from app.migrations import migrate
 from app.store.caches import DataVersion, RecentUseCache, RowCache
 from app.store.database import Database
 from app.store.reads import export_buckets, export_events, history, recent_use, refill_history
-from app.store.writes import Event, GroupCommit, Ingested, heartbeat, refill, sync_dispensers
+from app.store.writes import Event, GroupCommit, Ingested, heartbeat, refill, sync_dispensers, touch
 
 
 class Store(Database):
@@ -53,6 +53,10 @@ class Store(Database):
                   now: float | None = None) -> None:
         """Note that a dispenser is alive, with its spool backlog, version and missed-presence counter."""
         heartbeat(self, dispenser_id, backlog, version, missed, time.time() if now is None else now)
+
+    def touch(self, ids: list[str]) -> int:
+        """Give these dispensers a new change number with no other write (a flag moved with time); return it."""
+        return touch(self, ids)
 
     def dispenser_rows(self) -> list[sa.Row]:
         """Every dispenser row with its running totals; only the rows whose stamp moved are read in full."""
