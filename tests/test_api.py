@@ -193,7 +193,8 @@ def test_healthz(client, app):
 
 
 def test_errors_are_json(client):
-    assert client.get("/nope").get_json()["error"]
+    missing = client.get("/nope")
+    assert missing.status_code == 404 and missing.get_json()["error"]
     resp = client.put("/mettre_a_jour_donnees")
     assert resp.status_code == 405 and "POST" in resp.headers["Allow"]
 

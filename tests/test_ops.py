@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -66,9 +67,10 @@ def test_predicted_empty_time_from_the_recent_rate(app, post):
           for h in range(10)])
     payload = app.extensions["figures"].payload(now=now)
     first = payload["dispensers"][0]
-    empty = time.mktime(time.strptime(first["empty_at"], "%Y-%m-%dT%H:%M:%S.000Z")) - time.timezone
-    newest = now
-    assert abs(empty - (newest + 9 * 86400)) < 3700  # rate window is whole hours
+    empty = datetime.strptime(first["empty_at"], "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=UTC).timestamp()
+    # Every use lies inside the 24 h window, so the rate is exactly 30 ml a day; the prediction is anchored on the
+    # newest dose (sent to the whole second) and given to the minute.
+    assert empty == round((int(now) + 9 * 86400) / 60) * 60
     assert payload["dispensers"][1]["empty_at"] is None  # no recent use, no prediction
 
 
@@ -127,11 +129,13 @@ def test_history_per_hour_and_day(client, post):
     assert len(days) == 4 and sum(p["events"] for p in days) == 4 and days[0]["events"] == 0
 
 
-@pytest.mark.parametrize("query", ["bucket=week", "from=nope", "from=2026-03-10&to=2026-03-01",
-                                   "bucket=minute&from=2026-01-01&to=2026-03-01", "dispenser=zz"])
-def test_bad_history_queries(client, query):
+@pytest.mark.parametrize(("query", "status"), [
+    ("bucket=week", 400), ("from=nope", 400), ("from=2026-03-10&to=2026-03-01", 400),
+    ("bucket=minute&from=2026-01-01&to=2026-03-01", 400), ("dispenser=zz", 404),
+])
+def test_bad_history_queries(client, query, status):
     resp = client.get(f"/api/history?{query}")
-    assert resp.status_code in (400, 404) and resp.get_json()["error"]
+    assert resp.status_code == status and resp.get_json()["error"]
 
 
 def test_csv_export_of_events_and_of_periods(client, post):
@@ -156,6 +160,7 @@ def test_csv_export_of_events_and_of_periods(client, post):
 
 
 def test_metrics(client, post, sio_client):
+    client.post("/api/dispensers/b12/heartbeat", headers=auth("b12"), json={"backlog": 0, "missed": 7})
     post({"gel_used": 1.5, "hands_detected": 1, "event_id": "m1"})
     post({"gel_used": 1.5, "hands_detected": 1, "event_id": "m1"})
     post({"gel_used": -1})
@@ -168,6 +173,10 @@ def test_metrics(client, post, sio_client):
                  'gel_dispenser_gel_used_ml{dispenser="entree"} 1.5',
                  'gel_dispenser_level_pct{dispenser="entree"} 99.5',
                  'gel_dispenser_online{dispenser="cafeteria"} 0.0',
+                 'gel_dispenser_hands_detected{dispenser="entree"} 1.0',
+                 'gel_dispenser_hands_detected{dispenser="b12"} 0.0',
+                 'gel_dispenser_missed_presences{dispenser="b12"} 7.0',
+                 'gel_dispenser_missed_presences{dispenser="entree"} 0.0',
                  "gel_dashboards_connected 1.0",
                  'gel_request_duration_seconds_count{endpoint="api.mettre_a_jour_donnees"} 4.0']:
         assert line in text, line
