@@ -39,8 +39,10 @@ def _flush_redis() -> None:
 
 @contextmanager
 def fresh_databases(n: int, fill: Callable[[str], object] | None = None) -> Iterator[list[str]]:
-    """Create `n` PostgreSQL databases gel_bench_<random>, all copies of the first after `fill(its URL)`; yield
-    their URLs; drop them WITH (FORCE)."""
+    """`n` fresh PostgreSQL databases gel_bench_<random> (copies of the first after `fill`), dropped WITH (FORCE).
+
+    Yields their URLs; `fill(url)` fills the first one before the others are made from it as templates.
+    """
     import sqlalchemy as sa
 
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"timeout": 5})

@@ -54,8 +54,7 @@ class Client:
         self.seen = []
 
     async def showing(self, hands: int) -> tuple[float, str]:
-        """perf_counter() and event of the first push since mark() showing `hands` hands or more (older figures do
-        not count)."""
+        """perf_counter() and event of the first push since mark() showing `hands` hands or more."""
         while True:
             reached = next(((t, event) for t, shown, event in self.seen if shown >= hands), None)
             if reached is not None:
