@@ -133,12 +133,15 @@ class Figures:
             seq = view.refresh(time.time() if now is None else now)
             return self.delta_of(view.changed_ids(since) if since < seq else [], since, group)
 
-    def delta_of(self, ids: list[str], base: int, group: str | None = None) -> Payload | None:
+    def delta_of(self, ids: list[str], base: int, group: str | None = None,
+                 seq: int | None = None) -> Payload | None:
         """The delta event for these changed dispensers (those in `group` if given), or None if none is.
 
-        `base` is the sequence number the receiver must hold: the delta carries every change after it. The
-        alert list (of the group) is only sent when it may have moved since `base`: without the key, the
-        receiver's list stands (a fleet's offline dispensers would otherwise ride along with every use).
+        `base` is the sequence number the receiver must hold: the delta carries every change after it, up to
+        `seq` (default: the view's; a push round gives the one it read, since a newer one would claim changes
+        its `ids` do not hold). The alert list (of the group) is only sent when it may have moved since `base`:
+        without the key, the receiver's list stands (a fleet's offline dispensers would otherwise ride along
+        with every use).
         """
         view = self.view
         with view.lock:
@@ -151,9 +154,9 @@ class Figures:
             else:
                 gel_ul, hands, *_ = view.totals.sums[group]
                 updated = view.totals.updated_at(group)
-            delta = Payload(base=base, seq=view.seq, gel_used=gel_ul / 1000, hands_detected=int(hands),
-                            updated_at=iso(updated), dispensers=[view.entries[i] for i in ids], removed=[],
-                            groups=view.groups_of(ids, group))
+            delta = Payload(base=base, seq=view.seq if seq is None else seq, gel_used=gel_ul / 1000,
+                            hands_detected=int(hands), updated_at=iso(updated),
+                            dispensers=[view.entries[i] for i in ids], removed=[], groups=view.groups_of(ids, group))
             if view.totals.alerts_moved(ids, base):
                 delta["alerts"] = view.totals.alerts(group)
             return delta

@@ -60,7 +60,7 @@ class PushState:
             base = self.rooms.get(room, self.origin)
             self.rooms[room] = seq  # even unheard: a client joining later sees the gap and re-reads
             if reaches(room):
-                delta = figures.delta_of(ids, base, group)
+                delta = figures.delta_of(ids, base, group, seq)
                 if delta is not None:
                     socketio.emit(DELTA, delta, to=room)
 
