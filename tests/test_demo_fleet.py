@@ -1,0 +1,55 @@
+"""`tools/demo.py --fleet N`: N dispensers in groups, simulated in the demo's own process."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers.servers import ROOT, free_port, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def collect(stream, lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line.rstrip("\n"))
+
+
+def test_the_fleet_demo_serves_n_dispensers_in_groups_from_one_simulator(tmp_path: Path):
+    config = tmp_path / "config.toml"
+    config.write_text(f"[server]\nport = {free_port()}\n", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demo.py"), "--config", str(config),
+                             "--fleet", "40", "--mean-interval", "4"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    out: list[str] = []
+    err: list[str] = []
+    for stream, lines in ((proc.stdout, out), (proc.stderr, err)):
+        threading.Thread(target=collect, args=(stream, lines), daemon=True).start()
+    try:
+        url = wait_for(lambda: next((x for x in out if x.startswith("http://")), None), 60, message="URL line")
+        route = url + "obtenir_donnees_utilisation"
+        first = wait_for(lambda: (data := requests.get(route, timeout=10).json())["hands_detected"] and data, 30,
+                         message="the fleet's first uses")
+        assert len(first["dispensers"]) == 40 and first["dispensers"][0]["path"][0] == "CHU Nord"
+        assert [g["id"] for g in first["groups"]][:3] == ["site", "bat-a", "bat-b"]
+        assert any(len(d["path"]) == 4 for d in first["dispensers"])  # site, building, floor, ward
+        wait_for(lambda: requests.get(route, timeout=10).json()["hands_detected"] > first["hands_detected"], 30,
+                 message="live uses after the history")
+        assert "40 simulated dispensers; Ctrl-C stops" in out
+        # One process simulates them all: the demo's only child is the server.
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 1
+        generated = tmp_path / "instance" / "fleet-40"
+        assert (generated / "dispensers.csv").read_text().startswith("id,name,group,capacity_ml,token_sha256\n")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
