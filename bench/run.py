@@ -143,6 +143,8 @@ class Step:
     missing: Callable[[str], tuple[str, Any]] | None = None
 
 
+# In run order. A new step (issue 12's `fleet`, say) is a function of Bench in its own module, a line here, its
+# figure keys in report.STEP_FIGURES and its goal rows in report_rows.BUILDERS.
 STEPS = [
     Step("idle", lambda b: steps.idle(b, IDLE_S), ("empty",)),
     Step("history", steps.history, ("big", "small")),
