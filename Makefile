@@ -36,8 +36,10 @@ test-fast: $(STAMP)
 demo: $(STAMP)
 	$(PY) tools/demo.py --config config.toml
 
+# The server alone. With the example tokens of config.toml it refuses to start: `make run DEMO=1` serves them on
+# 127.0.0.1 (as `make demo` does), or put your own tokens in config.toml.
 run: $(STAMP)
-	$(PY) -m app --config config.toml
+	$(PY) -m app --config config.toml $(if $(DEMO),--demo)
 
 bench: $(STAMP)
 	$(PY) -m bench.run

@@ -17,7 +17,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="path to config.toml (default: $GEL_CONFIG or ./config.toml)")
     parser.add_argument("--host", help="address to listen on (overrides [server] host)")
     parser.add_argument("--port", type=int, help="port to listen on (overrides [server] port)")
+    parser.add_argument("--demo", action="store_true", default=os.environ.get("GEL_DEMO") == "1",
+                        help="serve the example tokens of config.toml, on 127.0.0.1 only (also GEL_DEMO=1)")
     return parser.parse_args(argv)
+
+
+def raise_open_files_limit(connections: int) -> None:
+    """Let the process hold `connections` sockets plus its own files: the usual soft limit is only 1024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256  # the database, the log, Redis, the listening socket
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard),
+                                                    hard))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host = args.host or cfg.host
     port = cfg.port if args.port is None else args.port
-    reason = insecure_reason(cfg, host)
+    reason = insecure_reason(cfg, host, args.demo)
     if reason:
         print(f"error: {reason}", file=sys.stderr)
         return 2
@@ -49,12 +62,20 @@ def main(argv: list[str] | None = None) -> int:
     from app.realtime.watchdog import run_watchdog
 
     setup_logging(cfg.log_level, cfg.secrets())
-    app = create_app(cfg)
+    app = create_app(cfg, demo=args.demo)
     socketio.start_background_task(run_watchdog, app)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"Dashboard: http://{shown}:{port}/", flush=True)
     # eventlet writes its request lines straight to stderr unless given a logger: through logging they are redacted.
-    extra = {"allow_unsafe_werkzeug": True} if cfg.async_mode == "threading" else {"log": getLogger(ACCESS_LOGGER)}
+    extra = {"allow_unsafe_werkzeug": True} if cfg.async_mode == "threading" else {
+        "log": getLogger(ACCESS_LOGGER),
+        # Idle or slow connections (slowloris) are closed after idle_timeout_s; at most max_connections are
+        # served at once, the next ones wait in the listen queue. Websockets get Engine.IO's own ping timeout.
+        "socket_timeout": cfg.idle_timeout_s,
+        "keepalive": cfg.idle_timeout_s,
+        "max_size": cfg.max_connections,
+    }
+    raise_open_files_limit(cfg.max_connections)
     socketio.run(app, host=host, port=port, log_output=cfg.log_level.upper() == "DEBUG", **extra)
     return 0
 

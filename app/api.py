@@ -18,6 +18,7 @@ from app.http import (
     json_response,
     known_dispenser,
     known_group,
+    limit_dispenser,
     require_json,
 )
 from app.ingest import parse_events
@@ -87,6 +88,7 @@ def mettre_a_jour_donnees(caller: str) -> Response:
     """Add a use (or a batch of uses) to the totals, then push the new figures to every dashboard."""
     require_json()
     batch = parse_events(request.get_data(cache=False), time.time(), request.headers.get("X-Dispenser-Clock"))
+    limit_dispenser(caller, len(batch))
     done = get_store().ingest_shared(caller, batch)  # group commit with concurrent POSTs
     metrics = get_metrics()
     metrics.ingested.labels(caller).inc(done.accepted)

@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from app.fleet import Fleet, GroupDecl, parse_groups, read_dispensers_csv
 from gel_toolkit import ConfigFileError, is_loopback, load_toml
 
-# Tokens shipped in the example config.toml start with this: fine on loopback, refused on the LAN.
-EXAMPLE_TOKEN_PREFIX = "CHANGE-ME"
+# Tokens shipped in the example config.toml start with this (any case): served only by the demo, on loopback.
+EXAMPLE_TOKEN_PREFIX = "change-me"
+MIN_TOKEN_LENGTH = 16  # token_urlsafe(24) gives 32; shorter secrets are guessable over a LAN
+MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
 ASYNC_MODES = ("eventlet", "threading")
 
 
@@ -67,6 +69,13 @@ class ServerConfig:
     dispensers_csv: str | None = None  # more dispensers, one per line (path relative to config.toml)
     groups: tuple[GroupDecl, ...] = field(default_factory=tuple)
     dispensers: tuple[DispenserDecl, ...] = field(default_factory=tuple)
+    # Limits against slow or greedy clients (per server process).
+    max_exports: int = 2  # CSV exports streaming at once; more get 503 with Retry-After
+    dispenser_events_per_min: int = 6000  # per dispenser token, events and heartbeats; 0: no limit
+    max_dashboards: int = 2000  # Socket.IO connections in all
+    max_dashboards_per_address: int = 64  # Socket.IO connections from one client address
+    max_connections: int = 4000  # open HTTP connections (eventlet); more wait in the listen queue
+    idle_timeout_s: float = 60.0  # a connection silent this long is closed (slowloris)
 
     @cached_property
     def token_digests(self) -> dict[bytes, str]:
@@ -135,14 +144,32 @@ def _credential(raw: dict, where: str) -> tuple[str | None, str | None]:
     if ("token" in raw) == ("token_sha256" in raw):
         raise ConfigError(f"{where}: give either token or token_sha256 (the hex SHA-256 of the token)")
     if "token" in raw:
-        token = str(raw["token"])
-        if len(token) < 8:
-            raise ConfigError(f"{where}: token must be at least 8 characters")
-        return token, None
+        return _token(raw["token"], f"{where}: token"), None
     digest = str(raw["token_sha256"]).lower()
     if not re.fullmatch(r"[0-9a-f]{64}", digest):
         raise ConfigError(f"{where}: token_sha256 must be 64 hexadecimal characters (sha256sum of the token)")
     return None, digest
+
+
+def _token(token: Any, what: str) -> str:
+    """A secret from the config: a string of at least MIN_TOKEN_LENGTH characters."""
+    if not isinstance(token, str):
+        raise ConfigError(f'{what} must be a string in quotes (e.g. token = "..."), made with {MAKE_TOKEN}')
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(f"{what} must be at least {MIN_TOKEN_LENGTH} characters; make one with {MAKE_TOKEN}")
+    return token
+
+
+def _check_tokens(cfg: ServerConfig) -> None:
+    """The admin and maintenance tokens: strings, long enough, and nobody else's."""
+    seen = cfg.token_digests
+    for key in ("admin_token", "maintenance_token"):
+        if (token := getattr(cfg, key)) is None:
+            continue
+        _token(token, f"[server] {key}")
+        if token_digest(token) in seen:
+            raise ConfigError(f"[server] {key} must differ from every other token (it equals another's)")
+        seen = {**seen, token_digest(token): key}
 
 
 def _dispensers(values: dict[str, Any], base: Path, groups: set[str]) -> tuple[DispenserDecl, ...]:
@@ -192,6 +219,8 @@ def server_config(table: dict[str, Any], base: Path) -> ServerConfig:
     except TypeError as exc:
         raise ConfigError(f"[server]: {exc}") from None
     _check_values(cfg)
+    _check_limits(cfg)
+    _check_tokens(cfg)
     _check_origins(cfg.cors_origins)
     return cfg
 
@@ -205,13 +234,23 @@ def _check_origins(origins: Any) -> None:
                           "or a list of origins")
 
 
+def _check_limits(cfg: ServerConfig) -> None:
+    """The limits are whole numbers (positive; the event rate may be 0, no limit), the idle timeout seconds."""
+    floors = {"max_exports": 1, "max_dashboards": 1, "max_dashboards_per_address": 1, "max_connections": 1,
+              "dispenser_events_per_min": 0}
+    for key, floor in floors.items():
+        value = getattr(cfg, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < floor:
+            raise ConfigError(f"[server] {key} must be an integer of at least {floor}")
+
+
 def _check_values(cfg: ServerConfig) -> None:
     """Refuse values that would only fail later, at run time."""
     if not isinstance(cfg.port, int) or not 0 <= cfg.port <= 65535:
         raise ConfigError("[server] port must be an integer from 0 to 65535")
-    for key in ("low_level_pct", "offline_after_s", "check_interval_s"):
+    for key in ("low_level_pct", "offline_after_s", "check_interval_s", "idle_timeout_s"):
         value = getattr(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
             raise ConfigError(f"[server] {key} must be a positive number")
     if cfg.timezone is not None:
         try:
@@ -235,18 +274,24 @@ def load_config(path: str | Path) -> ServerConfig:
     return server_config(data.get("server", {}), path.resolve().parent)
 
 
-def insecure_reason(cfg: ServerConfig, host: str) -> str | None:
-    """Why serving on `host` with this config would be unsafe, or None."""
-    if is_loopback(host):
+def example_tokens(cfg: ServerConfig) -> list[str]:
+    """Who still has a token of the example config.toml (any case): dispenser ids, admin_token, maintenance_token."""
+    weak = [d.id for d in cfg.dispensers if d.token and d.token.lower().startswith(EXAMPLE_TOKEN_PREFIX)]
+    return weak + [key for key in ("admin_token", "maintenance_token")
+                   if (getattr(cfg, key) or "").lower().startswith(EXAMPLE_TOKEN_PREFIX)]
+
+
+def insecure_reason(cfg: ServerConfig, host: str | None = None, demo: bool = False) -> str | None:
+    """Why serving this config (on `host`, when known) would be unsafe, or None."""
+    # The example tokens are public: only the demo, asked for explicitly, serves them, and on loopback only.
+    # Behind a proxy the server listens on loopback too, so the address alone proves nothing.
+    weak = example_tokens(cfg)
+    if not weak or (demo and (host is None or is_loopback(host))):
         return None
-    weak = [d.id for d in cfg.dispensers if d.token and d.token.startswith(EXAMPLE_TOKEN_PREFIX)]
-    weak += [key for key in ("admin_token", "maintenance_token")
-             if (getattr(cfg, key) or "").startswith(EXAMPLE_TOKEN_PREFIX)]
-    if not weak:
-        return None
+    where = f"listen on {host}" if demo else "serve"
     return (
-        f"refusing to listen on {host}: the token of {', '.join(weak)} is still the example value "
-        f"from config.toml. Give each [[server.dispensers]] (and admin_token) its own secret, e.g. "
-        f"python3 -c 'import secrets; print(secrets.token_urlsafe(24))', and put the same token in "
-        f"that dispenser's [dispenser] table; or listen on 127.0.0.1 only."
+        f"refusing to {where}: the token of {', '.join(weak)} is still the example value from config.toml. "
+        f"Give each [[server.dispensers]] (and admin_token, maintenance_token) its own secret, e.g. {MAKE_TOKEN}, "
+        f"put it in that dispenser's [dispenser] table and give the server its token_sha256 "
+        f"(printf %s TOKEN | sha256sum); or run the demo on 127.0.0.1 (make demo, python -m app --demo, GEL_DEMO=1)."
     )

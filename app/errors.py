@@ -20,6 +20,8 @@ def register_error_handlers(app: Flask) -> None:
         resp = json_response({"error": str(exc)}, exc.status)
         if exc.status == 401:
             resp.headers["WWW-Authenticate"] = "Bearer"
+        if exc.retry_after is not None:
+            resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
 
     @app.errorhandler(HTTPException)

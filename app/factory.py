@@ -8,23 +8,29 @@ from pathlib import Path
 from flask import Flask
 
 from app.api import bp as api_routes
-from app.config import ServerConfig, load_config
+from app.config import ConfigError, ServerConfig, insecure_reason, load_config
 from app.errors import register_error_handlers
 from app.figures import Figures
-from app.http import MAX_BODY, DispenserConverter
+from app.http import MAX_BODY, DispenserConverter, security_headers
+from app.limits import RateLimiter, Slots
 from app.metrics import init_metrics
 from app.ops import bp as ops_routes
 from app.realtime import socketio
+from app.realtime.guard import DashboardGuard
 from app.realtime.packets import PayloadPacket
 from app.realtime.pushes import init_pushes
 from app.store import Store
 from app.views import bp as dashboard_routes
 
 
-def create_app(config: ServerConfig | str | Path | None = None) -> Flask:
+def create_app(config: ServerConfig | str | Path | None = None, demo: bool | None = None) -> Flask:
     """Build the server from a ServerConfig or a config.toml path (default: $GEL_CONFIG or ./config.toml)."""
     if not isinstance(config, ServerConfig):
         config = load_config(config or os.environ.get("GEL_CONFIG", "config.toml"))
+    # Under any WSGI server, not only `python -m app`: the example tokens are served only when asked for.
+    reason = insecure_reason(config, demo=os.environ.get("GEL_DEMO") == "1" if demo is None else demo)
+    if reason:
+        raise ConfigError(reason)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.config["JSON_AS_ASCII"] = False
@@ -33,12 +39,15 @@ def create_app(config: ServerConfig | str | Path | None = None) -> Flask:
     app.extensions["usage_config"] = config
     app.extensions["usage_store"] = store
     app.extensions["figures"] = Figures(store, config)
+    app.extensions["dispenser_rate"] = RateLimiter(config.dispenser_events_per_min)
+    app.extensions["export_slots"] = Slots(config.max_exports)
 
     for routes in (api_routes, ops_routes, dashboard_routes):
         app.register_blueprint(routes)
     init_metrics(app)
     init_pushes(app)
     register_error_handlers(app)
+    app.after_request(security_headers)
     socketio.init_app(
         app,
         async_mode=config.async_mode,
@@ -46,4 +55,6 @@ def create_app(config: ServerConfig | str | Path | None = None) -> Flask:
         cors_allowed_origins=config.cors_origins,
         serializer=PayloadPacket,
     )
+    app.extensions["dashboard_guard"] = DashboardGuard(socketio.server.eio, config.max_dashboards,
+                                                       config.max_dashboards_per_address)
     return app

@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter
 
@@ -19,14 +19,39 @@ from app.services import get_config
 MAX_BODY = 1024 * 1024  # the largest request body accepted: 1 MiB, a full batch with room to spare
 MAX_BODY_TEXT = f"{MAX_BODY // (1024 * 1024)} MiB"
 GZIP_MIN = 1024  # smaller answers gain too little from compression to be worth it
+EXPORT_RETRY_S = 30  # when every export slot is taken: about the time a large export takes
+# On every answer; a page sets its own Content-Security-Policy, everything else (JSON, CSV) runs nothing.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'",
+}
 
 
 class ApiError(ValueError):
     """A request the server refuses: `status` is the HTTP code, the message names the field."""
 
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, retry_after: int | None = None):
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after  # seconds, sent as Retry-After (429, 503)
+
+
+def security_headers(resp: Response) -> Response:
+    """The usual protective headers, unless the view set its own."""
+    for name, value in SECURITY_HEADERS.items():
+        resp.headers.setdefault(name, value)
+    return resp
+
+
+def limit_dispenser(dispenser_id: str, cost: int = 1) -> None:
+    """Count `cost` units against the dispenser's rate; 429 with Retry-After once it is used up."""
+    wait = current_app.extensions["dispenser_rate"].take(dispenser_id, cost)
+    if wait:
+        raise ApiError(f"too many events from dispenser {dispenser_id!r}: retry in {wait} s", 429, retry_after=wait)
 
 
 def json_response(payload: dict, status: int = 200) -> Response:

@@ -15,7 +15,9 @@ MAX_GEL_ML = 1000  # per object: a client may sum several doses into one object,
 MAX_HANDS = 1000
 MAX_EVENT_ID = 64
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
-FUTURE_SLACK_S = 24 * 3600  # a dispenser clock a day ahead is wrong, not early
+# After the clock correction a dose time is the server's own within seconds: a later one is forged or broken, and
+# would push last_event_at ahead and silence the no-use alert.
+FUTURE_SLACK_S = 5 * 60
 MAX_AGE_S = 10 * 365 * 86400  # age_s: a dose spooled for ten years is not a dose
 FIELDS = {"gel_used", "hands_detected", "event_id", "timestamp", "age_s"}
 
@@ -32,6 +34,8 @@ def load_json(body: bytes) -> Any:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(f"invalid JSON: {exc}") from None
+    except RecursionError:  # thousands of nested [ or {: no valid body nests more than twice
+        raise ApiError("invalid JSON: nested too deeply") from None
 
 
 def _number(item: dict, key: str, where: str, limit: float, integer: bool) -> float:
@@ -58,7 +62,8 @@ def _timestamp(item: dict, where: str, now: float, offset: float) -> float:
         parsed = parsed.replace(tzinfo=UTC)
     ts = parsed.timestamp() + offset  # the dispenser's clock error, from X-Dispenser-Clock
     if not EARLIEST <= ts <= now + FUTURE_SLACK_S:
-        raise ApiError(f"{where}timestamp {raw[:40]!r} is out of range (year 2000 to tomorrow)")
+        raise ApiError(f"{where}timestamp {raw[:40]!r} is out of range (year 2000 to "
+                       f"{FUTURE_SLACK_S // 60} minutes ahead of the server, after the clock correction)")
     return ts
 
 

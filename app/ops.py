@@ -6,13 +6,14 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from app.figures import iso
 from app.http import (
+    EXPORT_RETRY_S,
     ApiError,
     allow_origin,
     dispenser_admin_or_maintenance,
@@ -20,11 +21,13 @@ from app.http import (
     gzip_if_accepted,
     json_response,
     known_dispenser,
+    limit_dispenser,
     require_json,
 )
 from app.ingest import load_json
 from app.realtime.pushes import push_write
 from app.services import get_figures, get_store
+from app.store import Store
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ops", __name__)
@@ -83,14 +86,26 @@ def history() -> Response:
         {"bucket": size, "from": iso(start), "to": iso(end), "dispenser": dispenser, "points": points})))
 
 
-def _csv_lines(header: list[str], rows: Iterable[list]) -> Iterator[str]:
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) in an event_id).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(cell: object) -> object:
+    """A text cell a spreadsheet would evaluate, made plain text with a leading quote; numbers unchanged."""
+    return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
+
+
+def _csv_lines(header: list[str], rows: Iterable[list], done: Callable[[], None]) -> Iterator[str]:
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    for row in _chain(header, rows):
-        writer.writerow(row)
-        yield buf.getvalue()
-        buf.seek(0)
-        buf.truncate()
+    writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180; a CR in a cell is then quoted too
+    try:
+        for row in _chain(header, rows):
+            writer.writerow([inert(cell) for cell in row])
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+    finally:
+        done()
 
 
 def _chain(first: list, rest: Iterable[list]) -> Iterator[list]:
@@ -104,6 +119,18 @@ def export_csv() -> Response:
     dispenser = _dispenser_arg()
     bucket = request.args.get("bucket")
     store = get_store()
+    slot = current_app.extensions["export_slots"].take()
+    if slot is None:  # each export streams for as long as its client reads: a bounded number at once
+        raise ApiError("too many exports at once, retry later", 503, retry_after=EXPORT_RETRY_S)
+    try:
+        return _export(store, dispenser, bucket, slot.give)
+    except BaseException:
+        slot.give()
+        raise
+
+
+def _export(store: Store, dispenser: str | None, bucket: str | None, done: Callable[[], None]) -> Response:
+    """The CSV answer; `done` runs once it is sent or dropped (it frees the export slot)."""
     if bucket:
         size, start, end = _range(bucket)
         header = ["period_start", "dispenser", "gel_used_ml", "hands_detected", "events"]
@@ -115,8 +142,10 @@ def export_csv() -> Response:
         rows = ([iso(r.ts), r.dispenser_id, r.event_id or "", r.gel_ul / 1000, r.hands, iso(r.received_at)]
                 for r in store.export_events(start, end, dispenser))
     name = f"usage-{bucket or 'events'}-{datetime.fromtimestamp(start, store.tz).date()}.csv"
-    return Response(_csv_lines(header, rows), mimetype="text/csv",
+    resp = Response(_csv_lines(header, rows, done), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    resp.call_on_close(done)  # a client that goes away before the end: the stream is closed, never finished
+    return resp
 
 
 @bp.post("/api/dispensers/<dispenser:dispenser_id>/refill")
@@ -151,6 +180,7 @@ def heartbeat(dispenser_id: str, by: str) -> Response:
     """A dispenser says it is alive, with its spool backlog, software version and missed presences."""
     if by == "admin":
         raise ApiError("a heartbeat comes from the dispenser itself", status=403)
+    limit_dispenser(dispenser_id)
     require_json()
     body = load_json(request.get_data(cache=False))
     if not isinstance(body, dict):

@@ -17,8 +17,9 @@ bp = Blueprint("views", __name__)
 LANGUAGES = ("fr", "en")
 DEFAULT_LANGUAGE = "fr"
 POLL_S = 5  # the page polls this often; its text says so through "{s}"
+# connect-src 'self' also allows the websocket to this same host (ws: or wss:, CSP level 3); never another host.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'; "
        "form-action 'self'")
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 

@@ -67,18 +67,18 @@ def test_bad_header_missing_file_and_clash_with_toml(tmp_path):
     (tmp_path / "fleet" / "dispensers.csv").unlink()
     with pytest.raises(ConfigError, match="file not found"):
         load_config(config)
-    toml = '\n[[server.dispensers]]\nid = "c1"\ntoken = "toml-token-1"\n'
+    toml = '\n[[server.dispensers]]\nid = "c1"\ntoken = "toml-token-000001"\n'
     with pytest.raises(ConfigError, match="line 2: dispenser ids must be unique"):
         load_config(write(tmp_path, f"c1,A,,300,{sha('other-token')}\n", toml))
     with pytest.raises(ConfigError, match="line 2: each dispenser needs its own token"):
-        load_config(write(tmp_path, f"c2,A,,300,{sha('toml-token-1')}\n", toml))
+        load_config(write(tmp_path, f"c2,A,,300,{sha('toml-token-000001')}\n", toml))
 
 
 @pytest.mark.parametrize(("toml", "message"), [
     ('[[server.dispensers]]\nid = "a"\ntoken = "long-enough"\ntoken_sha256 = "{h}"\n', "either token or token_sha256"),
     ('[[server.dispensers]]\nid = "a"\n', "either token or token_sha256"),
     ('[[server.dispensers]]\nid = "a"\ntoken_sha256 = "{h}0"\n', "token_sha256 must be 64"),
-    ('[[server.dispensers]]\nid = "a"\ntoken = "long-enough"\ngroup = "nowhere"\n', "unknown group"),
+    ('[[server.dispensers]]\nid = "a"\ntoken = "long-enough-token"\ngroup = "nowhere"\n', "unknown group"),
 ])
 def test_toml_dispensers_may_give_a_digest(tmp_path, toml, message):
     path = tmp_path / "config.toml"

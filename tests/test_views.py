@@ -15,10 +15,10 @@ STATIC = Path(__file__).resolve().parent.parent / "app" / "static"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "app" / "translations"
 HEADINGS = {"fr": "Utilisation du gel hydroalcoolique", "en": "Hand sanitizer usage"}
 POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-          "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'self'; "
+          "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'; "
           "form-action 'self'")
 REQUIRED_CSP = ["default-src 'self'", "script-src 'self'", "style-src 'self'", "object-src 'none'",
-                "base-uri 'none'", "frame-ancestors 'self'", "connect-src 'self' ws: wss:"]
+                "base-uri 'none'", "frame-ancestors 'self'", "connect-src 'self'"]
 
 
 class Tags(HTMLParser):

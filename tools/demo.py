@@ -132,7 +132,7 @@ class LogRelay:
 def start_server(config: Path, port: int, log: IO[str]) -> subprocess.Popen:
     """The server, its output straight into the log file, in its own session (Ctrl-C reaches only the demo)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "app", "--config", str(config), "--host", HOST, "--port", str(port)],
+        [sys.executable, "-m", "app", "--config", str(config), "--host", HOST, "--port", str(port), "--demo"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=CHILD_SETUP)
 
 

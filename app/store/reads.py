@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from app.schema import events, refills, rollups
 from app.store.database import Database, total
 
+EXPORT_PAGE = 1000  # events per read of an export: small enough to be quick, large enough to cost little
+
 
 def recent_use(db: Database, since: float) -> dict[str, int]:
     """Microlitres used per dispenser in hour buckets starting at or after `since`."""
@@ -40,13 +42,25 @@ def history(db: Database, size: str, start: float, end: float, dispenser_id: str
         return conn.execute(q).all()
 
 
-def export_events(db: Database, start: float, end: float, dispenser_id: str | None = None) -> Iterator[sa.Row]:
-    """Stream the events with a dose time in [start, end), oldest first, without loading them all."""
-    q = sa.select(events).where(events.c.ts >= start, events.c.ts < end).order_by(events.c.ts, events.c.id)
-    if dispenser_id is not None:
-        q = q.where(events.c.dispenser_id == dispenser_id)
-    with db.engine.connect() as conn:
-        yield from conn.execution_options(stream_results=True, yield_per=1000).execute(q)
+def export_events(db: Database, start: float, end: float, dispenser_id: str | None = None,
+                  page: int = EXPORT_PAGE) -> Iterator[sa.Row]:
+    """The events with a dose time in [start, end), oldest first, read one page at a time by (ts, id)."""
+    # No connection is held between pages: a client that reads slowly (or never) holds no pooled connection
+    # and no read snapshot, so the pool stays free and SQLite can checkpoint its WAL meanwhile.
+    after: tuple[float, int] | None = None
+    while True:
+        q = sa.select(events).where(events.c.ts >= start, events.c.ts < end)
+        if dispenser_id is not None:
+            q = q.where(events.c.dispenser_id == dispenser_id)
+        if after is not None:  # ts >= on its own keeps the index range narrow; the OR breaks ties on ts
+            q = q.where(events.c.ts >= after[0],
+                        sa.or_(events.c.ts > after[0], sa.and_(events.c.ts == after[0], events.c.id > after[1])))
+        with db.engine.connect() as conn:
+            rows = conn.execute(q.order_by(events.c.ts, events.c.id).limit(page)).all()
+        yield from rows
+        if len(rows) < page:
+            return
+        after = (rows[-1].ts, rows[-1].id)
 
 
 def export_buckets(db: Database, size: str, start: float, end: float,

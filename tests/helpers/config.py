@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-TOKENS = {"entree": "token-entree-0001", "cafeteria": "token-cafeteria-0002", "b12": "token-b12-0003"}
+TOKENS = {"entree": "token-entree-0001", "cafeteria": "token-cafeteria-0002", "b12": "token-b12-000003"}
 ADMIN = "token-admin-0000"
 CHROMIUM = "/usr/bin/chromium"
 POSTGRES = os.environ.get("GEL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")

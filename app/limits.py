@@ -1,0 +1,65 @@
+"""Limits that keep one client from starving the others: a rate per dispenser, a bound on concurrent exports."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+
+class RateLimiter:
+    """A token bucket per key (a dispenser): `per_min` units a minute, bursts up to one minute's worth."""
+
+    def __init__(self, per_min: int):
+        self.rate = per_min / 60
+        self.burst = float(per_min)
+        self.lock = threading.Lock()
+        self.buckets: dict[str, tuple[float, float]] = {}  # key -> (units left, when counted); keys: declared ids
+
+    def take(self, key: str, cost: int = 1, now: float | None = None) -> int:
+        """Spend `cost` units of `key`'s bucket: 0 when allowed, else whole seconds to wait (nothing spent)."""
+        if self.rate <= 0:
+            return 0
+        now = time.monotonic() if now is None else now
+        cost = min(float(cost), self.burst)  # a batch larger than the burst passes once the bucket is full
+        with self.lock:
+            left, then = self.buckets.get(key, (self.burst, now))
+            left = min(self.burst, left + (now - then) * self.rate)
+            if left >= cost:
+                self.buckets[key] = (left - cost, now)
+                return 0
+            self.buckets[key] = (left, now)
+        return max(1, math.ceil((cost - left) / self.rate))
+
+
+class Slots:
+    """At most `size` holders at once; a taker that finds none free is refused, never queued."""
+
+    def __init__(self, size: int):
+        self.free = size
+        self.lock = threading.Lock()
+
+    def take(self) -> Slot | None:
+        """A slot to give back once done, or None when all are taken."""
+        with self.lock:
+            if self.free <= 0:
+                return None
+            self.free -= 1
+        return Slot(self)
+
+    def _give(self) -> None:
+        with self.lock:
+            self.free += 1
+
+
+class Slot:
+    """One taken slot; giving it back twice counts once (a stream ends and is closed)."""
+
+    def __init__(self, slots: Slots):
+        self.slots: Slots | None = slots
+
+    def give(self) -> None:
+        """Give the slot back (again: no effect)."""
+        slots, self.slots = self.slots, None
+        if slots is not None:
+            slots._give()
