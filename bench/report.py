@@ -32,7 +32,7 @@ def _brief(value: Any, depth: int = 0) -> Any:
     """The headline numbers of a figure, for the progress line."""
     if not isinstance(value, dict):
         return round(value, 3) if isinstance(value, float) else value
-    if depth >= 2:
+    if depth >= 3:
         return "..."
     picked = {k: _brief(v, depth + 1) for k, v in value.items()
               if k in SUMMARY_KEYS or (isinstance(v, dict) and k not in ("runs", "per_process"))}
