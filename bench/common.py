@@ -135,7 +135,9 @@ def wrk(url: str, script: str = "get.lua", args: tuple[str, ...] = ("200",), dur
         raise RuntimeError(f"wrk failed ({done.returncode}): {out[-500:]} {done.stderr[-500:]}")
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     unexpected, answered = int(checked.group(1)), int(checked.group(2))
-    if unexpected or bad or not answered:
+    if not answered:
+        raise Fault(f"{url}: no answer in {duration} s ({out.strip().splitlines()[-4:]})")
+    if unexpected or bad:
         raise Fault(f"{url}: {unexpected} of {answered} answers were not the expected status (first: "
                     f"{checked.group(3)}); wrk's non-2xx/3xx count: {bad.group(1) if bad else 0}")
     errs = re.search(r"Socket errors:.*?(\d+).*?(\d+).*?(\d+).*?(\d+)", out)
