@@ -64,14 +64,15 @@ class Fleet:
 
     def populate(self) -> None:
         """A hospital in use: levels from full to nearly empty (some low), the last two dispensers never seen."""
-        self.post(self.ids[0], gel=280, hands=3)  # 20 ml left of 300 (or 500): low
+        self.post(self.ids[0], gel=self.dispensers[0]["capacity_ml"] - 20, hands=3)  # 20 ml left: low
         for i, ident in enumerate(self.ids[1:-2] if len(self.ids) > 3 else self.ids[1:], start=1):
             self.post(ident, gel=float((i * 53) % 280 + 1), hands=1 + i % 3)
 
     def post(self, dispenser: str, gel: float = 1.5, hands: int = 1, count: int = 1) -> dict:
         """POST `count` uses as one dispenser."""
-        resp = self.http.post(self.url + "/mettre_a_jour_donnees", json=[{"gel_used": gel, "hands_detected": hands}] * count,
-                             headers={"Authorization": f"Bearer {self.tokens[dispenser]}"}, timeout=10)
+        resp = self.http.post(self.url + "/mettre_a_jour_donnees",
+                              json=[{"gel_used": gel, "hands_detected": hands}] * count,
+                              headers={"Authorization": f"Bearer {self.tokens[dispenser]}"}, timeout=10)
         assert resp.status_code == 200, resp.text
         return resp.json()
 
@@ -142,7 +143,7 @@ def check_kiosk_screen(page: Any, fleet: Fleet, width: int, height: int) -> int:
     assert font >= 13 and font >= 0.0175 * height, font  # a name stays readable across a room
     pages = int(page.get_attribute("#dispenser-list", "data-pages"))
     per_page = int(page.get_attribute("#dispenser-list", "data-per-page"))
-    assert len(shown_ids(page)) == min(per_page, len(fleet.ids))
+    assert 1 <= len(shown_ids(page)) <= per_page
     if pages > 1:
         assert page.is_visible("#kiosk-page")
         assert page.text_content("#kiosk-page").startswith("page ")

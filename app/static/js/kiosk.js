@@ -55,7 +55,7 @@
     tile.classList.toggle("is-idle", !!entry.no_use);
     G.setText(p.name, entry.name);
     // Never cut a name: a long one gets a smaller font and a third line (see .name-long in the CSS).
-    p.name.classList.toggle("name-long", entry.name.length > kiosk.charsPerLine * 2);
+    p.name.classList.toggle("name-long", entry.name.length > CHARS_PER_LINE * 2);
     G.setText(p.path, shortPath(entry));
     const level = G.levelOf(entry);
     p.fill.style.width = level + "%"; // CSSOM: allowed by the style-src CSP
@@ -68,6 +68,17 @@
     }
   }
 
+  // Tile geometry in em of the tile font (the CSS sizes match): 11em wide; the name box takes one line when every
+  // name fits on one (about 16 bold characters), else two (a longer name gets a smaller font and three lines).
+  const TILE_W = 11;
+  const CHARS_PER_LINE = 16;
+  const BODY_H = 3.7; // padding, path, level bar and gaps
+  const DETAIL_H = 1.9; // the figures line of roomy tiles
+
+  function tileHeight(rich) {
+    return (kiosk.nameLines === 1 ? 1.2 : 2.5) + BODY_H + (rich ? DETAIL_H : 0);
+  }
+
   /** The largest tile font that fits every dispenser on one screen; below the legible minimum, pages. */
   function computeLayout() {
     const list = G.$("dispenser-list");
@@ -78,9 +89,10 @@
     const fMax = vh * 0.042;
     const fMin = Math.max(13, vh * 0.0185);
     const fRich = vh * 0.026;
+    kiosk.nameLines = kiosk.order.some((id) => (G.state.entry(id) || { name: "" }).name.length > CHARS_PER_LINE) ? 2 : 1;
     const fits = (f, rich) => {
-      const cols = Math.max(1, Math.floor((box.width + gap) / (11 * f + gap)));
-      const rows = Math.max(1, Math.floor((box.height + gap) / ((rich ? 8.1 : 6.2) * f + gap)));
+      const cols = Math.max(1, Math.floor((box.width + gap) / (TILE_W * f + gap)));
+      const rows = Math.max(1, Math.floor((box.height + gap) / (tileHeight(rich) * f + gap)));
       return { cols: cols, rows: rows, per: cols * rows, f: f, rich: rich };
     };
     let pick = null;
@@ -95,16 +107,15 @@
     if (!pick) pick = fits(fMin, false);
     const cols = pick.per >= n ? Math.min(pick.cols, Math.ceil(n / Math.ceil(n / pick.cols))) : pick.cols;
     const rows = Math.min(pick.rows, Math.ceil(Math.min(n, pick.per) / cols));
-    kiosk.font = pick.f;
     kiosk.rich = pick.rich;
     kiosk.perPage = Math.min(pick.per, cols * pick.rows);
     kiosk.pages = Math.ceil(n / kiosk.perPage);
-    kiosk.charsPerLine = Math.floor((11 - 0.9) / 0.56);
     list.style.fontSize = pick.f.toFixed(1) + "px";
     list.style.gap = gap + "px";
     list.style.gridTemplateColumns = "repeat(" + cols + ", minmax(0, 1fr))";
-    list.style.gridTemplateRows = "repeat(" + rows + ", " + ((pick.rich ? 8.1 : 6.2) * pick.f).toFixed(1) + "px)";
+    list.style.gridTemplateRows = "repeat(" + rows + ", " + (tileHeight(pick.rich) * pick.f).toFixed(1) + "px)";
     list.classList.toggle("tiles-rich", pick.rich);
+    list.classList.toggle("names-short", kiosk.nameLines === 1);
     list.dataset.perPage = String(kiosk.perPage);
     list.dataset.pages = String(kiosk.pages);
   }
@@ -133,13 +144,14 @@
     }));
   }
 
-  /** Fit the attention list to its box: as many rows as it can hold, the rest counted ("+12"). */
+  /** Fit the attention list to its box: as many rows as it holds, or one "+12 more" line and the rows left. */
   function fitAttention() {
     const list = G.$("attention-list");
     if (!list) return;
-    const row = parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--attention-row")) || 6;
-    const rows = Math.floor(list.getBoundingClientRect().height / (row * window.innerHeight / 100));
-    G.panels.setAttentionCap(Math.max(1, rows));
+    const vh = window.innerHeight / 100;
+    const row = (parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--attention-row")) || 6) * vh;
+    const height = list.getBoundingClientRect().height;
+    G.panels.setAttentionCap(Math.max(1, Math.floor(height / row)), Math.max(1, Math.floor((height - 3.2 * vh) / row)));
   }
 
   function relayout() {
@@ -174,9 +186,25 @@
 
   function start() {
     if (!G.KIOSK) return;
-    window.addEventListener("resize", G.perFrame(() => {
+    // The screen, or the room left by the alerts banner, changed size: fit again.
+    const refit = G.perFrame(() => {
       if (G.state.payload) relayout();
-    }));
+    });
+    window.addEventListener("resize", refit);
+    if (typeof window.ResizeObserver === "function") {
+      const sizes = new Map();
+      const watch = new window.ResizeObserver((records) => {
+        const moved = records.some((r) => {
+          const key = Math.round(r.contentRect.width) + "x" + Math.round(r.contentRect.height);
+          const changed = sizes.get(r.target) !== key;
+          sizes.set(r.target, key);
+          return changed;
+        });
+        if (moved) refit();
+      });
+      watch.observe(G.$("dispenser-list"));
+      watch.observe(G.$("attention-list"));
+    }
     kiosk.timer = setInterval(turn, pagePeriodMs());
   }
 

@@ -4,7 +4,7 @@
 
   const S = G.S;
   // The banner names a few; the attention list below (and the tiles) show the rest.
-  const panels = { alertCap: G.KIOSK ? 16 : 8, attentionCap: G.KIOSK ? 6 : 12 };
+  const panels = { alertCap: G.KIOSK ? 16 : 8, attentionCap: 12, attentionCapWithMore: 11 };
 
   function t(key, values) {
     return G.fill(S[key] || key, values || {});
@@ -107,8 +107,8 @@
     const box = G.$("attention");
     if (!box) return;
     const all = G.state.attention();
-    // Room for `cap` rows: all of them when they fit, else one row less and a "+N" row.
-    const shown = all.length <= panels.attentionCap ? all : all.slice(0, Math.max(1, panels.attentionCap - 1));
+    // All of them when they fit, else the rows left beside a "+N" line.
+    const shown = all.length <= panels.attentionCap ? all : all.slice(0, panels.attentionCapWithMore);
     const key = panels.attentionCap + "|" + all.length + "|" + shown.map((a) => a.entry.id + ":" + reasonText(a)).join("|");
     if (!force && key === attentionKey) return;
     attentionKey = key;
@@ -128,9 +128,11 @@
     renderAttention(!!change.tick);
   }
 
-  function setAttentionCap(cap) {
-    if (cap === panels.attentionCap) return;
+  /** How many rows the list holds: `cap` alone, `withMore` beside the "+N" line (the kiosk measures its box). */
+  function setAttentionCap(cap, withMore) {
+    if (cap === panels.attentionCap && withMore === panels.attentionCapWithMore) return;
     panels.attentionCap = cap;
+    panels.attentionCapWithMore = withMore;
     renderAttention(true);
   }
 
