@@ -48,7 +48,7 @@ class FleetView:
                 if change.seq == self.seq:
                     return self.seq
                 rows = conn.execute(ALL_ROWS).all() if self.seq < 0 else changed_since(conn, self.seq)
-            self.seq, self.gel_ul, self.hands = change
+            self.seq, self.gel_ul, self.hands = change.seq, change.gel_ul, change.hands
             self._apply(rows, now, count=True)
             return self.seq
 
