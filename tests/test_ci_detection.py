@@ -1,0 +1,41 @@
+"""Under CI the browser and service tests are mandatory: every usual way of saying so counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.ci import on_ci
+from tests.helpers.servers import ROOT
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.mark.parametrize("value", ["true", "TRUE", "True", "1", "yes", "Yes", "on", "ON", " true "])
+def test_the_usual_truthy_values_mean_ci(value):
+    assert on_ci({"CI": value})
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "no", "off", "FALSE"])
+def test_falsy_or_missing_values_do_not(value):
+    assert not on_ci({"CI": value})
+    assert not on_ci({})
+
+
+@pytest.mark.slow  # two pytest runs in subprocesses
+def test_a_missing_service_fails_under_ci(pytester, monkeypatch):
+    """The skip becomes a failure, and the summary names what was not tested even outside CI."""
+    pytester.makeconftest("pytest_plugins = ['tests.conftest']")
+    pytester.makepyfile(test_needs_service="""
+        from tests.helpers.ci import skip_or_fail
+
+        def test_needs_it():
+            skip_or_fail("service X not reachable")
+    """)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("CI", "1")
+    assert pytester.runpytest_subprocess("-p", "no:cacheprovider").ret == pytest.ExitCode.TESTS_FAILED
+    monkeypatch.delenv("CI")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*1 TESTS SKIPPED: what they guard was NOT tested*",
+                                 "SKIPPED *test_needs_it*service X not reachable*"])
