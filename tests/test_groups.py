@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from app import create_app
 from app.config import load_config
+from app.store import Event, Store
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN
 from tools.fleet_layout import write_fleet
@@ -35,6 +37,16 @@ def fleet(tmp_path) -> Iterator[tuple]:
 
     yield client, use, tokens
     app.extensions["usage_store"].engine.dispose()
+
+
+@pytest.fixture
+def other_process(fleet) -> Iterator[Store]:
+    """A second store on the same database, as another server process would hold."""
+    client = fleet[0]
+    mine = client.application.extensions["usage_store"]
+    other = Store(mine.engine.url.render_as_string(hide_password=False), mine.decls)
+    yield other
+    other.engine.dispose()
 
 
 def by_id(items: list[dict]) -> dict[str, dict]:
@@ -149,3 +161,19 @@ def test_a_config_without_groups_keeps_its_payload(client, post):
     data = client.get(ROUTE).get_json()
     assert data["groups"] == [] and SEED_KEYS | {"seq", "groups"} == set(data)
     assert all(d["group"] is None and d["path"] == [] for d in data["dispensers"])
+
+
+def test_what_another_process_writes_reaches_the_payload_and_the_delta(fleet, other_process):
+    client, _, _ = fleet
+    seq = client.get(ROUTE).get_json()["seq"]
+    other_process.ingest("d0005", [Event(gel_ul=2000, hands=1, ts=time.time(), event_id="x")])
+    other_process.heartbeat("d0006", backlog=4, version="9.9", missed=2)  # no usage total moves, still seen
+    other_process.refill("d0007", by="admin")
+    delta = client.get(f"{ROUTE}?since={seq}").get_json()
+    entries = by_id(delta["dispensers"])
+    assert list(entries) == ["d0005", "d0006", "d0007"] and delta["gel_used"] == 2.0
+    assert (entries["d0006"]["backlog"], entries["d0006"]["version"], entries["d0006"]["missed"]) == (4, "9.9", 2)
+    assert entries["d0007"]["refilled_at"] is not None
+    full = client.get(ROUTE).get_json()
+    assert full["seq"] == delta["seq"] and by_id(full["dispensers"])["d0005"] == entries["d0005"]
+    assert by_id(full["groups"])["ward-001"]["gel_used"] == 2.0
