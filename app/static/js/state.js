@@ -48,7 +48,7 @@
       || p.updated_at !== source.updated_at;
     state.payload = Object.assign({}, p, {
       gel_used: source.gel_used, hands_detected: source.hands_detected, updated_at: source.updated_at,
-      alerts: source.alerts || [],
+      alerts: Array.isArray(source.alerts) ? source.alerts : p.alerts || [],
     });
     return changed;
   }
@@ -118,7 +118,7 @@
     if (membership) state.membership += 1;
     state.seq = delta.seq;
     const groups = takeGroups(delta.groups);
-    const alerts = takeAlerts(delta.alerts);
+    const alerts = Array.isArray(delta.alerts) && takeAlerts(delta.alerts); // absent: the alerts did not move
     const totals = takeTotals(delta);
     emit({ full: false, changed: changed, membership: membership, renamed: renamed, alerts: alerts, totals: totals,
       groups: groups });
