@@ -11,9 +11,11 @@ import pytest
 
 from app import create_app
 from app.config import load_config
+from app.realtime.watchdog import AlertMemory, check_alerts
 from app.store import Event, Store
 from tests.helpers.auth import bearer
-from tests.helpers.config import ADMIN
+from tests.helpers.config import ADMIN, TOKENS
+from tests.helpers.servers import wait_for
 from tools.fleet_layout import write_fleet
 
 ROUTE = "/obtenir_donnees_utilisation"
@@ -177,3 +179,23 @@ def test_what_another_process_writes_reaches_the_payload_and_the_delta(fleet, ot
     full = client.get(ROUTE).get_json()
     assert full["seq"] == delta["seq"] and by_id(full["dispensers"])["d0005"] == entries["d0005"]
     assert by_id(full["groups"])["ward-001"]["gel_used"] == 2.0
+
+
+def test_a_dispenser_going_silent_gets_a_change_number_for_polls(write_config):
+    """Offline comes with time, not with a write: the watchdog stamps it so `?since` carries it."""
+    app = create_app(load_config(write_config(database="sqlite:///usage.db", offline_after_s=1)))
+    client = app.test_client()
+    try:
+        client.post("/mettre_a_jour_donnees", json={"gel_used": 1}, headers=bearer(TOKENS["entree"]))
+        memory = AlertMemory(None, 1)
+        assert not check_alerts(app, memory)  # learns the state
+        seq = client.get(ROUTE).get_json()["seq"]
+        wait_for(lambda: not by_id(client.get(ROUTE).get_json()["dispensers"])["entree"]["online"], 5,
+                 message="entree offline")
+        assert client.get(f"{ROUTE}?since={seq}").status_code == 304  # no write yet: polls cannot know
+        assert check_alerts(app, memory)
+        delta = client.get(f"{ROUTE}?since={seq}").get_json()
+        assert [(d["id"], d["online"]) for d in delta["dispensers"]] == [("entree", False)]
+        assert {"dispenser": "entree", "name": "Entrée", "kind": "offline"} in delta["alerts"]
+    finally:
+        app.extensions["usage_store"].engine.dispose()
