@@ -165,7 +165,7 @@ HISTORY_SHOWS = """([l, e]) => { const c = window.Chart.getChart(document.getEle
 
 
 def test_history_buttons(server_factory, open_page):
-    zone = "Asia/Tokyo"
+    zone = "Pacific/Kiritimati"  # +14: 25 hours from the browser's zone, so the two never share a date
     server = server_factory(async_mode="eventlet", timezone=zone)
     today = datetime.now(ZoneInfo(zone)).date()
     stamps = {0: datetime.now(ZoneInfo(zone)) - timedelta(seconds=1)}  # doses: one now, two 3 days ago at noon...
@@ -174,7 +174,7 @@ def test_history_buttons(server_factory, open_page):
     body = [{"gel_used": 1, "hands_detected": 1, "timestamp": stamps[d].isoformat()}
             for d, n in ((0, 1), (3, 2), (20, 4)) for _ in range(n)]
     post_use(server.url, body=body)
-    page, _ = open_page(server.url + "/", wait_state="live", timezone_id="America/Los_Angeles")
+    page, _ = open_page(server.url + "/", wait_state="live", timezone_id="Pacific/Pago_Pago")
 
     def pick(button: str, query: str, labels: int, events: int) -> None:
         with page.expect_response(lambda r: "/api/history?" in r.url and query in r.url, timeout=10000) as resp:
@@ -185,7 +185,7 @@ def test_history_buttons(server_factory, open_page):
         assert query in page.get_attribute("#csv-link", "href")
         page.wait_for_function(HISTORY_SHOWS, arg=[labels, events], timeout=10000)
 
-    # Days are the server's (Tokyo), not the browser's (Los Angeles).
+    # Days are the server's, not the browser's.
     pick("7d", f"bucket=day&from={today - timedelta(days=6)}", 7, 3)
     pick("30d", f"bucket=day&from={today - timedelta(days=29)}", 30, 7)
     pick("today", f"bucket=hour&from={today}&to={today + timedelta(days=1)}", 24, 1)
