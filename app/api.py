@@ -108,6 +108,7 @@ def mettre_a_jour_donnees(caller: str) -> Response:
         "duplicates": done.duplicates,
         "gel_used": done.gel_used,
         "hands_detected": done.hands_detected,
+        "entries": done.entries,
     })
 
 

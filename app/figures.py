@@ -115,15 +115,17 @@ class Figures:
         if dispenser_id is not None:
             row = view.rows[dispenser_id]
             gel_ul, hands, updated, groups = row.gel_ul, row.hands, row.updated_at, view.groups_of(ids)
+            passages = row.entries
         elif group is not None:
-            gel_ul, hands, *_ = view.totals.sums[group]
+            gel_ul, hands, *_, passages = view.totals.sums[group]
             updated, groups = view.totals.updated_at(group), view.totals.groups(group)
         else:  # totals of every row: use recorded by a dispenser since removed from config still counts
-            gel_ul, hands, updated = view.gel_ul, view.hands, view.updated_at
+            gel_ul, hands, updated, passages = view.gel_ul, view.hands, view.updated_at, view.entries_total
             groups = view.totals.groups()
         entries = [view.entries[i] for i in ids]
-        payload = Payload(gel_used=gel_ul / 1000, hands_detected=int(hands), updated_at=iso(updated or now),
-                          dispensers=entries, alerts=alerts_of(entries), seq=view.seq, groups=groups)
+        payload = Payload(gel_used=gel_ul / 1000, hands_detected=int(hands), entries=int(passages),
+                          updated_at=iso(updated or now), dispensers=entries, alerts=alerts_of(entries), seq=view.seq,
+                          groups=groups)
         return payload, self._valid_until([view.rows[i] for i in ids], now)
 
     def delta(self, since: int, group: str | None = None, now: float | None = None) -> Payload | None:
@@ -150,12 +152,12 @@ class Figures:
             if not ids:
                 return None
             if group is None:
-                gel_ul, hands, updated = view.gel_ul, view.hands, view.updated_at
+                gel_ul, hands, updated, passages = view.gel_ul, view.hands, view.updated_at, view.entries_total
             else:
-                gel_ul, hands, *_ = view.totals.sums[group]
+                gel_ul, hands, *_, passages = view.totals.sums[group]
                 updated = view.totals.updated_at(group)
             delta = Payload(base=base, seq=view.seq if seq is None else seq, gel_used=gel_ul / 1000,
-                            hands_detected=int(hands), updated_at=iso(updated),
+                            hands_detected=int(hands), entries=int(passages), updated_at=iso(updated),
                             dispensers=[view.entries[i] for i in ids], removed=[], groups=view.groups_of(ids, group))
             if view.totals.alerts_moved(ids, base):
                 delta["alerts"] = view.totals.alerts(group)
@@ -219,6 +221,9 @@ def dispenser_entry(row: Any, cfg: ServerConfig, used_recently: int, flags: Flag
         "gel_used": row.gel_ul / 1000,
         "hands_detected": row.hands,
         "events": row.events,
+        "entries": row.entries,
+        "mode": row.mode,
+        "test_events": row.test_events,
         "capacity_ml": row.capacity_ml,
         "level_pct": level,
         "low": level < cfg.low_level_pct,

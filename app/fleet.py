@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,11 @@ class GroupDecl:
     id: str
     name: str
     parent: str | None = None
+    # Compliance (a ward): the expected hand-hygiene opportunities per patient-day, the target rate, and the type
+    # that picks the HAND-KISS reference ("icu", "intermediate", "regular"; any other has none).
+    opportunities_per_patient_day: float | None = None
+    target_pct: float | None = None
+    ward_type: str | None = None
 
 
 def parse_groups(raw: Any) -> tuple[GroupDecl, ...]:
@@ -42,7 +48,7 @@ def _group(table: Any, where: str) -> GroupDecl:
     """One group table, checked on its own."""
     if not isinstance(table, dict):
         raise ValueError(f"{where} must be a table")
-    unknown = set(table) - {"id", "name", "parent"}
+    unknown = set(table) - {"id", "name", "parent", *WARD_KEYS}
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}")
     ident = table.get("id")
@@ -53,7 +59,30 @@ def _group(table: Any, where: str) -> GroupDecl:
         raise ValueError(f"{where} ({ident}): name must be a string of 1 to 200 characters")
     if parent is not None and not isinstance(parent, str):
         raise ValueError(f"{where} ({ident}): parent must be a group id")
-    return GroupDecl(ident, name, parent)
+    return GroupDecl(ident, name, parent, **_ward(table, f"{where} ({ident})"))
+
+
+WARD_KEYS = ("opportunities_per_patient_day", "target_pct", "ward_type")
+
+
+def _ward(table: dict, where: str) -> dict[str, Any]:
+    """The optional compliance keys of a group table, checked."""
+    found: dict[str, Any] = {}
+    for key, low, high in (("opportunities_per_patient_day", 0, 10_000), ("target_pct", 0, 100)):
+        value = table.get(key)
+        if value is None:
+            continue
+        if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+                or not low <= value <= high or (key == "opportunities_per_patient_day" and value == 0)):
+            rule = "a number > 0" if key == "opportunities_per_patient_day" else "a number from 0 to 100"
+            raise ValueError(f"{where}: {key} must be {rule}")
+        found[key] = float(value)
+    kind = table.get("ward_type")
+    if kind is not None:
+        if not isinstance(kind, str) or not 1 <= len(kind) <= 40:
+            raise ValueError(f"{where}: ward_type must be a string such as \"icu\", \"intermediate\" or \"regular\"")
+        found["ward_type"] = kind
+    return found
 
 
 def _chain(ident: str, groups: dict[str, GroupDecl]) -> tuple[str, ...]:

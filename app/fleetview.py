@@ -34,7 +34,7 @@ class FleetView:
         self.group_order = {g: i for i, g in enumerate(self.fleet.groups)}
         self.lock = threading.RLock()  # payloads and deltas hold it across a refresh
         self.seq = -1  # nothing read yet
-        self.gel_ul = self.hands = 0
+        self.gel_ul = self.hands = self.entries_total = 0
         self.updated_at = 0.0
         self.rows: dict[str, Any] = {}
         self.entries: dict[str, dict[str, Any]] = {}
@@ -49,6 +49,7 @@ class FleetView:
                     return self.seq
                 rows = conn.execute(ALL_ROWS).all() if self.seq < 0 else changed_since(conn, self.seq)
             self.seq, self.gel_ul, self.hands = change.seq, change.gel_ul, change.hands
+            self.entries_total = change.entries
             self._apply(rows, now, count=True)
             return self.seq
 

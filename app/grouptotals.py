@@ -24,9 +24,9 @@ class GroupTotals:
     def __init__(self, fleet: Fleet):
         self.fleet = fleet
         self.order = {d: i for i, d in enumerate(fleet.group_of)}  # declaration order of the dispensers
-        # group -> [gel_ul, hands, dispensers, alerts, newest updated_at]
-        self.sums: dict[str, list[float]] = {g: [0, 0, 0, 0, 0.0] for g in fleet.groups}
-        self.parts: dict[str, tuple[int, int, int]] = {}  # dispenser -> (gel_ul, hands, alerts) as counted
+        # group -> [gel_ul, hands, dispensers, alerts, newest updated_at, entries]
+        self.sums: dict[str, list[float]] = {g: [0, 0, 0, 0, 0.0, 0] for g in fleet.groups}
+        self.parts: dict[str, tuple[int, int, int, int]] = {}  # dispenser -> (gel_ul, hands, alerts, entries)
         self.alerting: dict[str, tuple[str, tuple[str, ...]]] = {}  # dispenser -> (name, kinds), if any
         self.alert_seq: dict[str, int] = {}  # dispenser -> the change at which its alerts last moved
 
@@ -40,7 +40,7 @@ class GroupTotals:
             self.alerting[ident] = (entry["name"], kinds)
         else:
             self.alerting.pop(ident, None)
-        new = (gel_ul, entry["hands_detected"], len(kinds))
+        new = (gel_ul, entry["hands_detected"], len(kinds), entry["entries"])
         old = self.parts.get(ident)
         chain = self.fleet.ancestors(ident)
         for g in chain:
@@ -48,12 +48,13 @@ class GroupTotals:
         if old == new:
             return ()
         self.parts[ident] = new
-        base = old or (0, 0, 0)
+        base = old or (0, 0, 0, 0)
         for g in chain:
             s = self.sums[g]
             s[0] += new[0] - base[0]
             s[1] += new[1] - base[1]
             s[3] += new[2] - base[2]
+            s[5] += new[3] - base[3]
             s[2] += old is None
         return chain
 
@@ -61,7 +62,7 @@ class GroupTotals:
         """One group's object as the payload carries it."""
         decl, s = self.fleet.groups[ident], self.sums[ident]
         return {"id": ident, "name": decl.name, "parent": decl.parent, "gel_used": s[0] / 1000,
-                "hands_detected": int(s[1]), "dispensers": int(s[2]), "alerts": int(s[3])}
+                "hands_detected": int(s[1]), "entries": int(s[5]), "dispensers": int(s[2]), "alerts": int(s[3])}
 
     def groups(self, within: str | None = None) -> list[dict[str, Any]]:
         """Every group (or `within` and its descendants), in declaration order."""

@@ -13,13 +13,14 @@ from app.store import Event
 MAX_BATCH = 1000
 MAX_GEL_ML = 1000  # per object: a client may sum several doses into one object, never a litre
 MAX_HANDS = 1000
+MAX_ENTRIES = 1000  # door passages per object (an increment)
 MAX_EVENT_ID = 64
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 # After the clock correction a dose time is the server's own within seconds: a later one is forged or broken, and
 # would push last_event_at ahead and silence the no-use alert.
 FUTURE_SLACK_S = 5 * 60
 MAX_AGE_S = 10 * 365 * 86400  # age_s: a dose spooled for ten years is not a dose
-FIELDS = {"gel_used", "hands_detected", "event_id", "timestamp", "age_s"}
+FIELDS = {"gel_used", "hands_detected", "entries", "event_id", "timestamp", "age_s"}
 
 
 def _no_constants(name: str) -> Any:
@@ -74,15 +75,16 @@ def parse_event(item: Any, where: str, now: float, offset: float = 0.0) -> Event
     if not FIELDS.issuperset(item):
         unknown = sorted(set(item) - FIELDS)
         raise ApiError(f"{where}unknown field {unknown[0]!r} (allowed: {', '.join(sorted(FIELDS))})")
-    if "gel_used" not in item and "hands_detected" not in item:
-        raise ApiError(f"{where}gel_used or hands_detected is required")
+    if "gel_used" not in item and "hands_detected" not in item and "entries" not in item:
+        raise ApiError(f"{where}gel_used or hands_detected or entries is required")
     gel = _number(item, "gel_used", where, MAX_GEL_ML, integer=False)
     hands = _number(item, "hands_detected", where, MAX_HANDS, integer=True)
+    entries = _number(item, "entries", where, MAX_ENTRIES, integer=True)
     event_id = item.get("event_id")
     if event_id is not None and (not isinstance(event_id, str) or not 1 <= len(event_id) <= MAX_EVENT_ID):
         raise ApiError(f"{where}event_id must be a string of 1 to {MAX_EVENT_ID} characters")
     return Event(gel_ul=round(gel * 1000), hands=int(hands), ts=_event_time(item, where, now, offset),
-                 event_id=event_id)
+                 event_id=event_id, entries=int(entries))
 
 
 def clock_offset(header: str | None, now: float) -> float:

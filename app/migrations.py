@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from app.schema import changes, dispensers, meta, refills, required, rollups, sums
+from app.schema import census, dispensers, meta, outages, refills, required, rollups, sums
 
 # Release 1 (usage only), frozen as it shipped (built from the column primitives only, never from the tables).
 _v1 = sa.MetaData()
@@ -46,6 +46,15 @@ sa.Table(
 )
 
 
+# Release 4's table of the change sequence, frozen as it shipped (release 5 adds a column to it).
+_v4 = sa.MetaData()
+_v4_changes = sa.Table(
+    "changes", _v4,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    *sums("seq", "gel_ul", "hands"),
+)
+
+
 def v1_usage(conn: sa.Connection) -> None:
     """Release 1: dispensers with running totals, events, rollups."""
     _v1.create_all(conn)
@@ -74,13 +83,30 @@ def v4_change_sequence(conn: sa.Connection) -> None:
     """Release 4: a change sequence number per write, stamped on the rows it changed, and kept totals."""
     conn.exec_driver_sql("ALTER TABLE dispensers ADD COLUMN seq BIGINT NOT NULL DEFAULT 0")
     next(ix for ix in dispensers.indexes if ix.name == "ix_dispensers_seq").create(conn)
-    changes.create(conn)
+    _v4_changes.create(conn)
     gel_ul, hands = conn.exec_driver_sql("SELECT SUM(gel_ul), SUM(hands) FROM dispensers").one()
-    conn.execute(sa.insert(changes).values(id=1, seq=0, gel_ul=int(gel_ul or 0), hands=int(hands or 0)))
+    conn.execute(sa.insert(_v4_changes).values(id=1, seq=0, gel_ul=int(gel_ul or 0), hands=int(hands or 0)))
+
+
+def v5_compliance(conn: sa.Connection) -> None:
+    """Release 5: entry counts, test mode (commissioning), outages and the patient census."""
+    false = "FALSE" if conn.dialect.name == "postgresql" else "0"
+    for table, ddl in (
+        ("dispensers", "entries BIGINT NOT NULL DEFAULT 0"),
+        ("dispensers", "test_events BIGINT NOT NULL DEFAULT 0"),
+        ("dispensers", "mode VARCHAR(8) NOT NULL DEFAULT 'live'"),
+        ("events", "entries BIGINT NOT NULL DEFAULT 0"),
+        ("events", f"test BOOLEAN NOT NULL DEFAULT {false}"),
+        ("rollups", "entries BIGINT NOT NULL DEFAULT 0"),
+        ("changes", "entries BIGINT NOT NULL DEFAULT 0"),
+    ):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {ddl}")
+    outages.create(conn)
+    census.create(conn)
 
 
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [v1_usage, v2_operations, v3_covering_index,
-                                                      v4_change_sequence]
+                                                      v4_change_sequence, v5_compliance]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

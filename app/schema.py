@@ -35,6 +35,9 @@ dispensers = sa.Table(
     sa.Column("last_seen", sa.Double),  # any contact: events or heartbeat
     sa.Column("last_event_at", sa.Double),  # newest dose timestamp
     *sums("missed", default=0),  # presences that gave no dose
+    *sums("entries", default=0),  # door passages counted by the dispenser's entry sensor (live mode)
+    *sums("test_events", default=0),  # events received in test mode: recorded, never counted in a figure
+    required("mode", sa.String(8), default="live"),  # "live" or "test" (commissioning)
     sa.Column("backlog", sa.Integer),
     sa.Column("version", sa.String(40)),
     # Every write to a row sets it (Store.dispenser_rows and data_version rely on it to spot changes).
@@ -54,6 +57,8 @@ events = sa.Table(
     required("received_at", sa.Double),
     *sums("gel_ul"),
     required("hands", sa.Integer),
+    *sums("entries", default=0),
+    required("test", sa.Boolean, default=False),  # sent in test mode: kept apart from every figure
     # NULL event_ids never collide, so posts without an event_id are all counted.
     sa.UniqueConstraint("dispenser_id", "event_id", name="uq_events_dispenser_event"),
     sa.Index("ix_events_ts", "ts"),
@@ -68,6 +73,7 @@ rollups = sa.Table(
     sa.Column("dispenser_id", sa.String(64), primary_key=True),
     sa.Column("start", sa.BigInteger, primary_key=True),
     *sums("gel_ul", "hands", "events"),
+    *sums("entries", default=0),
     # Covering: history and the 24 h rate read only this index, never the rows scattered among minute rollups.
     sa.Index("ix_rollups_cover", "size", "start", "dispenser_id", "gel_ul", "hands", "events"),
 )
@@ -90,6 +96,31 @@ changes = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     *sums("seq", "gel_ul", "hands"),
+    *sums("entries", default=0),
+)
+
+# A dispenser's silences longer than offline_after_s, from last_seen + offline_after_s to the contact that ended
+# them, written by that contact: compliance flags the periods they touch instead of reading them as no use.
+outages = sa.Table(
+    "outages",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    required("dispenser_id", sa.String(64)),
+    required("began", sa.Double),
+    required("ended", sa.Double),
+    # Two processes ending the same silence at once compute the same start: the second insert is a no-op.
+    sa.UniqueConstraint("dispenser_id", "began", name="uq_outages_dispenser_began"),
+)
+
+# The patients of a group (a ward) on a local day, the denominator of the compliance rate.
+census = sa.Table(
+    "census",
+    metadata,
+    sa.Column("group_id", sa.String(64), primary_key=True),
+    sa.Column("day", sa.String(10), primary_key=True),  # local date, YYYY-MM-DD (sorts as dates do)
+    required("patients", sa.Integer),
+    required("updated_at", sa.Double),
+    required("by", sa.String(16)),
 )
 
 meta = sa.Table(

@@ -60,12 +60,12 @@ def test_payload_carries_groups_paths_and_seq(fleet):
     use("d0001")
     use("d0012", 3.0)
     data = client.get(ROUTE).get_json()
-    assert SEED_KEYS | {"seq", "groups"} == set(data)  # every key REST clients read today, plus two
+    assert SEED_KEYS | {"seq", "groups", "entries"} == set(data)  # every key REST clients read today, plus three
     assert isinstance(data["seq"], int) and data["seq"] > 0
     groups = by_id(data["groups"])
     assert list(groups)[:3] == ["site", "bat-a", "bat-b"]  # declaration order
     assert groups["site"] == {"id": "site", "name": "CHU Nord", "parent": None, "gel_used": 4.5,
-                              "hands_detected": 2, "dispensers": 25, "alerts": 23}
+                              "hands_detected": 2, "entries": 0, "dispensers": 25, "alerts": 23}
     assert (groups["bat-a"]["gel_used"], groups["bat-b"]["gel_used"]) == (1.5, 3.0)
     assert (groups["ward-001"]["parent"], groups["ward-001"]["dispensers"]) == ("bat-a-e1", 10)
     entries = by_id(data["dispensers"])
@@ -100,8 +100,8 @@ def test_since_answers_what_changed_or_304(fleet):
     resp = client.get(f"{ROUTE}?since={seq}")
     delta = resp.get_json()
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-cache"
-    assert set(delta) == {"base", "seq", "gel_used", "hands_detected", "updated_at", "dispensers", "removed",
-                          "alerts", "groups"}
+    assert set(delta) == {"base", "seq", "gel_used", "hands_detected", "entries", "updated_at", "dispensers",
+                          "removed", "alerts", "groups"}
     assert (delta["base"], delta["removed"], delta["gel_used"], delta["hands_detected"]) == (seq, [], 1.5, 1)
     assert delta["seq"] > seq and [d["id"] for d in delta["dispensers"]] == ["d0003"]
     assert delta["dispensers"][0] == by_id(client.get(ROUTE).get_json()["dispensers"])["d0003"]  # full entry
@@ -161,7 +161,7 @@ def test_maintenance_token_records_refills_only(fleet):
 def test_a_config_without_groups_keeps_its_payload(client, post):
     post({"gel_used": 1.5, "hands_detected": 1})
     data = client.get(ROUTE).get_json()
-    assert data["groups"] == [] and SEED_KEYS | {"seq", "groups"} == set(data)
+    assert data["groups"] == [] and SEED_KEYS | {"seq", "groups", "entries"} == set(data)
     assert all(d["group"] is None and d["path"] == [] for d in data["dispensers"])
 
 

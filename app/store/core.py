@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from app.config import DispenserDecl
 from app.migrations import migrate
 from app.store.caches import DataVersion, RecentUseCache, RowCache
+from app.store.contact import set_mode
 from app.store.database import Database
 from app.store.reads import export_buckets, export_events, history, recent_use, refill_history
 from app.store.writes import Event, GroupCommit, Ingested, heartbeat, refill, sync_dispensers, touch
@@ -18,8 +19,10 @@ from app.store.writes import Event, GroupCommit, Ingested, heartbeat, refill, sy
 class Store(Database):
     """All reads and writes of usage data, portable between SQLite and PostgreSQL."""
 
-    def __init__(self, url: str, decls: Iterable[DispenserDecl] = (), timezone: str | None = None):
+    def __init__(self, url: str, decls: Iterable[DispenserDecl] = (), timezone: str | None = None,
+                 offline_after_s: float = Database.offline_after_s):
         super().__init__(url, timezone)
+        self.offline_after_s = offline_after_s
         self.decls = tuple(decls)
         self.group_commit = GroupCommit(self)
         self.row_cache = RowCache(self.engine)
@@ -53,6 +56,10 @@ class Store(Database):
                   now: float | None = None) -> None:
         """Note that a dispenser is alive, with its spool backlog, version and missed-presence counter."""
         heartbeat(self, dispenser_id, backlog, version, missed, time.time() if now is None else now)
+
+    def set_mode(self, dispenser_id: str, mode: str) -> int:
+        """Put a dispenser in "test" or "live" mode; return the change sequence number of the write."""
+        return set_mode(self, dispenser_id, mode)
 
     def touch(self, ids: list[str]) -> int:
         """Give these dispensers a new change number with no other write (a flag moved with time); return it."""

@@ -21,6 +21,8 @@ def total(column: sa.ColumnElement) -> sa.ColumnElement:
 class Database:
     """One database, SQLite or PostgreSQL, and the site's time zone its local days follow."""
 
+    offline_after_s = 180.0  # a silence longer than this is an outage (the store takes the config's value)
+
     def __init__(self, url: str, timezone: str | None = None):
         self.engine = make_engine(url)
         self.tz = ZoneInfo(timezone) if timezone else None

@@ -15,7 +15,8 @@ NEXT_SEQ = sa.update(changes).where(changes.c.id == 1).values(
     seq=changes.c.seq + 1,
     gel_ul=changes.c.gel_ul + sa.bindparam("b_gel", type_=sa.BigInteger),
     hands=changes.c.hands + sa.bindparam("b_hands", type_=sa.BigInteger),
-).returning(changes.c.seq, changes.c.gel_ul, changes.c.hands)
+    entries=changes.c.entries + sa.bindparam("b_entries", type_=sa.BigInteger),
+).returning(changes.c.seq, changes.c.gel_ul, changes.c.hands, changes.c.entries)
 
 
 class Change(NamedTuple):
@@ -24,14 +25,15 @@ class Change(NamedTuple):
     seq: int
     gel_ul: int
     hands: int
+    entries: int = 0
 
 
-def next_seq(conn: sa.Connection, gel_ul: int = 0, hands: int = 0) -> Change:
+def next_seq(conn: sa.Connection, gel_ul: int = 0, hands: int = 0, entries: int = 0) -> Change:
     """Take the next change sequence number in this write transaction, adding the write's use to the totals."""
-    return Change(*conn.execute(NEXT_SEQ, {"b_gel": gel_ul, "b_hands": hands}).one())
+    return Change(*conn.execute(NEXT_SEQ, {"b_gel": gel_ul, "b_hands": hands, "b_entries": entries}).one())
 
 
-CURRENT = sa.select(changes.c.seq, changes.c.gel_ul, changes.c.hands).where(changes.c.id == 1)
+CURRENT = sa.select(changes.c.seq, changes.c.gel_ul, changes.c.hands, changes.c.entries).where(changes.c.id == 1)
 CHANGED_SINCE = sa.select(dispensers).where(dispensers.c.seq > sa.bindparam("since", type_=sa.BigInteger))
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -13,18 +12,21 @@ import sqlalchemy as sa
 
 from app.config import DispenserDecl
 from app.schema import dispensers, events, refills, rollups
+from app.store.contact import contacts, record_contact, record_outages
 from app.store.database import Database
 from app.store.sequence import Change, next_seq
+from app.store.sums import DispenserSums, rollup_sums, sum_new_events
 
 
 @dataclass(frozen=True)
 class Event:
-    """One validated use: `gel_ul` microlitres, `hands` hands, dose time `ts` (epoch seconds)."""
+    """One validated use: `gel_ul` microlitres, `hands` hands, dose time `ts` (epoch seconds), door `entries`."""
 
     gel_ul: int
     hands: int
     ts: float
     event_id: str | None = None
+    entries: int = 0
 
 
 class Ingested(NamedTuple):
@@ -36,6 +38,7 @@ class Ingested(NamedTuple):
     hands_detected: int
     commit: int
     seq: int = 0  # the change sequence number of the transaction that held the batch
+    entries: int = 0  # door passages of every dispenser row, as committed
 
 
 class IngestStatements(NamedTuple):
@@ -51,7 +54,8 @@ class IngestStatements(NamedTuple):
         """Build the statements for `db`'s dialect."""
         ins = db.insert(events).on_conflict_do_nothing(
             index_elements=[events.c.dispenser_id, events.c.event_id]
-        ).returning(events.c.dispenser_id, events.c.event_id, events.c.ts, events.c.gel_ul, events.c.hands)
+        ).returning(events.c.dispenser_id, events.c.event_id, events.c.ts, events.c.gel_ul, events.c.hands,
+                    events.c.entries, events.c.test)
         last, newest = dispensers.c.last_event_at, sa.bindparam("b_newest", type_=sa.Double)
         now = sa.bindparam("b_now", type_=sa.Double)
         touch = sa.update(dispensers).where(dispensers.c.id == sa.bindparam("b_id")).values(
@@ -60,6 +64,8 @@ class IngestStatements(NamedTuple):
             gel_ul=dispensers.c.gel_ul + sa.bindparam("b_gel", type_=sa.BigInteger),
             hands=dispensers.c.hands + sa.bindparam("b_hands", type_=sa.BigInteger),
             events=dispensers.c.events + sa.bindparam("b_events", type_=sa.BigInteger),
+            entries=dispensers.c.entries + sa.bindparam("b_entries", type_=sa.BigInteger),
+            test_events=dispensers.c.test_events + sa.bindparam("b_test", type_=sa.BigInteger),
             last_event_at=sa.case((last.is_(None) | (last < newest), newest), else_=last),
         )
         up = db.insert(rollups)
@@ -70,6 +76,7 @@ class IngestStatements(NamedTuple):
                 "gel_ul": rollups.c.gel_ul + up.excluded.gel_ul,
                 "hands": rollups.c.hands + up.excluded.hands,
                 "events": rollups.c.events + up.excluded.events,
+                "entries": rollups.c.entries + up.excluded.entries,
             },
         ).returning(rollups.c.start)
         return cls(ins, touch, add, roll)
@@ -131,7 +138,8 @@ class GroupCommit:
                 results, change = self.store_batches(conn, [(p.dispenser_id, p.batch) for p in group], time.time())
             self.commits += 1
             for p, (accepted, duplicates) in zip(group, results, strict=True):
-                p.result = Ingested(accepted, duplicates, change.gel_ul / 1000, change.hands, self.commits, change.seq)
+                p.result = Ingested(accepted, duplicates, change.gel_ul / 1000, change.hands, self.commits, change.seq,
+                                    change.entries)
         except Exception as exc:
             for p in group:
                 p.error = exc
@@ -146,9 +154,14 @@ class GroupCommit:
         # the same rows in the same order and never deadlock, and the first of repeated event_ids is the one kept.
         rows = sorted(((d, e, idx) for idx, (d, batch) in enumerate(items) for e in batch),
                       key=lambda r: (r[0], r[1].event_id or "", r[2]))
+        ids = sorted({d for d, _ in items})
+        # The mode decides where the events count; last_seen, which silence this contact ends (an outage).
+        found = contacts(conn, ids)
+        testing = {d for d, r in found.items() if r.mode == "test"}
+        record_outages(self.db, conn, {d: r.last_seen for d, r in found.items()}, now)
         new = conn.execute(st.insert_events, [
             {"dispenser_id": d, "event_id": e.event_id, "ts": e.ts, "received_at": now, "gel_ul": e.gel_ul,
-             "hands": e.hands} for d, e, _ in rows
+             "hands": e.hands, "entries": e.entries, "test": d in testing} for d, e, _ in rows
         ]).all() if rows else []
         inserted = {(d, eid) for d, eid, *_ in new if eid is not None}
         accepted = [0] * len(items)
@@ -159,69 +172,29 @@ class GroupCommit:
                 inserted.discard((d, e.event_id))  # later copies of this id were the duplicates
                 accepted[idx] += 1
         per_dispenser, per_minute = sum_new_events(new)
-        change = next_seq(conn, sum(t[0] for t in per_dispenser.values()), sum(t[1] for t in per_dispenser.values()))
-        write_totals(conn, st, sorted({d for d, _ in items}), per_dispenser, now, change.seq)
+        live = per_dispenser.values()
+        change = next_seq(conn, sum(t.gel_ul for t in live), sum(t.hands for t in live), sum(t.entries for t in live))
+        write_totals(conn, st, ids, per_dispenser, now, change.seq)
         sums = rollup_sums(per_minute, lambda minute: self.db.bucket_start("day", minute))
         if sums:
             # Sorted keys: concurrent PostgreSQL writers lock rollup rows in the same order, never deadlock.
             conn.execute(st.roll, [
-                {"size": size, "dispenser_id": d, "start": start, "gel_ul": g, "hands": h, "events": n}
-                for (size, d, start), (g, h, n) in sorted(sums.items())
+                {"size": size, "dispenser_id": d, "start": start, "gel_ul": g, "hands": h, "events": n, "entries": e}
+                for (size, d, start), (g, h, n, e) in sorted(sums.items())
             ]).all()
         return [(n, len(batch) - n) for n, (_, batch) in zip(accepted, items, strict=True)], change
 
 
-def sum_new_events(new: list) -> tuple[dict[str, list], dict[tuple[str, int], list[int]]]:
-    """The inserted events summed per dispenser ([gel, hands, events, newest ts]) and per dispenser minute."""
-    per_dispenser: dict[str, list] = {}
-    per_minute: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for d, _, ts, gel, hands in new:
-        t = per_dispenser.get(d)
-        if t is None:
-            t = per_dispenser[d] = [0, 0, 0, ts]
-        t[0] += gel
-        t[1] += hands
-        t[2] += 1
-        t[3] = max(t[3], ts)
-        acc = per_minute[(d, int(ts // 60 * 60))]
-        acc[0] += gel
-        acc[1] += hands
-        acc[2] += 1
-    return per_dispenser, per_minute
-
-
-def rollup_sums(per_minute: dict[tuple[str, int], list[int]],
-                day_start: Callable[[int], int]) -> dict[tuple[str, str, int], list[int]]:
-    """Minute, hour and local-day rollup increments from the per-minute sums.
-
-    Hours and days are sums of minutes, so the local day (a datetime) is computed once per minute rather than
-    once per event: every hour and every local midnight since 2000 (the earliest timestamp accepted) falls on
-    a minute boundary.
-    """
-    sums: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0, 0])
-    days: dict[int, int] = {}
-    for (d, minute), (g, h, n) in per_minute.items():
-        hour = minute // 3600 * 3600
-        day = days.get(minute)
-        if day is None:  # from the minute, not the hour: some zones' midnights are not hour-aligned
-            day = days[minute] = day_start(minute)
-        for key in (("minute", d, minute), ("hour", d, hour), ("day", d, day)):
-            acc = sums[key]
-            acc[0] += g
-            acc[1] += h
-            acc[2] += n
-    return sums
-
-
-def write_totals(conn: sa.Connection, st: IngestStatements, ids: list[str], per_dispenser: dict[str, list],
+def write_totals(conn: sa.Connection, st: IngestStatements, ids: list[str], per_dispenser: dict[str, DispenserSums],
                  now: float, seq: int) -> None:
     """Move the running totals of the dispensers with new events; only last_seen for the others."""
     quiet = [{"b_id": d, "b_now": now, "b_seq": seq} for d in ids if d not in per_dispenser]
     if quiet:
         conn.execute(st.touch, quiet)
     if per_dispenser:
-        conn.execute(st.add, [{"b_id": d, "b_now": now, "b_gel": g, "b_hands": h, "b_events": n, "b_newest": ts,
-                               "b_seq": seq} for d, (g, h, n, ts) in sorted(per_dispenser.items())])
+        conn.execute(st.add, [{"b_id": d, "b_now": now, "b_gel": t.gel_ul, "b_hands": t.hands, "b_events": t.events,
+                               "b_newest": t.newest, "b_entries": t.entries, "b_test": t.test_events, "b_seq": seq}
+                              for d, t in sorted(per_dispenser.items())])
 
 
 def sync_dispensers(db: Database, decls: Iterable[DispenserDecl]) -> None:
@@ -247,6 +220,7 @@ def sync_dispensers(db: Database, decls: Iterable[DispenserDecl]) -> None:
 def refill(db: Database, dispenser_id: str, by: str, now: float) -> None:
     """Record a full reservoir: the level restarts from capacity; usage totals are untouched."""
     with db.writer() as conn:
+        record_contact(db, conn, dispenser_id, now)
         row = conn.execute(
             sa.select(dispensers.c.gel_ul, dispensers.c.refill_gel_ul).where(dispensers.c.id == dispenser_id)
         ).one()
@@ -266,6 +240,7 @@ def heartbeat(db: Database, dispenser_id: str, backlog: int | None, version: str
         # An absolute counter kept by the dispenser: a retried heartbeat cannot count twice.
         values["missed"] = missed
     with db.writer() as conn:
+        record_contact(db, conn, dispenser_id, now)
         values["seq"] = next_seq(conn).seq
         conn.execute(sa.update(dispensers).where(dispensers.c.id == dispenser_id).values(**values))
 
