@@ -1,0 +1,52 @@
+"""`make demo` when its port is taken: it says so, serves on a free port and prints that URL."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers.servers import ROOT, wait_for
+
+
+def collect(stream, lines: list[str]) -> None:
+    for line in stream:
+        lines.append(line.rstrip("\n"))
+
+
+@pytest.mark.slow
+def test_the_demo_falls_back_to_a_free_port_when_its_own_is_taken(tmp_path: Path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # somebody else listens on the configured port
+        port = taken.getsockname()[1]
+        shipped = (ROOT / "config.toml").read_text(encoding="utf-8")
+        assert "port = 5000" in shipped
+        config = tmp_path / "config.toml"
+        config.write_text(shipped.replace("port = 5000", f"port = {port}"), encoding="utf-8")
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demo.py"), "--config", str(config),
+                                 "--mean-interval", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=tmp_path)
+        out: list[str] = []
+        err: list[str] = []
+        for stream, lines in ((proc.stdout, out), (proc.stderr, err)):
+            threading.Thread(target=collect, args=(stream, lines), daemon=True).start()
+        try:
+            url = wait_for(lambda: next((x for x in out if x.startswith("http://")), None), 60, message="URL line")
+            used = int(re.fullmatch(r"http://127\.0\.0\.1:(\d+)/", url).group(1))
+            assert used != port
+            assert f"port {port} is taken, using {used}" in err
+            assert requests.get(url + "healthz", timeout=10).status_code == 200
+            wait_for(lambda: requests.get(url + "obtenir_donnees_utilisation", timeout=10).json()["hands_detected"],
+                     30, message="the simulated dispensers deliver to the fallback port")
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
