@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -108,32 +109,52 @@ def test_slow_server_answers_after_timeouts_counts_once(eventlet_server, tmp_pat
     _assert_exactly(eventlet_server.url, 12)
 
 
+def _last_seq(spool: Path) -> int:
+    """How many events the dispenser ever spooled (its AUTOINCREMENT counter): the doses it gave."""
+    with sqlite3.connect(f"file:{spool}?mode=ro", uri=True, timeout=5) as db:
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    return row[0] if row else 0
+
+
+def _spooled_after(spool: Path, seq: int) -> list[str]:
+    """event_ids of doses spooled after `seq` and not delivered yet."""
+    with sqlite3.connect(f"file:{spool}?mode=ro", uri=True, timeout=5) as db:
+        return [r[0] for r in db.execute("SELECT event_id FROM events WHERE seq > ? ORDER BY seq", (seq,))]
+
+
+def _hands(url: str) -> int:
+    return requests.get(url + "/obtenir_donnees_utilisation", timeout=10).json()["hands_detected"]
+
+
 def test_flapping_server_counts_every_dose_once(server_factory, write_config, tmp_path) -> None:
-    """The server is stopped (SIGTERM or kill -9) and restarted on its port while the dispenser doses."""
+    """The server is stopped (SIGTERM or kill -9) and restarted on its port four times while the dispenser doses."""
     config = write_config(async_mode="eventlet")
-    server = server_factory(config)
-    port = server.port
-    cfg = _config(tmp_path, server.url, min_interval_s=0.15)
+    current = server_factory(config)
+    port = current.port
+    cfg = _config(tmp_path, current.url, min_interval_s=0.15)
     spool = tmp_path / "dispenser-spool.db"
-    doses = 30
+    # More presences than the flaps need: the dispenser keeps dosing until SIGTERM, then delivers its spool.
     proc = subprocess.Popen([sys.executable, str(ROOT / "dispenser.py"), "--config", str(cfg), "--simulate",
-                             "--hands", str(doses), "--flush-timeout", "60"], cwd=ROOT,
+                             "--hands", "100000", "--flush-timeout", "60"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    flaps, dosed_while_down = 0, []
     try:
-        current = server
         for flap in range(4):
-            seen = requests.get(current.url + "/obtenir_donnees_utilisation", timeout=10).json()["hands_detected"]
-            wait_for(lambda s=seen, c=current: proc.poll() is not None or requests.get(
-                c.url + "/obtenir_donnees_utilisation", timeout=5).json()["hands_detected"] > s, 30,
-                message="a delivery while the server is up")
-            if flap % 2:
-                current.kill()
-            else:
-                current.stop()
-            wait_for(lambda: proc.poll() is not None or _backlog(spool) > 0, 30, message="a dose spooled while down")
+            seen = _hands(current.url)
+            wait_for(lambda s=seen, c=current: _hands(c.url) > s, 30, message="a delivery while the server is up")
+            current.kill() if flap % 2 else current.stop()
+            down_from = _last_seq(spool)  # read once the server is gone: later doses cannot be delivered yet
+            dosed = wait_for(lambda d=down_from: _spooled_after(spool, d), 30, message="a dose spooled while down")
+            assert proc.poll() is None, "the dispenser stopped before the flaps were done"
+            dosed_while_down.append(dosed[0])
+            flaps += 1
             current = ServerProcess(config, port=port).start()
+        proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=90)
         assert proc.returncode == 0, out[-3000:]
+        assert flaps == 4  # every flap happened with the dispenser running and dosing
+        doses = _last_seq(spool)
+        assert set(dosed_while_down) <= set(_stored_ids(current.url)), "a dose given while down was lost"
         _assert_exactly(current.url, doses)
     finally:
         if proc.poll() is None:
