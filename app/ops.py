@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -86,6 +87,7 @@ def history() -> Response:
         {"bucket": size, "from": iso(start), "to": iso(end), "dispenser": dispenser, "points": points})))
 
 
+CSV_CHUNK = 500  # rows per write: few system calls, and other requests run between two chunks
 # A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) in an event_id).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -98,12 +100,16 @@ def inert(cell: object) -> object:
 def _csv_lines(header: list[str], rows: Iterable[list], done: Callable[[], None]) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180; a CR in a cell is then quoted too
+    rows = iter(_chain(header, rows))
     try:
-        for row in _chain(header, rows):
-            writer.writerow([inert(cell) for cell in row])
+        while chunk := list(itertools.islice(rows, CSV_CHUNK)):
+            writer.writerows([inert(cell) for cell in row] for row in chunk)
             yield buf.getvalue()
             buf.seek(0)
             buf.truncate()
+            # Under eventlet a stream whose writes never block (the socket buffers take megabytes) would keep
+            # the hub from every other request until its end: let them run between chunks.
+            time.sleep(0)
     finally:
         done()
 
