@@ -37,7 +37,9 @@ def test_the_demo_falls_back_to_a_free_port_when_its_own_is_taken(tmp_path: Path
         for stream, lines in ((proc.stdout, out), (proc.stderr, err)):
             threading.Thread(target=collect, args=(stream, lines), daemon=True).start()
         try:
-            url = wait_for(lambda: next((x for x in out if x.startswith("http://")), None), 60, message="URL line")
+            url = wait_for(lambda: next((x for x in out if x.startswith("http://")), None) or proc.poll() is not None,
+                           60, message="URL line")
+            assert isinstance(url, str), f"the demo exited with {proc.returncode}: {err}"
             used = int(re.fullmatch(r"http://127\.0\.0\.1:(\d+)/", url).group(1))
             assert used != port
             assert f"port {port} is taken, using {used}" in err
