@@ -25,10 +25,8 @@ EVENT = "donnees_utilisation"
 
 def queued(store: Store) -> tuple[int, bool]:
     """(callers waiting for the next group commit, whether a group is being committed)."""
-    group = getattr(store, "group_commit", None)
-    if group is not None:
-        return len(group.waiting), group.commit_lock.locked()
-    return len(store._group), store._commit_lock.locked()  # the single-module store of before issue 11
+    group = store.group_commit
+    return len(group.waiting), group.commit_lock.locked()
 
 
 class Caller(threading.Thread):
