@@ -10,8 +10,9 @@ import sys
 from gel_dispenser import __version__
 from gel_dispenser.cli import EXIT_BACKLOG, EXIT_CONFIG, EXIT_OK, main, parse_args
 from gel_dispenser.config import SERVO_MAX_ANGLE, SERVO_MIN_ANGLE, Config, ConfigError, load_config, read_config
-from gel_dispenser.device import Dispenser, Simulator
+from gel_dispenser.device import Dispenser
 from gel_dispenser.sender import Sender
+from gel_dispenser.simulate import Simulator
 from gel_dispenser.spool import Spool, new_event
 from gel_toolkit import RedactSecrets, setup_logging
 

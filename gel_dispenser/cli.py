@@ -10,8 +10,9 @@ import threading
 
 from gel_dispenser import __version__
 from gel_dispenser.config import Config, ConfigError, read_config
-from gel_dispenser.device import Dispenser, Simulator
+from gel_dispenser.device import Dispenser
 from gel_dispenser.sender import Sender
+from gel_dispenser.simulate import Simulator
 from gel_dispenser.spool import Spool
 from gel_toolkit import setup_logging
 
@@ -27,13 +28,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", default="config.toml", help="config.toml with a [dispenser] table")
     parser.add_argument("--simulate", action="store_true", help="mock pins and simulated hands, no hardware")
     parser.add_argument("--hands", type=int, metavar="N", help="with --simulate: exactly N presences, then exit")
-    parser.add_argument("--mean-interval", type=float, metavar="S", help="simulated hands: mean seconds between")
+    parser.add_argument("--mean-interval", type=float, metavar="S",
+                        help="simulated people: mean seconds between hands (with a door counter: between entries)")
     parser.add_argument("--flush", action="store_true", help="deliver the spool and exit")
     parser.add_argument("--flush-timeout", type=float, default=10.0, metavar="S",
                         help="--hands/--flush: seconds allowed for delivery (default 10)")
     parser.add_argument("--version", action="version", version=__version__)
     for key in ("id", "token", "server-url", "spool"):
         parser.add_argument(f"--{key}", help=f"override [dispenser] {key.replace('-', '_')}")
+    for key in ("entry-pin", "exit-pin"):
+        parser.add_argument(f"--{key}", type=int, metavar="BCM", help=f"override [dispenser] {key.replace('-', '_')}")
     args = parser.parse_args(argv)
     if args.hands is not None and not args.simulate:
         parser.error("--hands needs --simulate")
@@ -92,7 +96,8 @@ def _run(args: argparse.Namespace, cfg: Config, spool: Spool, sender: Sender, st
 def main(argv: list[str] | None = None) -> int:
     """Run the dispenser until SIGTERM/SIGINT; return the exit code (0 ok, 2 config, 3 events left)."""
     args = parse_args(argv)
-    overrides = {"id": args.id, "token": args.token, "server_url": args.server_url, "spool": args.spool}
+    overrides = {"id": args.id, "token": args.token, "server_url": args.server_url, "spool": args.spool,
+                 "entry_pin": args.entry_pin, "exit_pin": args.exit_pin}
     try:
         cfg, warnings = read_config(args.config, overrides)
     except ConfigError as exc:

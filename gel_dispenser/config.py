@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from gel_toolkit import ConfigFileError, is_loopback, load_toml
 
 SERVO_MIN_ANGLE, SERVO_MAX_ANGLE = -90.0, 90.0
+MAX_BCM_PIN = 27  # the 40-pin header's GPIO0 to GPIO27
 MAX_BATCH = 1000  # the server refuses larger arrays
 
 
@@ -49,13 +50,21 @@ class Config:
     auth_retry_s: float = 60.0  # a refused token is a config problem: retry slowly, not in a burst
     shutdown_flush_s: float = 3.0
     simulate_mean_interval_s: float = 20.0
+    simulate_hand_share: float = 0.7  # --simulate with a door counter: the share of people coming in who use it
+    entry_pin: int | None = None  # the door's beam (or PIR); with exit_pin, the beam someone coming in breaks first
+    exit_pin: int | None = None  # the second beam, on the room side: the one someone leaving breaks first
+    entry_active_low: bool = True  # break-beam receivers pull OUT low while the beam is broken; a PIR: false
+    entry_debounce_s: float = 0.3  # a beam broken again this soon after it cleared: the same passage (an arm, a bag)
+    entry_window_s: float = 1.5  # two beams: the second must follow the first this soon to make a passage
+    entry_stuck_after_s: float = 30.0  # a beam broken this long (a trolley, a wedge) is stuck: nothing counts
     ca_file: Path | None = None  # a private CA that signed the server's certificate
 
 
 REQUIRED = ("id", "server_url", "token", "sensor_pin", "servo_pin", "dose_ml", "spool")
 POSITIVE = ("hold_s", "return_s", "stuck_after_s", "heartbeat_s", "timeout_s", "backoff_base_s", "backoff_max_s",
-            "auth_retry_s", "simulate_mean_interval_s")
-NOT_NEGATIVE = ("bounce_s", "min_interval_s", "shutdown_flush_s")
+            "auth_retry_s", "simulate_mean_interval_s", "entry_window_s", "entry_stuck_after_s")
+NOT_NEGATIVE = ("bounce_s", "min_interval_s", "shutdown_flush_s", "entry_debounce_s")
+PINS = ("sensor_pin", "servo_pin", "refill_pin", "entry_pin", "exit_pin")
 
 
 def _typed(name: str, value: Any, kind: Any) -> Any:
@@ -87,12 +96,28 @@ def _validate(cfg: Config) -> None:
         (cfg.max_per_minute >= 1, "max_per_minute must be >= 1"),
         (cfg.log_level.upper() in logging.getLevelNamesMapping(), "log_level must be DEBUG, INFO, WARNING or ERROR"),
         (cfg.ca_file is None or cfg.ca_file.is_file(), f"ca_file {cfg.ca_file} is not a readable file"),
+        (0 <= cfg.simulate_hand_share <= 1, "simulate_hand_share must be from 0 to 1"),
     ]
+    rules += _pin_rules(cfg)
     rules += [(getattr(cfg, name) > 0, f"{name} must be > 0") for name in POSITIVE]
     rules += [(getattr(cfg, name) >= 0, f"{name} must be >= 0") for name in NOT_NEGATIVE]
     for ok, message in rules:
         if not ok:
             raise ConfigError(f"[dispenser] {message}")
+
+
+def _pin_rules(cfg: Config) -> list[tuple[bool, str]]:
+    """BCM numbers on the header; the door's beams on pins of their own."""
+    pins = {name: getattr(cfg, name) for name in PINS if getattr(cfg, name) is not None}
+    rules = [(0 <= pin <= MAX_BCM_PIN, f"{name} must be a BCM pin number from 0 to {MAX_BCM_PIN}")
+             for name, pin in pins.items()]
+    rules.append((cfg.exit_pin is None or cfg.entry_pin is not None, "exit_pin needs an entry_pin (the outer beam)"))
+    # The sensor and the servo on one pin is left to gpiozero (it refuses the second claim); not the new beams.
+    for beam in ("entry_pin", "exit_pin"):
+        earlier = PINS[:PINS.index(beam)]
+        rules += [(pin != pins[beam], f"{beam} and {name} are both {pin}: each needs a pin of its own")
+                  for name, pin in pins.items() if beam in pins and name in earlier]
+    return rules
 
 
 def _build(table: dict[str, Any], base: Path) -> Config:

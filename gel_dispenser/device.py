@@ -1,11 +1,10 @@
-"""The sensor and the servo, in gpiozero's manner: a failed constructor closes what it opened; close() and `with`."""
+"""The sensor, the servo and the door counter, in gpiozero's manner: a failed constructor closes what it opened."""
 
 from __future__ import annotations
 
 import collections
 import logging
 import math
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +13,8 @@ from typing import Any
 from gpiozero import AngularServo, Button, DigitalInputDevice
 
 from gel_dispenser.config import SERVO_MAX_ANGLE, SERVO_MIN_ANGLE, Config
+from gel_dispenser.entries import EntryCounter
+from gel_dispenser.guard import StuckGuard, sleep_until
 from gel_dispenser.spool import BOOT_ID, Spool, new_event
 
 log = logging.getLogger("dispenser")
@@ -32,9 +33,7 @@ class Dispenser:
         self._cv = threading.Condition()
         self._halt = threading.Event()  # cuts a hold short on shutdown
         self._stopping = False
-        self._present = False
-        self._since = 0.0
-        self._stuck = False
+        self._hand = StuckGuard("sensor", cfg.stuck_after_s, "no more doses until it clears")
         self._pending = False  # a dose was granted, the worker has not started it yet
         self.busy = False  # a stroke is running
         self._new_misses: list[str] = []
@@ -42,6 +41,7 @@ class Dispenser:
         self._recent: collections.deque[float] = collections.deque()  # dose times in the last minute
         self.doses = 0
         self.servo = self.sensor = self.refill_button = None
+        self.entries: EntryCounter | None = None  # the door counter, when entry_pin is set
         self._worker: threading.Thread | None = None
         try:
             self._open(pin_factory, refill)
@@ -63,8 +63,11 @@ class Dispenser:
         if cfg.refill_pin is not None:
             self.refill_button = Button(cfg.refill_pin, pull_up=True, bounce_time=0.05, pin_factory=pin_factory)
             self.refill_button.when_pressed = lambda: self._refill_pressed(refill)
+        if cfg.entry_pin is not None:
+            self.entries = EntryCounter(cfg, self.spool, wake=self._wake_sender, pin_factory=pin_factory,
+                                        clock=self.clock, boot=self.boot, monotonic=self.monotonic)
         if self.sensor.is_active:  # already covered at start: no dose until it clears once
-            self._present, self._since = True, self.monotonic()
+            self._hand.arrive(self.monotonic())
 
     def __enter__(self) -> Dispenser:
         return self
@@ -84,10 +87,9 @@ class Dispenser:
     def _hand_arrived(self) -> None:
         """gpiozero callback: decide at once, never block (the stroke runs in the worker thread)."""
         with self._cv:
-            if self._present or self._stopping:
-                return
             now = self.monotonic()
-            self._present, self._since, self._stuck = True, now, False
+            if self._stopping or not self._hand.arrive(now):
+                return
             reason = self._refusal(now)
             if reason:
                 self._new_misses.append(reason)
@@ -98,9 +100,7 @@ class Dispenser:
 
     def _hand_left(self) -> None:
         with self._cv:
-            if self._stuck:
-                log.info("sensor cleared dispenser=%s stuck_for=%.1fs", self.cfg.id, self.monotonic() - self._since)
-            self._present = self._stuck = False
+            self._hand.leave(self.monotonic(), self.cfg.id)
             self._cv.notify_all()
 
     def _refusal(self, now: float) -> str | None:
@@ -133,16 +133,10 @@ class Dispenser:
     def _next_job(self) -> tuple[bool, list[str], bool] | None:
         """Block until there is a dose or a miss to handle: (dose, misses, stuck), or None when stopping."""
         with self._cv:
-            stuck = False
-            while not (self._stopping or self._pending or self._new_misses):
-                now = self.monotonic()
-                deadline = self._since + self.cfg.stuck_after_s if self._present and not self._stuck else None
-                if deadline is not None and now >= deadline:
-                    self._stuck = stuck = True
-                    self._new_misses.append("stuck_sensor")
-                    break
-                # A timed wait only while a hand is there (stuck detection); otherwise sleep until a callback.
-                self._cv.wait(None if deadline is None else deadline - now)
+            stuck = bool(sleep_until(self._cv, lambda: self._stopping or self._pending or bool(self._new_misses),
+                                     [self._hand], self.monotonic))
+            if stuck:
+                self._new_misses.append("stuck_sensor")
             if self._stopping:
                 return None
             dose, misses = self._pending, self._new_misses
@@ -155,8 +149,7 @@ class Dispenser:
         while (job := self._next_job()) is not None:
             dose, misses, stuck = job
             if stuck:
-                log.warning("sensor stuck dispenser=%s active_for=%.1fs action='no more doses until it clears'",
-                            self.cfg.id, self.cfg.stuck_after_s)
+                self._hand.warn(self.cfg.id)
             try:
                 if misses:
                     total = self.spool.bump("missed", len(misses))
@@ -210,45 +203,8 @@ class Dispenser:
         self._close_devices()
 
     def _close_devices(self) -> None:
-        for device in (self.sensor, self.refill_button, self.servo):
+        for device in (self.entries, self.sensor, self.refill_button, self.servo):
             if device is not None:
                 device.close()
-        self.servo = self.sensor = self.refill_button = None
+        self.servo = self.sensor = self.refill_button = self.entries = None
 
-
-class Simulator:
-    """Simulated hands on the mock sensor pin: random arrivals, or exactly N presences."""
-
-    def __init__(self, dispenser: Dispenser, stop: threading.Event):
-        self.dispenser, self.stop = dispenser, stop
-        self.pin = dispenser.sensor.pin
-
-    def hand(self, present: bool) -> None:
-        """Drive the mock sensor pin as a hand would (mind active-low modules)."""
-        if present == self.dispenser.cfg.sensor_active_low:
-            self.pin.drive_low()
-        else:
-            self.pin.drive_high()
-
-    def presences(self, count: int) -> int:
-        """Exactly `count` presences back to back, each waiting out the cooldown so it gives a dose."""
-        d = self.dispenser
-        for _ in range(count):
-            d.wait_until(lambda: not d.busy or self.stop.is_set(), d.cfg.hold_s + d.cfg.return_s + 30)
-            if self.stop.wait(d.ready_in()):
-                break
-            before = d.doses
-            self.hand(True)
-            d.wait_until(lambda before=before: d.doses > before or self.stop.is_set(), d.cfg.hold_s + 30)
-            self.hand(False)
-            if self.stop.is_set():
-                break
-        return d.doses
-
-    def random_hands(self, mean_interval_s: float) -> None:
-        """Hands arriving at random (exponential inter-arrival), held 0.3 to 1.5 s, until stopped."""
-        log.info("simulate dispenser=%s mean_interval=%.1fs", self.dispenser.cfg.id, mean_interval_s)
-        while not self.stop.wait(min(random.expovariate(1 / mean_interval_s), threading.TIMEOUT_MAX)):
-            self.hand(True)
-            self.stop.wait(random.uniform(0.3, 1.5))
-            self.hand(False)

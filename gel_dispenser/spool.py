@@ -28,8 +28,17 @@ BOOT_ID = read_boot_id()
 
 def new_event(dose_ml: float, now: float | None = None) -> dict[str, Any]:
     """One dose as the server wants it: a fresh uuid4 makes retries idempotent."""
+    return _dated({"gel_used": dose_ml, "hands_detected": 1}, now)
+
+
+def new_entries_event(entries: int, now: float | None = None) -> dict[str, Any]:
+    """Passages into the room through the door (an increment), dated and identified like a dose."""
+    return _dated({"entries": entries}, now)
+
+
+def _dated(fields: dict[str, Any], now: float | None) -> dict[str, Any]:
     now = time.time() if now is None else now
-    event: dict[str, Any] = {"event_id": str(uuid.uuid4()), "gel_used": dose_ml, "hands_detected": 1}
+    event: dict[str, Any] = {"event_id": str(uuid.uuid4()), **fields}
     # A Pi has no RTC: before NTP syncs its clock may say 1970, which the server would refuse (400, quarantine).
     # Without a timestamp the server dates the event from its age_s, or on receipt.
     if now >= CLOCK_SANE_AFTER:
