@@ -20,6 +20,7 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 import dispenser
 from dispenser import Dispenser, Sender, Spool
+from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.rigs import Rig, make_config
 from tests.helpers.servers import ROOT, ServerProcess, free_port, wait_for
@@ -212,7 +213,7 @@ def test_sigterm_flushes_the_spool_to_a_reachable_server(tmp_path, write_config)
 def test_the_refill_button_reaches_the_server(server, tmp_path):
     cfg = make_config(tmp_path, server_url=server.url, refill_pin=27)
     requests.post(server.url + "/mettre_a_jour_donnees", json={"gel_used": 150, "hands_detected": 1},
-                  headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).raise_for_status()
+                  headers=bearer(TOKEN), timeout=10).raise_for_status()
     spool = Spool(cfg.spool)
     sender = Sender(cfg, spool).start()
     factory = MockFactory(pin_class=MockPWMPin)
