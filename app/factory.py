@@ -15,12 +15,14 @@ from app.http import MAX_BODY, DispenserConverter, security_headers
 from app.limits import RateLimiter, Slots
 from app.metrics import init_metrics
 from app.ops import bp as ops_routes
+from app.rates import bp as rate_routes
 from app.realtime import socketio
 from app.realtime.guard import DashboardGuard
 from app.realtime.packets import PayloadPacket
 from app.realtime.pushes import init_pushes
 from app.store import Store
 from app.views import bp as dashboard_routes
+from app.wards import bp as ward_routes
 
 
 def create_app(config: ServerConfig | str | Path | None = None, demo: bool | None = None) -> Flask:
@@ -42,7 +44,7 @@ def create_app(config: ServerConfig | str | Path | None = None, demo: bool | Non
     app.extensions["dispenser_rate"] = RateLimiter(config.dispenser_events_per_min)
     app.extensions["export_slots"] = Slots(config.max_exports)
 
-    for routes in (api_routes, ops_routes, dashboard_routes):
+    for routes in (api_routes, ops_routes, dashboard_routes, ward_routes, rate_routes):
         app.register_blueprint(routes)
     init_metrics(app)
     init_pushes(app)

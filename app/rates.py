@@ -1,0 +1,98 @@
+"""Blueprint: compliance rates per day or week (JSON or CSV) and the weekly report of a group (JSON or CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from app.compliance import BUCKETS, compliance
+from app.http import ApiError, allow_cross_origin_reads, gzip_if_accepted, json_response, known_group
+from app.services import get_config, get_store
+from app.wardargs import date_range, iso_week, today
+from app.weekly import weekly_report
+
+bp = Blueprint("rates", __name__)
+bp.after_request(allow_cross_origin_reads)
+# Default and widest span (days) per bucket, so that a query is always bounded.
+SPANS = {"day": (7, 732), "week": (56, 1100)}
+PERIOD_COLUMNS = ["start", "week", "end", "days", "hands", "gel_ml", "entries", "entry_rate_pct", "patient_days",
+                  "census_days", "expected_opportunities", "compliance_pct", "ml_per_patient_day", "offline",
+                  "offline_dispensers", "partial"]
+DISPENSER_COLUMNS = ["dispenser", "name", "mode", "offline_s", "refills", "ran_empty"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a text cell as a formula
+
+
+def cell(value: Any) -> Any:
+    """A CSV cell: empty for null, true/false, lists space-separated, formula-like text made plain text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        value = " ".join(str(v) for v in value)
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
+def csv_response(header: list[str], rows: Iterable[dict[str, Any]], name: str) -> Response:
+    """A CSV attachment with these columns, one line per row (keys a row lacks are empty cells)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([cell(row.get(key)) for key in header])
+    return Response(buf.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def wants_csv(csv_route: bool) -> bool:
+    """The CSV form was asked for: by its route or `format=csv`."""
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise ApiError(f"format must be json or csv, got {fmt[:20]!r}")
+    return csv_route or fmt == "csv"
+
+
+@bp.get("/api/compliance")
+@bp.get("/api/compliance.csv", endpoint="compliance_csv")
+def compliance_rates() -> Response:
+    """Rates of a group (`group`, default every dispenser) per local day or ISO week from `from` to `to`."""
+    group = known_group(request.args.get("group") or None)
+    bucket = request.args.get("bucket", "day")
+    if bucket not in BUCKETS:
+        raise ApiError(f"bucket must be day or week, got {bucket[:20]!r}")
+    default_days, widest = SPANS[bucket]
+    first, last = date_range(default_days, widest)
+    if bucket == "week" and not request.args.get("from"):
+        first -= timedelta(days=first.weekday())  # the default span starts on a Monday
+    answer = compliance(get_store(), get_config(), group, first, last, bucket)
+    if wants_csv(request.path.endswith(".csv")):
+        header = [c for c in PERIOD_COLUMNS if bucket == "week" or c not in ("week", "end")]
+        return csv_response(header, answer["rows"], f"compliance-{group or 'all'}-{bucket}-{first}.csv")
+    return gzip_if_accepted(json_response(answer))
+
+
+@bp.get("/api/report")
+@bp.get("/api/report.csv", endpoint="report_csv")
+def report() -> Response:
+    """The weekly report of a group: `week=YYYY-Www` (default this week) and the weeks before it."""
+    group = known_group(request.args.get("group") or None)
+    raw = request.args.get("week")
+    monday = iso_week(raw) if raw else today() - timedelta(days=today().weekday())
+    answer = weekly_report(get_store(), get_config(), group, monday)
+    if not wants_csv(request.path.endswith(".csv")):
+        return gzip_if_accepted(json_response(answer))
+    settings = {"target_pct": answer["target_pct"],
+                "reference_ml_per_patient_day": answer["reference_ml_per_patient_day"]}
+    rows = [{"section": "week", **settings, **answer["summary"]}]
+    rows += [{"section": "previous", **settings, **r} for r in answer["previous"]]
+    rows += [{"section": "day", **settings, **r} for r in answer["days"]]
+    rows += [{"section": "dispenser", "start": answer["from"], "end": answer["to"], **d, "dispenser": d["id"],
+              "offline_dispensers": None} for d in answer["dispensers"]]
+    header = ["section", *PERIOD_COLUMNS[:12], "target_pct", "ml_per_patient_day", "reference_ml_per_patient_day",
+              *PERIOD_COLUMNS[13:], *DISPENSER_COLUMNS]
+    return csv_response(header, rows, f"report-{group or 'all'}-{answer['week']}.csv")

@@ -1,0 +1,80 @@
+"""Reads and writes of the compliance figures: the census, daily sums from the rollups, contacts and refills."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from app.schema import census, dispensers, refills, rollups
+from app.store.database import Database, total
+
+
+def set_census(db: Database, group_id: str, days: Iterable[tuple[str, int]], by: str,
+               now: float | None = None) -> int:
+    """Set a group's patients for each (local date, patients) given, all in one transaction; return how many."""
+    rows = [{"group_id": group_id, "day": day, "patients": patients, "updated_at": time.time() if now is None else now,
+             "by": by} for day, patients in days]
+    if not rows:
+        return 0
+    stmt = db.insert(census)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[census.c.group_id, census.c.day],
+        set_={"patients": stmt.excluded.patients, "updated_at": stmt.excluded.updated_at, "by": stmt.excluded.by})
+    with db.writer() as conn:
+        conn.execute(stmt, sorted(rows, key=lambda r: r["day"]))  # one lock order for concurrent imports
+    return len(rows)
+
+
+def census_between(db: Database, group_ids: list[str] | None, first: str, last: str) -> list[sa.Row]:
+    """The census rows (group_id, day, patients) of these groups (all if None) from `first` to `last` included."""
+    q = (sa.select(census.c.group_id, census.c.day, census.c.patients)
+         .where(census.c.day >= first, census.c.day <= last).order_by(census.c.day, census.c.group_id))
+    if group_ids is not None:
+        q = q.where(census.c.group_id.in_(group_ids))
+    with db.engine.connect() as conn:
+        return conn.execute(q).all()
+
+
+def _day_rollups(ids: list[str] | None, start: int, end: int) -> sa.Select:
+    q = sa.select().where(rollups.c.size == "day", rollups.c.start >= start, rollups.c.start < end)
+    return q.where(rollups.c.dispenser_id.in_(ids)) if ids is not None else q
+
+
+def day_sums(db: Database, ids: list[str] | None, start: int, end: int) -> dict[int, tuple[int, int, int]]:
+    """(gel_ul, hands, entries) per local day start in [start, end), summed over these dispensers (all if None)."""
+    q = _day_rollups(ids, start, end).add_columns(
+        rollups.c.start, total(rollups.c.gel_ul), total(rollups.c.hands), total(rollups.c.entries)
+    ).group_by(rollups.c.start)
+    with db.engine.connect() as conn:
+        return {s: (int(g), int(h), int(e)) for s, g, h, e in conn.execute(q)}
+
+
+def dispenser_sums(db: Database, ids: list[str] | None, start: int, end: int) -> dict[str, tuple[int, int, int]]:
+    """(gel_ul, hands, entries) per dispenser over the local days starting in [start, end)."""
+    q = _day_rollups(ids, start, end).add_columns(
+        rollups.c.dispenser_id, total(rollups.c.gel_ul), total(rollups.c.hands), total(rollups.c.entries)
+    ).group_by(rollups.c.dispenser_id)
+    with db.engine.connect() as conn:
+        return {d: (int(g), int(h), int(e)) for d, g, h, e in conn.execute(q)}
+
+
+def dispenser_states(db: Database, ids: list[str] | None) -> list[sa.Row]:
+    """These dispensers' rows (all if None): last contact, mode, level inputs."""
+    q = sa.select(dispensers.c.id, dispensers.c.name, dispensers.c.last_seen, dispensers.c.mode,
+                  dispensers.c.capacity_ml, dispensers.c.gel_ul, dispensers.c.refill_gel_ul)
+    if ids is not None:
+        q = q.where(dispensers.c.id.in_(ids))
+    with db.engine.connect() as conn:
+        return conn.execute(q).all()
+
+
+def refills_between(db: Database, ids: list[str] | None, start: float, end: float) -> list[sa.Row]:
+    """The refills of these dispensers (all if None) in [start, end)."""
+    q = sa.select(refills.c.dispenser_id, refills.c.at, refills.c.gel_ul_before).where(
+        refills.c.at >= start, refills.c.at < end)
+    if ids is not None:
+        q = q.where(refills.c.dispenser_id.in_(ids))
+    with db.engine.connect() as conn:
+        return conn.execute(q).all()

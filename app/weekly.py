@@ -1,0 +1,68 @@
+"""The weekly report of a group: the week's rates, the weeks before, the dispensers offline or empty."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from typing import Any
+
+from app.compliance import daily, group_settings, midnight, offline_intervals, weekly
+from app.config import ServerConfig
+from app.store import Store
+from app.store.wards import dispenser_states, dispenser_sums, refills_between
+
+PREVIOUS_WEEKS = 4
+
+
+def overlap(spans: list[tuple[float, float]], start: float, end: float) -> float:
+    """Seconds of [start, end) covered by these (non-overlapping) spans."""
+    return sum(max(0.0, min(e, end) - max(s, start)) for s, e in spans)
+
+
+def dispenser_rows(store: Store, cfg: ServerConfig, group: str | None, start: float, end: float,
+                   now: float) -> list[dict[str, Any]]:
+    """Each dispenser of the group over [start, end): its use, its time offline, its refills, whether it ran empty.
+
+    "Ran empty" is what the level computation can tell: a refill during the week that found the reservoir's
+    capacity used up, or, for the week going on, a level at 0 now.
+    """
+    members = list(cfg.fleet.members[group]) if group is not None else list(cfg.fleet.group_of)
+    sums = dispenser_sums(store, members, int(start), int(end))
+    silences = offline_intervals(store, cfg, members, start, now)
+    states = {r.id: r for r in dispenser_states(store, members)}
+    refills: dict[str, list[Any]] = {}
+    for r in refills_between(store, members, start, end):
+        refills.setdefault(r.dispenser_id, []).append(r)
+    rows = []
+    for ident in members:
+        state = states.get(ident)
+        if state is None:
+            continue
+        gel, hands, entries = sums.get(ident, (0, 0, 0))
+        capacity_ul = state.capacity_ml * 1000
+        empty_now = end > now and state.gel_ul - state.refill_gel_ul >= capacity_ul
+        offline_s = overlap(silences.get(ident, []), start, min(end, now))
+        rows.append({
+            "id": ident, "name": state.name, "path": cfg.fleet.path(ident), "mode": state.mode,
+            "hands": hands, "gel_ml": gel / 1000, "entries": entries,
+            "offline": offline_s > 0, "offline_s": round(offline_s),
+            "refills": len(refills.get(ident, [])),
+            "ran_empty": empty_now or any(r.gel_ul_before >= capacity_ul for r in refills.get(ident, [])),
+        })
+    return rows
+
+
+def weekly_report(store: Store, cfg: ServerConfig, group: str | None, monday: date,
+                  now: float | None = None) -> dict[str, Any]:
+    """The report of the ISO week starting on `monday`, with the PREVIOUS_WEEKS before it."""
+    now = time.time() if now is None else now
+    sunday = monday + timedelta(days=6)
+    days = daily(store, cfg, group, monday - timedelta(weeks=PREVIOUS_WEEKS), sunday, now)
+    weeks = [p.row("week") for p in weekly(days)]
+    iso = monday.isocalendar()
+    start, end = midnight(monday, store.tz), midnight(sunday + timedelta(days=1), store.tz)
+    return group_settings(cfg, group) | {
+        "week": f"{iso.year}-W{iso.week:02d}", "from": monday.isoformat(), "to": sunday.isoformat(),
+        "summary": weeks[-1], "previous": weeks[:-1], "days": [p.row("day") for p in days[-7:]],
+        "dispensers": dispenser_rows(store, cfg, group, start, end, now),
+    }
