@@ -177,8 +177,11 @@ class Figures:
         if not self.cfg.opening_hours:
             return False
         start_s, end_s = self.cfg.opening_hours.split("-")
+        start, end = start_s.strip(), end_s.strip()
         local = datetime.fromtimestamp(now, self.store.tz).strftime("%H:%M")
-        return start_s.strip() <= local < end_s.strip()
+        if start <= end:
+            return start <= local < end
+        return local >= start or local < end  # past midnight, e.g. "22:00-06:00"
 
     def _entry(self, row: Any, used_recently: int, now: float) -> dict[str, Any]:
         flags = self._flags(row, now)

@@ -119,7 +119,14 @@ def test_no_use_alert_inside_opening_hours(tmp_path):
     assert ("cafeteria", "no_use") in alerts
 
 
-@pytest.mark.parametrize("hours", ["14:00-18:00", "06:00-10:00", "00:00-12:00", "13:00-23:59"])
+@pytest.mark.parametrize("hours", ["10:00-14:00", "11:00-01:00", "00:00-23:59"])
+def test_no_use_alert_inside_opening_hours_of_any_shape(tmp_path, hours):
+    # 11:00-01:00 runs past midnight (a late shift): noon is inside it.
+    assert idle_flags(tmp_path, hours, 5)[0] is True
+
+
+@pytest.mark.parametrize("hours", ["14:00-18:00", "06:00-10:00", "00:00-12:00", "13:00-23:59", "22:00-06:00",
+                                   "13:00-11:00"])
 def test_no_use_alert_never_outside_opening_hours(tmp_path, hours):
     idle, alerts = idle_flags(tmp_path, hours, 5)
     assert (idle, alerts) == (False, [])
