@@ -39,7 +39,8 @@ def _prefill(db_path) -> None:
 
 
 def test_backup_while_a_dispenser_keeps_posting(server_factory, write_config, tmp_path):
-    config = write_config(database="sqlite:///usage.db", async_mode="eventlet")
+    # No per-dispenser rate limit: the writes below go as fast as they can, and every one must answer 200.
+    config = write_config(database="sqlite:///usage.db", async_mode="eventlet", dispenser_events_per_min=0)
     srv = server_factory(config)
     _prefill(tmp_path / "usage.db")
     stop, acked, refused = threading.Event(), [], []
