@@ -12,9 +12,7 @@ from app.config import ServerConfig
 from app.grouptotals import GroupTotals
 from app.schema import dispensers
 from app.store import Store
-from app.store.sequence import changed_since, current
 
-ALL_ROWS = sa.select(dispensers)
 CHANGED_IDS = sa.select(dispensers.c.id).where(dispensers.c.seq > sa.bindparam("since", type_=sa.BigInteger))
 # (row, recent use in µl, now) -> the dispenser's entry
 EntryBuilder = Callable[[Any, int, float], dict[str, Any]]
@@ -43,11 +41,9 @@ class FleetView:
     def refresh(self, now: float) -> int:
         """Apply the rows written since the last refresh; return the sequence number now reflected."""
         with self.lock:
-            with self.store.engine.connect() as conn:
-                change = current(conn)  # before the rows: a row may be newer than it, never older
-                if change.seq == self.seq:
-                    return self.seq
-                rows = conn.execute(ALL_ROWS).all() if self.seq < 0 else changed_since(conn, self.seq)
+            change, rows = self.store.changes_since(self.seq)  # -1 at first: every row
+            if change.seq == self.seq:
+                return self.seq
             self.seq, self.gel_ul, self.hands = change.seq, change.gel_ul, change.hands
             self.entries_total = change.entries
             self._apply(rows, now, count=True)

@@ -40,7 +40,7 @@ dispensers = sa.Table(
     required("mode", sa.String(8), default="live"),  # "live" or "test" (commissioning)
     sa.Column("backlog", sa.Integer),
     sa.Column("version", sa.String(40)),
-    # Every write to a row sets it (Store.dispenser_rows and data_version rely on it to spot changes).
+    # Every write to a row sets it; what changed is found by `seq` below.
     required("updated_at", sa.Double),
     # The change sequence number of the last write to this row: what changed after N is `seq > N`, via the index.
     *sums("seq", default=0),

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
 
 from app.config import DispenserDecl
 from app.migrations import migrate
-from app.store.caches import DataVersion, RecentUseCache, RowCache
+from app.store.caches import RecentUseCache
 from app.store.contact import set_mode
 from app.store.database import Database
 from app.store.reads import export_buckets, export_events, history, recent_use, refill_history
+from app.store.sequence import Change, changed_since, current
 from app.store.writes import Event, GroupCommit, Ingested, heartbeat, refill, sync_dispensers, touch
 
 
@@ -25,9 +26,7 @@ class Store(Database):
         self.offline_after_s = offline_after_s
         self.decls = tuple(decls)
         self.group_commit = GroupCommit(self)
-        self.row_cache = RowCache(self.engine)
         self.recent_cache = RecentUseCache(self)
-        self.version = DataVersion(self.engine)
         migrate(self.engine)
         self.sync_dispensers(self.decls)
 
@@ -65,9 +64,15 @@ class Store(Database):
         """Give these dispensers a new change number with no other write (a flag moved with time); return it."""
         return touch(self, ids)
 
-    def dispenser_rows(self) -> list[sa.Row]:
-        """Every dispenser row with its running totals; only the rows whose stamp moved are read in full."""
-        return self.row_cache.read()
+    def changes_since(self, since: int) -> tuple[Change, list[sa.Row]]:
+        """The last change (number and totals) and the dispenser rows written after change `since` (-1: all).
+
+        Every write stamps the rows it changes with its number, so this reads as many rows as changed, through
+        the seq index, whatever the size of the fleet, and misses nothing another process wrote.
+        """
+        with self.engine.connect() as conn:
+            change = current(conn)  # before the rows: a row may be newer than it, never older
+            return change, changed_since(conn, since)
 
     def recent_use(self, since: float) -> dict[str, int]:
         """Microlitres used per dispenser in hour buckets starting at or after `since`."""
@@ -76,10 +81,6 @@ class Store(Database):
     def recent_use_for(self, since: float, events_by_dispenser: dict[str, int]) -> dict[str, int]:
         """recent_use() for the dispensers given, re-reading only those whose event count moved."""
         return self.recent_cache.read(since, events_by_dispenser)
-
-    def data_version(self) -> Hashable:
-        """A value that changes whenever any connection or process changes the figures' data."""
-        return self.version.read()
 
     def history(self, size: str, start: float, end: float, dispenser_id: str | None = None) -> list[sa.Row]:
         """Totals per bucket in [start, end), all dispensers or one, summed in SQL from the rollups."""
