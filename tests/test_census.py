@@ -66,7 +66,8 @@ def test_an_unknown_group_is_404(client):
 
 
 @pytest.mark.parametrize(("headers", "status"), [
-    ({}, 401), (bearer("not-a-token-at-all"), 401), (bearer(TOKENS["entree"]), 403), ({"Authorization": "Basic x"}, 401),
+    ({}, 401), (bearer("not-a-token-at-all"), 401), (bearer(TOKENS["entree"]), 403),
+    ({"Authorization": "Basic x"}, 401),
 ])
 def test_only_the_admin_and_maintenance_tokens_may_write(client, headers, status):
     assert put(client, {"patients": 3}, headers=headers).status_code == status
