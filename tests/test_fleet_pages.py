@@ -271,6 +271,8 @@ def test_group_view_picker_breadcrumb_attention_search_and_table(fleets, open_pa
     fleet.post(inside, gel=1, hands=2)
     wait_value(page, "hands-detected", expected["hands_detected"] + 2)
     assert page.locator(f".dispenser[data-id={outside}]").count() == 0
+    # One GET after joining the group's room, then its deltas apply in sequence (no re-read per delta).
+    assert page.get_attribute("html", "data-refetches") == "1"
 
     page.select_option("#group-picker", "ward-001")
     page.wait_for_url("**/?group=ward-001")
