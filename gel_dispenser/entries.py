@@ -70,6 +70,7 @@ class EntryCounter:
             now = self.monotonic()
             if self._stopping or not self._guards[index].arrive(now):
                 return
+            self._cv.notify_all()  # the worker times this break from now (stuck beam)
             if now - self._cleared[index] < self.cfg.entry_debounce_s or any(g.stuck for g in self._guards):
                 return  # the same passage still (an arm, a bag), or a blocked beam: direction unknown
             if len(self.beams) == 1:
@@ -90,7 +91,6 @@ class EntryCounter:
     def _entered(self, now: float) -> None:
         self.entered += 1
         self._pending.append((self.clock(), now))
-        self._cv.notify_all()
 
     def _cleared_beam(self, index: int) -> None:
         with self._cv:
@@ -145,14 +145,13 @@ class EntryCounter:
 
     def close(self) -> None:
         """Spool the entries already counted, release the pins; closing twice is harmless."""
-        if self.closed:
-            return
-        with self._cv:
-            self._stopping = True
-            self._cv.notify_all()
-        self._worker.join(10)
-        log.info("stopped entries dispenser=%s entries=%d exits=%d", self.cfg.id, self.entered, self.exited)
-        self._close_beams()
+        if not self.closed:
+            with self._cv:
+                self._stopping = True  # the worker spools what is pending, then ends
+                self._cv.notify_all()
+            self._worker.join(10)
+            log.info("stopped entries dispenser=%s entries=%d exits=%d", self.cfg.id, self.entered, self.exited)
+            self._close_beams()
 
     def _close_beams(self) -> None:
         for beam in self.beams:
