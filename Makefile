@@ -33,8 +33,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not browser and not services"
 
+# `make demo FLEET=300`: 300 simulated dispensers in groups (one process), for the wall display at scale.
 demo: $(STAMP)
-	$(PY) tools/demo.py --config config.toml
+	$(PY) tools/demo.py --config config.toml $(if $(FLEET),--fleet $(FLEET))
 
 # The server alone. With the example tokens of config.toml it refuses to start: `make run DEMO=1` serves them on
 # 127.0.0.1 (as `make demo` does), or put your own tokens in config.toml.
