@@ -41,10 +41,10 @@ def test_postgresql_url_gets_the_pure_python_driver(tmp_path):
     ('[[server.dispensers]]\nid = "a"\n', "token"),
     ('[[server.dispensers]]\nid = "a"\ntoken = "short"\n', "16 characters"),
     ('[[server.dispensers]]\nid = "a"\ntoken = "long-enough-token"\ncapacity_ml = -3\n', "capacity_ml"),
-    ('[[server.dispensers]]\nid = "a"\ntoken = "long-enough-token"\n[[server.dispensers]]\nid = "a"\ntoken = "other-one-token-x"\n',
-     "unique"),
-    ('[[server.dispensers]]\nid = "a"\ntoken = "long-enough-token"\n[[server.dispensers]]\nid = "b"\ntoken = "long-enough-token"\n',
-     "own token"),
+    ('[[server.dispensers]]\nid = "a"\ntoken = "long-enough-token"\n'
+     '[[server.dispensers]]\nid = "a"\ntoken = "other-one-token-x"\n', "unique"),
+    ('[[server.dispensers]]\nid = "a"\ntoken = "long-enough-token"\n'
+     '[[server.dispensers]]\nid = "b"\ntoken = "long-enough-token"\n', "own token"),
     ("[server\n", "config.toml"),
     ('[server]\nport = "80"\n', "port"),
     ("[server]\noffline_after_s = 0\n", "offline_after_s"),
