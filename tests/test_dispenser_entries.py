@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -23,7 +24,7 @@ from gel_dispenser.entries import EntryCounter
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.rigs import Rig, make_config
-from tests.helpers.servers import ROOT, wait_for
+from tests.helpers.servers import ROOT, free_port, wait_for
 
 OUTER, INNER = 22, 23  # entry_pin, exit_pin
 
@@ -319,3 +320,42 @@ def test_simulate_hands_sends_an_entry_with_each_presence(server, tmp_path):
     assert done.returncode == 0, done.stderr
     assert figures(server.url) == (3, 3, 3)
     assert "stopped entries dispenser=entree entries=3 exits=0" in done.stderr
+
+
+# --- the demo --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["dispensers", "fleet"])
+def test_the_demo_sends_entries_too(tmp_path, mode):
+    port = free_port()
+    config = tmp_path / "config.toml"
+    if mode == "fleet":
+        config.write_text(f"[server]\nport = {port}\n", encoding="utf-8")
+        flags = ["--fleet", "12", "--mean-interval", "2"]
+    else:  # the shipped config: three dispenser.py --simulate, each with a door of two beams
+        config.write_text((ROOT / "config.toml").read_text().replace("port = 5000", f"port = {port}"))
+        flags = ["--mean-interval", "0.3"]
+    printed = tmp_path / "demo.out"
+    with printed.open("w") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demo.py"), "--config", str(config), *flags],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        wait_for(lambda: f"http://127.0.0.1:{port}/" in printed.read_text(), 60, message="the demo's URL")
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: sum(1 for n in figures_of_all(url)[1].values() if n) >= 2, 60,
+                 message="entries from two simulated doors")
+        entries, per_dispenser = figures_of_all(url)
+        assert sum(per_dispenser.values()) == entries
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def figures_of_all(url: str) -> tuple[int, dict[str, int]]:
+    """(entries, entries by dispenser id) from the GET payload."""
+    payload = requests.get(url + "/obtenir_donnees_utilisation", timeout=10).json()
+    return payload["entries"], {d["id"]: d["entries"] for d in payload["dispensers"]}

@@ -24,6 +24,8 @@ from fleet_sim import FleetSimulator, fleet_config
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # the demo runs with the example tokens: loopback only
+# Two beams at each simulated door (people come in and go out), on BCM pins its [dispenser] table leaves free.
+DOOR_PINS = (22, 23, 24, 25, 5, 6)
 # A dispenser's dose line, as its logging prints it: the one line per dose the terminal shows.
 DOSE = re.compile(r"^(?:\S+ )?(\d\d:\d\d:\d\d)\S* INFO dispenser dose dispenser=(\S+) .*gel_used=(\S+)")
 
@@ -84,8 +86,8 @@ def arguments(argv: list[str] | None) -> tuple[argparse.Namespace, Path, dict[st
     """The command line, the config to serve (generated for --fleet) and the fleet's tokens by dispenser id."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="config.toml", help="config.toml with [server] and [dispenser] tables")
-    parser.add_argument("--mean-interval", type=float, help="mean seconds between simulated hands, per dispenser "
-                        "(default 6, or 60 with --fleet)")
+    parser.add_argument("--mean-interval", type=float, help="mean seconds between simulated people coming in, per "
+                        "dispenser (default 6, or 60 with --fleet); most of them use it")
     parser.add_argument("--fleet", type=int, metavar="N", help="N dispensers in groups (site, buildings, floors, "
                         "wards) simulated in this process, with a config generated under instance/fleet-N")
     args = parser.parse_args(argv)
@@ -136,13 +138,23 @@ def start_server(config: Path, port: int, log: IO[str]) -> subprocess.Popen:
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=CHILD_SETUP)
 
 
-def start_dispenser(config: Path, table: dict, url: str, instance: Path, mean: float) -> subprocess.Popen:
-    """One simulated dispenser; its log lines come back through a pipe, for the relay."""
+def door_flags(dispenser: dict) -> list[str]:
+    """--entry-pin/--exit-pin for the simulated dispensers, unless the [dispenser] table has its own door."""
+    if "entry_pin" in dispenser:
+        return []
+    taken = {dispenser.get(key) for key in ("sensor_pin", "servo_pin", "refill_pin")}
+    outer, inner = [pin for pin in DOOR_PINS if pin not in taken][:2]
+    return ["--entry-pin", str(outer), "--exit-pin", str(inner)]
+
+
+def start_dispenser(config: Path, table: dict, url: str, instance: Path, mean: float,
+                    door: list[str]) -> subprocess.Popen:
+    """One simulated dispenser (people coming through its door); its log lines come back through a pipe."""
     ident = str(table["id"])
     return subprocess.Popen(
         [sys.executable, str(ROOT / "dispenser.py"), "--config", str(config), "--simulate",
          "--id", ident, "--token", str(table["token"]), "--server-url", url,
-         "--spool", str(instance / f"spool-{ident}.db"), "--mean-interval", str(mean)],
+         "--spool", str(instance / f"spool-{ident}.db"), "--mean-interval", str(mean), *door],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         preexec_fn=CHILD_SETUP)
 
@@ -170,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     """Start everything, print the URL, wait for a signal, stop everything; 0 on a clean stop."""
     args, config, fleet_tokens = arguments(argv)
     with config.open("rb") as fh:
-        server = tomllib.load(fh).get("server", {})
+        document = tomllib.load(fh)
+    server, door = document.get("server", {}), door_flags(document.get("dispenser", {}))
     declared = server.get("dispensers", [])
     if not declared and not fleet_tokens:
         print(f"error: {config} declares no [[server.dispensers]]", file=sys.stderr)
@@ -194,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: the server did not start, see {log_path}", file=sys.stderr)
                 return 0 if stop.is_set() else 1
             for table in declared:
-                dispensers.append(start_dispenser(config, table, url, instance, args.mean_interval))
+                dispensers.append(start_dispenser(config, table, url, instance, args.mean_interval, door))
                 relay.follow(dispensers[-1].stdout)
             if fleet_tokens:
                 simulator = FleetSimulator(url, fleet_tokens, args.mean_interval, stop)

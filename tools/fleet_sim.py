@@ -1,7 +1,8 @@
 """`make demo` at scale: N simulated dispensers in one process, posting to the server like real ones.
 
-Standard library only. Each dispenser gets a day's worth of earlier uses at start (so levels differ), then hands
-arrive at random (busier wards more often); a few dispensers fall silent so that the offline alert shows.
+Standard library only. Each dispenser gets a day's worth of earlier uses at start (so levels differ), then people
+come in at random (busier wards more often), each an entry, HAND_SHARE of them a dose too; a few dispensers fall
+silent so that the offline alert shows.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fleet_layout import write_fleet
 HEARTBEAT_S = 60.0  # a dispenser with nothing to send says it is alive this often
 SILENT_SHARE = 0.03  # dispensers that stop talking after their history (offline after the server's delay)
 WORKERS = 4
+HAND_SHARE = 0.7  # people coming in through a ward's door who use its dispenser; the others are entries alone
 
 
 class FleetSimulator:
@@ -36,7 +38,7 @@ class FleetSimulator:
         self.active = [d for d in ids if d not in self.silent]
         # Some dispensers are much busier than others (an entrance versus a storeroom).
         self.weights = [self.rng.choice((0.3, 1, 1, 1, 2, 4)) for _ in self.active]
-        self.rate = len(self.active) / mean_interval  # uses per second, for the whole fleet
+        self.rate = len(self.active) / mean_interval  # people coming in per second, for the whole fleet
         self.last_contact: dict[str, float] = {}
         self.sent = 0
         self.failed = 0
@@ -80,18 +82,16 @@ class FleetSimulator:
                 return
             count = self.rng.randint(0, 170)
             if count:
-                batch = [{"gel_used": 1.5, "hands_detected": 1, "event_id": uuid.uuid4().hex,
-                          "age_s": round(self.rng.uniform(60, 86000), 1)} for _ in range(count)]
+                batch = [person(self.rng, round(self.rng.uniform(60, 86000), 1)) for _ in range(count)]
                 self._post(conn, "/mettre_a_jour_donnees", dispenser, batch)
         conn.close()
 
     def _uses(self, worker: int) -> None:
-        """One worker's share of the hands: exponential gaps, a weighted choice of dispenser."""
+        """One worker's share of the people: exponential gaps, a weighted choice of dispenser."""
         rng, conn = random.Random(self.rng.random() + worker), self._connection()
         while not self.stop.wait(rng.expovariate(self.rate / WORKERS)):
             dispenser = rng.choices(self.active, self.weights)[0]
-            self._post(conn, "/mettre_a_jour_donnees", dispenser,
-                       {"gel_used": 1.5, "hands_detected": 1, "event_id": uuid.uuid4().hex})
+            self._post(conn, "/mettre_a_jour_donnees", dispenser, person(rng))
         conn.close()
 
     def _heartbeats(self) -> None:
@@ -106,6 +106,16 @@ class FleetSimulator:
                     break
                 self._post(conn, f"/api/dispensers/{dispenser}/heartbeat", dispenser, {"backlog": 0})
         conn.close()
+
+
+def person(rng: random.Random, age_s: float | None = None) -> dict:
+    """Someone coming in through a ward's door (an entry), a dose too for the share who use the dispenser."""
+    event: dict = {"entries": 1, "event_id": uuid.uuid4().hex}
+    if rng.random() < HAND_SHARE:
+        event.update(gel_used=1.5, hands_detected=1)
+    if age_s is not None:
+        event["age_s"] = age_s
+    return event
 
 
 def fleet_config(base: Path, n: int) -> tuple[Path, dict[str, str]]:
