@@ -29,6 +29,7 @@ from app.ingest import load_json
 from app.realtime.pushes import push_write
 from app.services import get_figures, get_store
 from app.store import Store
+from app.store.sums import TEST_PREFIX
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ops", __name__)
@@ -136,22 +137,49 @@ def export_csv() -> Response:
 
 
 def _export(store: Store, dispenser: str | None, bucket: str | None, done: Callable[[], None]) -> Response:
-    """The CSV answer; `done` runs once it is sent or dropped (it frees the export slot)."""
+    """The CSV answer; `done` runs once it is sent or dropped (it frees the export slot).
+
+    Test-mode events (commissioning) are left out unless `include_test=1`, which adds a `test` column (1 or 0).
+    """
+    with_test = request.args.get("include_test") in ("1", "true")
+    extra = ["test"] if with_test else []
     if bucket:
         size, start, end = _range(bucket)
-        header = ["period_start", "dispenser", "gel_used_ml", "hands_detected", "events"]
-        rows = [[iso(r.start), r.dispenser_id, r.gel_ul / 1000, r.hands, r.events]
-                for r in store.export_buckets(size, start, end, dispenser)]
+        found = store.export_buckets(size, start, end, dispenser, include_test=with_test)
+        header, rows = bucket_rows(store, size, found, with_test)
     else:
         size, start, end = _range(None, "day")
-        header = ["timestamp", "dispenser", "event_id", "gel_used_ml", "hands_detected", "received_at"]
-        rows = ([iso(r.ts), r.dispenser_id, r.event_id or "", r.gel_ul / 1000, r.hands, iso(r.received_at)]
-                for r in store.export_events(start, end, dispenser))
+        header = ["timestamp", "dispenser", "event_id", "gel_used_ml", "hands_detected", "received_at", "entries",
+                  *extra]
+        rows = ([iso(r.ts), r.dispenser_id, r.event_id or "", r.gel_ul / 1000, r.hands, iso(r.received_at),
+                 r.entries, *([int(r.test)] if with_test else [])]
+                for r in store.export_events(start, end, dispenser, include_test=with_test))
     name = f"usage-{bucket or 'events'}-{datetime.fromtimestamp(start, store.tz).date()}.csv"
     resp = Response(_csv_lines(header, rows, done), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
     resp.call_on_close(done)  # a client that goes away before the end: the stream is closed, never finished
     return resp
+
+
+def bucket_rows(store: Store, size: str, found: list, with_test: bool) -> tuple[list[str], list[list]]:
+    """Header and rows of a bucket export.
+
+    A day is named by its local date (what a spreadsheet shows: 2026-03-28, not the UTC instant of its local
+    midnight, which reads as the day before); the instant stays in a column of its own, period_start, for programs.
+    """
+    figures = ["dispenser", "gel_used_ml", "hands_detected", "events", "entries"]
+    header = ["date", *figures, "period_start"] if size == "day" else ["period_start", *figures]
+    rows = []
+    for r in found:
+        row = [r.dispenser_id, r.gel_ul / 1000, r.hands, r.events, r.entries]
+        if size == "day":
+            row = [datetime.fromtimestamp(r.start, store.tz).date().isoformat(), *row, iso(r.start)]
+        else:
+            row = [iso(r.start), *row]
+        if with_test:
+            row.append(int(r.size.startswith(TEST_PREFIX)))
+        rows.append(row)
+    return header + (["test"] if with_test else []), rows
 
 
 @bp.post("/api/dispensers/<dispenser:dispenser_id>/refill")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -55,10 +56,10 @@ def contacts(app: Flask, skip: dict[str, set[datetime]]) -> None:
                 store.heartbeat(ident, None, None, None, now=when.timestamp())
 
 
-@pytest.fixture
-def week(tmp_path) -> Iterator[Flask]:
+@contextmanager
+def simulated_week(tmp_path, database: str = "sqlite:///usage.db") -> Iterator[Flask]:
     """The simulated week: contacts (entree silent Wednesday 08:00 to 20:00), doses, entries and the census."""
-    with ward_app(tmp_path, timezone="Europe/Paris", offline_after_s=6 * 3600) as app:
+    with ward_app(tmp_path, database=database, timezone="Europe/Paris", offline_after_s=6 * 3600) as app:
         client = app.test_client()
         contacts(app, {"entree": {at(WEEK[2], 12), at(WEEK[2], 16)}})
         for day, hands, entries, census in zip(WEEK, HANDS, ENTRIES, CENSUS, strict=True):
@@ -76,14 +77,28 @@ def week(tmp_path) -> Iterator[Flask]:
         yield app
 
 
+@pytest.fixture
+def week(tmp_path) -> Iterator[Flask]:
+    """The simulated week on SQLite."""
+    with simulated_week(tmp_path) as app:
+        yield app
+
+
+@pytest.fixture
+def week_on_both(tmp_path, database_url) -> Iterator[Flask]:
+    """The simulated week on SQLite and on PostgreSQL."""
+    with simulated_week(tmp_path, database_url) as app:
+        yield app
+
+
 def rates(client, query: str) -> dict:
     resp = client.get(f"/api/compliance?{query}")
     assert resp.status_code == 200, resp.get_json()
     return resp.get_json()
 
 
-def test_a_simulated_week_gives_known_rates_per_day(week):
-    answer = rates(week.test_client(), "group=ward-a&from=2026-03-23&to=2026-03-29&bucket=day")
+def test_a_simulated_week_gives_known_rates_per_day(week_on_both):
+    answer = rates(week_on_both.test_client(), "group=ward-a&from=2026-03-23&to=2026-03-29&bucket=day")
     assert {k: answer[k] for k in ("group", "name", "bucket", "from", "to", "target_pct",
                                    "opportunities_per_patient_day", "reference_ml_per_patient_day", "ward_type")} == {
         "group": "ward-a", "name": "Ward A", "bucket": "day", "from": "2026-03-23", "to": "2026-03-29",

@@ -94,10 +94,11 @@ def test_the_csv_by_day_has_one_row_per_local_day_and_dispenser(client_in, zone)
     assert resp.status_code == 200
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
     day9, day10 = iso(datetime(2026, 3, 9, tzinfo=tz).timestamp()), iso(midnight.timestamp())
-    assert rows == [["period_start", "dispenser", "gel_used_ml", "hands_detected", "events"],
-                    [day9, "entree", "1.0", "1", "1"],
-                    [day10, "cafeteria", "1.0", "1", "1"],
-                    [day10, "entree", "2.0", "2", "2"]]
+    # A day is named by its local date; the instant its local day starts has a column of its own.
+    assert rows == [["date", "dispenser", "gel_used_ml", "hands_detected", "events", "entries", "period_start"],
+                    ["2026-03-09", "entree", "1.0", "1", "1", "0", day9],
+                    ["2026-03-10", "cafeteria", "1.0", "1", "1", "0", day10],
+                    ["2026-03-10", "entree", "2.0", "2", "2", "0", day10]]
     # The file is named after the first local day asked for, not after the server machine's date for it.
     assert 'filename="usage-day-2026-03-09.csv"' in resp.headers["Content-Disposition"]
 

@@ -145,7 +145,7 @@ def test_csv_export_of_events_and_of_periods(client, post):
     resp = client.get("/api/export.csv?from=2026-03-10T00:00:00Z&to=2026-03-11T00:00:00Z")
     assert resp.mimetype == "text/csv" and "attachment" in resp.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True))))
-    assert rows[0] == ["timestamp", "dispenser", "event_id", "gel_used_ml", "hands_detected", "received_at"]
+    assert rows[0] == ["timestamp", "dispenser", "event_id", "gel_used_ml", "hands_detected", "received_at", "entries"]
     assert [(r[0], r[1], r[2], r[3]) for r in rows[1:]] == [
         ("2026-03-10T08:15:00.000Z", "entree", "a", "1.5"), ("2026-03-10T09:15:00.000Z", "entree", "b", "1.5"),
         ("2026-03-10T09:20:00.000Z", "b12", "", "2.0")]
@@ -153,10 +153,10 @@ def test_csv_export_of_events_and_of_periods(client, post):
     assert len(only.get_data(as_text=True).strip().splitlines()) == 2
     hourly = client.get("/api/export.csv?bucket=hour&from=2026-03-10T00:00:00Z&to=2026-03-11T00:00:00Z")
     rows = list(csv.reader(io.StringIO(hourly.get_data(as_text=True))))
-    assert rows[0] == ["period_start", "dispenser", "gel_used_ml", "hands_detected", "events"]
-    assert rows[1:] == [["2026-03-10T08:00:00.000Z", "entree", "1.5", "1", "1"],
-                        ["2026-03-10T09:00:00.000Z", "b12", "2.0", "1", "1"],
-                        ["2026-03-10T09:00:00.000Z", "entree", "1.5", "1", "1"]]
+    assert rows[0] == ["period_start", "dispenser", "gel_used_ml", "hands_detected", "events", "entries"]
+    assert rows[1:] == [["2026-03-10T08:00:00.000Z", "entree", "1.5", "1", "1", "0"],
+                        ["2026-03-10T09:00:00.000Z", "b12", "2.0", "1", "1", "0"],
+                        ["2026-03-10T09:00:00.000Z", "entree", "1.5", "1", "1", "0"]]
 
 
 def test_metrics(client, post, sio_client):

@@ -86,14 +86,15 @@ class Store(Database):
         """Totals per bucket in [start, end), all dispensers or one, summed in SQL from the rollups."""
         return history(self, size, start, end, dispenser_id)
 
-    def export_events(self, start: float, end: float, dispenser_id: str | None = None) -> Iterator[sa.Row]:
+    def export_events(self, start: float, end: float, dispenser_id: str | None = None,
+                      include_test: bool = False) -> Iterator[sa.Row]:
         """Stream the events with a dose time in [start, end), oldest first, without loading them all."""
-        return export_events(self, start, end, dispenser_id)
+        return export_events(self, start, end, dispenser_id, include_test=include_test)
 
     def export_buckets(self, size: str, start: float, end: float,
-                       dispenser_id: str | None = None) -> list[sa.Row]:
+                       dispenser_id: str | None = None, include_test: bool = False) -> list[sa.Row]:
         """Totals per bucket and dispenser in [start, end), from the rollups."""
-        return export_buckets(self, size, start, end, dispenser_id)
+        return export_buckets(self, size, start, end, dispenser_id, include_test)
 
     def refill_history(self, dispenser_id: str | None = None, limit: int = 100) -> list[sa.Row]:
         """The latest refills, newest first."""

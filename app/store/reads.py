@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from app.schema import events, refills, rollups
 from app.store.database import Database, total
+from app.store.sums import TEST_PREFIX
 
 EXPORT_PAGE = 1000  # events per read of an export: small enough to be quick, large enough to cost little
 
@@ -43,13 +44,18 @@ def history(db: Database, size: str, start: float, end: float, dispenser_id: str
 
 
 def export_events(db: Database, start: float, end: float, dispenser_id: str | None = None,
-                  page: int = EXPORT_PAGE) -> Iterator[sa.Row]:
-    """The events with a dose time in [start, end), oldest first, read one page at a time by (ts, id)."""
+                  page: int = EXPORT_PAGE, include_test: bool = False) -> Iterator[sa.Row]:
+    """The events with a dose time in [start, end), oldest first, read one page at a time by (ts, id).
+
+    Test-mode events (commissioning) only when `include_test`.
+    """
     # No connection is held between pages: a client that reads slowly (or never) holds no pooled connection
     # and no read snapshot, so the pool stays free and SQLite can checkpoint its WAL meanwhile.
     after: tuple[float, int] | None = None
     while True:
         q = sa.select(events).where(events.c.ts >= start, events.c.ts < end)
+        if not include_test:
+            q = q.where(events.c.test == sa.false())
         if dispenser_id is not None:
             q = q.where(events.c.dispenser_id == dispenser_id)
         if after is not None:  # ts >= on its own keeps the index range narrow; the OR breaks ties on ts
@@ -64,12 +70,14 @@ def export_events(db: Database, start: float, end: float, dispenser_id: str | No
 
 
 def export_buckets(db: Database, size: str, start: float, end: float,
-                   dispenser_id: str | None = None) -> list[sa.Row]:
-    """Totals per bucket and dispenser in [start, end), from the rollups."""
+                   dispenser_id: str | None = None, include_test: bool = False) -> list[sa.Row]:
+    """Totals per bucket and dispenser in [start, end), from the rollups (with `include_test`, the test-mode ones
+    too, as rows of their own whose size starts with TEST_PREFIX)."""
+    sizes = [size, TEST_PREFIX + size] if include_test else [size]
     q = (
         sa.select(rollups)
-        .where(rollups.c.size == size, rollups.c.start >= db.bucket_start(size, start), rollups.c.start < end)
-        .order_by(rollups.c.start, rollups.c.dispenser_id)
+        .where(rollups.c.size.in_(sizes), rollups.c.start >= db.bucket_start(size, start), rollups.c.start < end)
+        .order_by(rollups.c.start, rollups.c.dispenser_id, rollups.c.size)
     )
     if dispenser_id is not None:
         q = q.where(rollups.c.dispenser_id == dispenser_id)
