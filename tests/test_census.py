@@ -116,3 +116,23 @@ def test_the_csv_import_wants_csv(client):
 def test_bad_census_reads_are_400(client, query):
     resp = client.get(f"/api/groups/ward-a/census?{query}")
     assert resp.status_code == 400 and resp.get_json()["error"]
+
+
+@pytest.mark.parametrize(("key", "value", "error"), [
+    ("opportunities_per_patient_day", "0", "opportunities_per_patient_day must be a number > 0"),
+    ("opportunities_per_patient_day", "-3", "opportunities_per_patient_day must be a number > 0"),
+    ("opportunities_per_patient_day", '"30"', "opportunities_per_patient_day must be a number > 0"),
+    ("target_pct", "101", "target_pct must be a number from 0 to 100"),
+    ("target_pct", "true", "target_pct must be a number from 0 to 100"),
+    ("ward_type", "3", "ward_type must be a string"),
+])
+def test_bad_ward_settings_are_refused_at_start(tmp_path, key, value, error):
+    from app.config import ConfigError, load_config
+    from tests.helpers.wards import ward_config_text
+
+    text = ward_config_text()
+    first = text.index(f"{key} = ")  # ward A's
+    path = tmp_path / "config.toml"
+    path.write_text(text[:first] + f"{key} = {value}" + text[text.index("\n", first):], encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[\[server.groups\]\] #2 \(ward-a\): " + error):
+        load_config(path)
