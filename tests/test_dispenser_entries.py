@@ -98,6 +98,15 @@ def test_one_beam_counts_each_passage_and_spools_it_before_waking_the_sender(doo
     assert d.woken and all(backlog >= 1 for backlog in d.woken)
 
 
+def test_entries_counted_just_before_close_are_spooled_not_lost(door):
+    d = door()
+    for _ in range(5):
+        d.through(0, gap_s=1)
+    d.counter.close()  # at once: the worker may not have written them yet
+    assert d.counter.spooled == 5
+    assert sum(json.loads(body)["entries"] for _, _, body in d.spool.pending(100)) == 5
+
+
 def test_a_beam_broken_again_within_the_debounce_is_the_same_passage(door):
     d = door(entry_debounce_s=0.3)
     d.through(0)
