@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, render_templat
 from flask.blueprints import BlueprintSetupState
 
 from app.services import get_config
+from app.wardargs import iso_week, today
 
 bp = Blueprint("views", __name__)
 LANGUAGES = ("fr", "en")
@@ -91,8 +93,11 @@ def is_kiosk() -> bool:
 
 
 # The dashboard's scripts, one job each, in load order (plain ES2019 files, no build step).
-DASHBOARD_MODULES = ("format", "state", "live", "panels", "groups", "cards", "kiosk", "charts", "dashboard")
-TOURNEE_MODULES = ("format", "state", "live", "tournee")
+DASHBOARD_MODULES = ("format", "state", "live", "panels", "groups", "cards", "kiosk", "charts", "rates", "kioskrate",
+                     "dashboard")
+TOURNEE_MODULES = ("format", "state", "live", "token", "tournee")
+COMPLIANCE_MODULES = ("format", "state", "live", "token", "rates", "ratetables", "ratechart", "census", "compliance")
+REPORT_MODULES = ("format", "rates", "ratetables", "ratechart", "report")
 PAGE_S = 10  # kiosk: seconds per page when the dispensers do not fit one screen
 
 
@@ -144,8 +149,9 @@ def html_page(html: str) -> Response:
     return resp
 
 
-def render_page(template: str, modules: tuple[str, ...], kiosk: bool | None = None) -> Response:
-    """A page in the asked language, for everything or the `?group=` asked for; `kiosk` forces the mode."""
+def render_page(template: str, modules: tuple[str, ...], kiosk: bool | None = None, **extra: Any) -> Response:
+    """A page in the asked language, for everything or the `?group=` asked for; `kiosk` forces the mode, `extra`
+    goes into the settings its scripts read."""
     lang = pick_language()
     strings = catalog(lang)
     tree = group_tree()
@@ -153,6 +159,7 @@ def render_page(template: str, modules: tuple[str, ...], kiosk: bool | None = No
     settings = page_settings(lang, strings, group, tree)
     if kiosk is not None:
         settings["kiosk"] = kiosk
+    settings.update(extra)
     return html_page(render_template(template, t=strings, lang=lang, kiosk=settings["kiosk"], group=group,
                                      version=settings["version"], settings=settings, modules=modules))
 
@@ -167,6 +174,24 @@ def index() -> Response:
 def tournee() -> Response:
     """The refill round for phones: the dispensers to refill, most urgent first, with a "Refilled" button."""
     return render_page("tournee.html", TOURNEE_MODULES, kiosk=False)
+
+
+@bp.get("/conformite")
+def conformite() -> Response:
+    """Hand-hygiene compliance of a group against its target: weeks, days, reference, census form; live."""
+    return render_page("conformite.html", COMPLIANCE_MODULES, kiosk=False, today=today().isoformat())
+
+
+@bp.get("/rapport")
+def rapport() -> Response:
+    """The printable weekly report of a group (`week=YYYY-Www`, default this week): the PDF is the browser's print."""
+    now = today()
+    raw = request.args.get("week")
+    monday = iso_week(raw) if raw else now - timedelta(days=now.weekday())
+    iso = monday.isocalendar()
+    return render_page("rapport.html", REPORT_MODULES, kiosk=False, today=now.isoformat(),
+                       week=f"{iso.year}-W{iso.week:02d}", week_from=monday.isoformat(),
+                       week_to=(monday + timedelta(days=6)).isoformat())
 
 
 @bp.get("/api/version")

@@ -5,29 +5,16 @@
   "use strict";
 
   const S = G.S;
-  const TOKEN_KEY = "gel-refill-token";
   const REFILL_BELOW_PCT = 50; // a round refills what would not last until the next one
   const SOON_MS = 48 * 3600000;
   const round = { ids: [], items: new Map(), membership: -1, showAll: false, asked: new Map() };
 
   const t = (key, values) => G.fill(S[key] || key, values || {});
 
-  function token() {
-    try {
-      return window.localStorage.getItem(TOKEN_KEY) || "";
-    } catch (err) {
-      return "";
-    }
-  }
+  const token = () => G.staffToken.get(); // token.js: kept in localStorage, shared with the census form
 
   function setToken(value) {
-    try {
-      if (value) window.localStorage.setItem(TOKEN_KEY, value);
-      else window.localStorage.removeItem(TOKEN_KEY);
-    } catch (err) {
-      /* private mode: the token lasts for this page only */
-    }
-    round.memoryToken = value;
+    G.staffToken.set(value);
     showTokenForm(!value, false);
   }
 
@@ -98,7 +85,7 @@
   async function refill(id) {
     const li = round.items.get(id);
     const entry = G.state.entry(id);
-    const value = round.memoryToken || token();
+    const value = token();
     if (!value) {
       showTokenForm(true, false);
       return;

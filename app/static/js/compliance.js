@@ -1,0 +1,163 @@
+/* The compliance view (`/conformite?group=ID`): the group against its target this week and last week, the weekly
+ * trend, the days (an outage flagged, never read as zero use), the HAND-KISS reference beside the gel used per
+ * patient-day, the subgroups side by side, and the census form (census.js). Live: a use pushed to the page
+ * (`donnees_delta` / `donnees_utilisation`, through live.js) refreshes the figures, throttled; a slow poll catches
+ * census typed elsewhere and the turn of the day. */
+(function (G) {
+  "use strict";
+
+  const R = G.rates;
+  const GROUP = G.settings.group || null;
+  const THROTTLE_MS = 3000;
+  const SLOW_POLL_MS = 60000;
+  const DAYS_SHOWN = 14;
+  const tree = G.settings.groups || [];
+  const byId = new Map(tree.map((g) => [g.id, g]));
+  const children = tree.filter((g) => (g.parent && byId.has(g.parent) ? g.parent : null) === GROUP);
+  const page = { busy: false, again: false, answer: null };
+
+  /** The site's date today: the server's at load, the browser's once it is later (a page left open overnight). */
+  function today() {
+    const here = G.dayKey(new Date());
+    return here > G.settings.today ? here : G.settings.today;
+  }
+
+  function nameOf(id) {
+    const entry = G.state.entry(id);
+    return entry ? entry.name : id;
+  }
+
+  /** This page for another group, keeping the language. */
+  function hrefFor(id, path) {
+    const query = new URLSearchParams();
+    if (id) query.set("group", id);
+    const lang = new URLSearchParams(window.location.search).get("lang");
+    if (lang) query.set("lang", lang);
+    const text = query.toString();
+    return (path || window.location.pathname) + (text ? "?" + text : "");
+  }
+
+  function buildPicker() {
+    const picker = G.$("group-picker");
+    if (!picker || !tree.length) return;
+    const all = G.el("option", null, R.t("all_dispensers"));
+    all.value = "";
+    const options = [all];
+    const walk = (parent, depth) => tree.filter((g) => (g.parent || null) === parent).forEach((g) => {
+      const option = G.el("option", null, "\u2003".repeat(depth) + g.name);
+      option.value = g.id;
+      option.selected = g.id === GROUP;
+      options.push(option);
+      walk(g.id, depth + 1);
+    });
+    walk(null, 0);
+    picker.replaceChildren(...options);
+    picker.addEventListener("change", () => window.location.assign(hrefFor(picker.value)));
+  }
+
+  /** One headline card (this week, or last week): the rate against the target and what it stands on. */
+  function renderHeadline(prefix, row, answer) {
+    const card = G.$(prefix);
+    card.hidden = !row;
+    if (!row) return;
+    const lvl = R.level(row.compliance_pct, answer.target_pct);
+    const rate = G.$(prefix + "-rate");
+    R.setLevel(card, lvl);
+    G.setText(rate, R.pctText(row.compliance_pct));
+    rate.dataset.value = R.isNum(row.compliance_pct) ? String(row.compliance_pct) : "";
+    G.setText(G.$(prefix + "-week"), R.weekText(row));
+    G.setText(G.$(prefix + "-status"), R.isNum(row.compliance_pct) ? R.levelText(lvl, answer.target_pct) : R.whyNoRate(row, answer));
+    G.setText(G.$(prefix + "-basis"), [
+      R.intText(row.hands) + " " + R.t("hands").toLowerCase(),
+      R.intText(row.expected_opportunities) + " " + R.t("col_opps").toLowerCase(),
+      R.intText(row.patient_days) + " " + R.t("col_patient_days").toLowerCase(),
+    ].join(" · "));
+    G.setText(G.$(prefix + "-entry"), R.t("entry_rate_is",
+      { pct: row.entries ? R.pctText(row.entry_rate_pct) : R.t("entry_rate_none") }));
+    const flag = G.$(prefix + "-offline");
+    flag.hidden = !row.offline;
+    G.setText(flag, row.offline ? R.t("incomplete") + " — " + R.offlineText(row, nameOf) : "");
+  }
+
+  /** Gel per patient-day of the last complete week beside the HAND-KISS median for the ward's type. */
+  function renderReference(rows, answer) {
+    const done = rows.filter((r) => !r.partial && R.isNum(r.ml_per_patient_day));
+    const row = done[done.length - 1];
+    const ref = answer.reference_ml_per_patient_day;
+    const value = row ? row.ml_per_patient_day : null;
+    const node = G.$("ml-per-patient-day");
+    G.setText(node, R.mlText(value));
+    node.dataset.value = R.isNum(value) ? String(value) : "";
+    G.setText(G.$("ml-week"), row ? R.weekText(row) : R.t("rate_none_census"));
+    G.setText(G.$("hand-kiss"), R.referenceText(answer));
+    G.$("hand-kiss").dataset.value = R.isNum(ref) ? String(ref) : "";
+    const scale = Math.max(R.isNum(ref) ? ref : 0, R.isNum(value) ? value : 0) * 1.15 || 1;
+    G.$("ref-fill").style.width = (R.isNum(value) ? (100 * value) / scale : 0) + "%"; // CSSOM, allowed by the CSP
+    G.$("ref-mark").hidden = !R.isNum(ref);
+    if (R.isNum(ref)) G.$("ref-mark").style.left = (100 * ref) / scale + "%";
+  }
+
+  function render(weeks, days, kids) {
+    const rows = weeks.rows || [];
+    page.answer = weeks;
+    G.setText(G.$("target"), R.isNum(weeks.target_pct) ? R.t("target_is", { pct: R.pctText(weeks.target_pct) }) : R.t("target_none"));
+    renderHeadline("this-week", rows[rows.length - 1], weeks);
+    renderHeadline("last-week", rows.length > 1 ? rows[rows.length - 2] : null, weeks);
+    renderReference(rows, weeks);
+    G.rateChart.draw(G.$("trend-chart"), weeks, false);
+    const opts = { answer: weeks, today: today(), nameOf: nameOf };
+    G.rateTables.fillPeriods(G.$("compliance-weeks"), rows, Object.assign({ kind: "week" }, opts));
+    G.rateTables.fillPeriods(G.$("compliance-days"), days.rows || [], Object.assign({ kind: "day" }, opts));
+    G.$("groups-panel").hidden = !kids.length;
+    if (kids.length) {
+      G.rateTables.fillGroups(G.$("compliance-groups"), kids.map((k, i) => ({
+        group: children[i], answer: k, href: hrefFor(children[i].id),
+      })), nameOf);
+    }
+    const root = document.documentElement;
+    root.dataset.loaded = String(Number(root.dataset.loaded || 0) + 1);
+  }
+
+  /** Ask the server again (one request set at a time; a call during one runs once more after it). */
+  async function refresh() {
+    if (page.busy) {
+      page.again = true;
+      return;
+    }
+    page.busy = true;
+    const day = today();
+    try {
+      const [weeks, days, ...kids] = await Promise.all([
+        R.compliance({ group: GROUP, bucket: "week" }), // the server's default: 8 weeks up to today
+        R.compliance({ group: GROUP, bucket: "day", from: G.shiftDay(day, 1 - DAYS_SHOWN) }),
+        ...children.map((g) => R.compliance({ group: g.id, bucket: "week", from: G.shiftDay(R.mondayOf(day), -7) })),
+      ]);
+      render(weeks, days, kids);
+      G.$("compliance-error").hidden = true;
+    } catch (err) {
+      G.$("compliance-error").hidden = false;
+      G.setText(G.$("compliance-error"), R.t("load_failed", { error: err.message }));
+    } finally {
+      page.busy = false;
+      if (page.again) {
+        page.again = false;
+        refresh();
+      }
+    }
+  }
+
+  function start() {
+    buildPicker();
+    const soon = R.throttled(refresh, THROTTLE_MS);
+    G.state.onChange((change) => {
+      if (change.totals || (change.changed && change.changed.size)) soon();
+    });
+    setInterval(refresh, SLOW_POLL_MS);
+    refresh();
+    G.live.start();
+  }
+
+  G.compliance = { refresh: refresh };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})(window.Gel = window.Gel || {});

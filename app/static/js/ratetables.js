@@ -1,0 +1,151 @@
+/* Table rows of compliance figures, shared by the compliance view and the weekly report: one row per week or day
+ * (same columns), one row per subgroup. A period with a dispenser offline says so in its own cell, and a use count
+ * of zero during an outage reads "offline", never 0. */
+(function (G) {
+  "use strict";
+
+  const R = G.rates;
+  const PERIOD_COLUMNS = ["first", "patients", "opps", "hands", "compliance", "entries", "entry_rate", "gel", "ml_pd",
+    "state"];
+  const HEADS = {
+    patients: "col_patient_days", opps: "col_opps", hands: "hands", compliance: "col_compliance",
+    entries: "col_entries", entry_rate: "col_entry_rate", gel: "col_gel_ml", ml_pd: "col_ml_pd", state: "col_state",
+  };
+
+  const cell = G.el;
+
+  /** The header row of a period table; `kind` is "week" or "day". */
+  function periodHead(kind) {
+    const tr = G.el("tr");
+    PERIOD_COLUMNS.forEach((key) => {
+      const label = key === "first" ? R.t(kind === "week" ? "col_week" : "col_day")
+        : key === "patients" && kind === "day" ? R.t("col_patients") : R.t(HEADS[key]);
+      const th = cell("th", "col-" + key, label);
+      th.scope = "col";
+      tr.appendChild(th);
+    });
+    const thead = G.el("thead");
+    thead.appendChild(tr);
+    return thead;
+  }
+
+  /** What the state cell says, most important first: offline, future, in progress, census missing. */
+  function stateOf(row, answer, today, nameOf) {
+    if (row.offline) return ["is-offline", R.t("incomplete") + " — " + R.offlineText(row, nameOf)];
+    if (today && row.start > today) return ["is-upcoming", R.t("upcoming")];
+    if (row.partial || (today && (row.end || row.start) >= today)) return ["is-partial", R.t("in_progress")];
+    if (R.isNum(answer.opportunities_per_patient_day) && row.census_days < row.days) return ["is-nocensus", R.t("no_census")];
+    return ["is-complete", ""];
+  }
+
+  /** A count during an outage: "offline" instead of a zero that would read as no use. */
+  function useText(value, row, format) {
+    if (row.offline && !value) return R.t("offline_zero");
+    return format(value);
+  }
+
+  /** One row of a period table. `opts`: kind ("week"|"day"), answer (for the target), today, nameOf, current. */
+  function periodRow(row, opts) {
+    const tr = G.el("tr", "period");
+    const upcoming = opts.today && row.start > opts.today;
+    tr.dataset.start = row.start;
+    if (row.week) tr.dataset.week = row.week;
+    tr.dataset.offline = String(!!row.offline);
+    tr.classList.toggle("is-current", !!opts.current);
+    const lvl = R.level(row.compliance_pct, opts.answer.target_pct);
+    const state = stateOf(row, opts.answer, opts.today, opts.nameOf);
+    tr.classList.add(state[0]);
+    const first = opts.kind === "week" ? R.weekShort(row) + " · " + R.dayMonthText(row.start) : R.dayText(row.start);
+    const texts = {
+      first: first,
+      patients: R.intText(row.patient_days),
+      opps: R.intText(row.expected_opportunities),
+      hands: upcoming ? "" : useText(row.hands, row, R.intText),
+      compliance: R.pctText(row.compliance_pct),
+      entries: row.entries ? R.intText(row.entries) : "—",
+      entry_rate: R.pctText(row.entry_rate_pct),
+      gel: upcoming ? "" : useText(row.gel_ml, row, R.mlText),
+      ml_pd: R.mlText(row.ml_per_patient_day),
+      state: state[1],
+    };
+    PERIOD_COLUMNS.forEach((key) => {
+      const td = cell(key === "first" ? "th" : "td", "col-" + key, texts[key]);
+      if (key === "first") td.scope = "row";
+      td.dataset.col = key;
+      if (key === "compliance") {
+        R.setLevel(td, lvl);
+        if (R.isNum(row.compliance_pct)) td.dataset.value = String(row.compliance_pct);
+        else if (!upcoming) td.title = R.whyNoRate(row, opts.answer);
+      }
+      if (key === "hands" && row.offline && !row.hands) td.classList.add("is-offline-zero");
+      tr.appendChild(td);
+    });
+    return tr;
+  }
+
+  /** Fill `table` with a head and one row per period, newest first (oldest first with `opts.oldestFirst`). */
+  function fillPeriods(table, rows, opts) {
+    const body = G.el("tbody");
+    (opts.oldestFirst ? rows : rows.slice().reverse()).forEach((row) => {
+      body.appendChild(periodRow(row, Object.assign({}, opts, { current: opts.currentStart === row.start })));
+    });
+    table.replaceChildren(periodHead(opts.kind), body);
+  }
+
+  const GROUP_COLUMNS = ["group", "this_week", "last_week", "target", "entry_rate", "ml_pd", "state"];
+
+  function groupHead() {
+    const tr = G.el("tr");
+    const labels = { group: "col_group", this_week: "this_week", last_week: "last_week", target: "col_target",
+      entry_rate: "col_entry_rate", ml_pd: "col_ml_pd", state: "col_state" };
+    GROUP_COLUMNS.forEach((key) => {
+      const th = cell("th", "col-" + key, R.t(labels[key]));
+      th.scope = "col";
+      tr.appendChild(th);
+    });
+    const thead = G.el("thead");
+    thead.appendChild(tr);
+    return thead;
+  }
+
+  function rateCell(row, answer) {
+    const td = cell("td", "col-rate", row ? R.pctText(row.compliance_pct) : "—");
+    R.setLevel(td, R.level(row && row.compliance_pct, answer.target_pct));
+    if (row && R.isNum(row.compliance_pct)) td.dataset.value = String(row.compliance_pct);
+    else if (row) td.title = R.whyNoRate(row, answer);
+    return td;
+  }
+
+  /** One subgroup: this week (so far) and last week against its target; `href` links to its own view. */
+  function groupRow(group, answer, href, nameOf) {
+    const tr = G.el("tr", "subgroup-row");
+    tr.dataset.group = group.id;
+    const rows = answer.rows || [];
+    const now = rows[rows.length - 1];
+    const before = rows.length > 1 ? rows[rows.length - 2] : null;
+    const name = G.el("th", "col-group");
+    name.scope = "row";
+    const link = G.el("a", null, group.name);
+    link.href = href;
+    name.appendChild(link);
+    const flagged = rows.filter((r) => r.offline);
+    const state = flagged.length ? R.offlineText({ offline_dispensers: Array.from(new Set(
+      flagged.flatMap((r) => r.offline_dispensers))) }, nameOf) : "";
+    const ml = before && R.isNum(before.ml_per_patient_day) ? R.mlText(before.ml_per_patient_day) : "—";
+    const ref = R.isNum(answer.reference_ml_per_patient_day) ? " / " + R.mlText(answer.reference_ml_per_patient_day) : "";
+    tr.append(name, rateCell(now, answer), rateCell(before, answer),
+      cell("td", "col-target", R.isNum(answer.target_pct) ? R.pctText(answer.target_pct) : "—"),
+      cell("td", "col-entry_rate", now ? R.pctText(now.entry_rate_pct) : "—"),
+      cell("td", "col-ml_pd", ml + ref), cell("td", "col-state" + (state ? " is-offline" : ""), state));
+    return tr;
+  }
+
+  /** Fill `table` with the subgroups: `items` = [{group, answer, href}]. */
+  function fillGroups(table, items, nameOf) {
+    const body = G.el("tbody");
+    items.forEach((item) => body.appendChild(groupRow(item.group, item.answer, item.href, nameOf)));
+    table.replaceChildren(groupHead(), body);
+  }
+
+  G.rateTables = { fillPeriods: fillPeriods, fillGroups: fillGroups };
+})(window.Gel = window.Gel || {});

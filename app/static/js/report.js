@@ -1,0 +1,152 @@
+/* The weekly report (`/rapport?group=ID&week=YYYY-Www`), a page made to be printed (A4; the PDF is the browser's
+ * print): the week's rates against the target, the weeks before it, day by day, the subgroups, and the dispensers
+ * offline, empty or in test mode during the week. Figures from GET /api/report and /api/compliance. */
+(function (G) {
+  "use strict";
+
+  const R = G.rates;
+  const GROUP = G.settings.group || null;
+  const FROM = G.settings.week_from;
+  const TO = G.settings.week_to;
+  const TODAY = G.settings.today;
+  const PREVIOUS_WEEKS = 8;
+  const tree = G.settings.groups || [];
+  const byId = new Map(tree.map((g) => [g.id, g]));
+  const children = tree.filter((g) => (g.parent && byId.has(g.parent) ? g.parent : null) === GROUP);
+
+  function query(params) {
+    const q = new URLSearchParams();
+    Object.keys(params).forEach((k) => { if (params[k]) q.set(k, params[k]); });
+    return q.toString();
+  }
+
+  /** "2026-W13" for the ISO week holding a date (Thursday decides the year). */
+  function isoWeek(iso) {
+    const thursday = G.shiftDay(R.mondayOf(iso), 3);
+    const year = Number(thursday.slice(0, 4));
+    const first = R.mondayOf(year + "-01-04"); // week 1 holds 4 January
+    const n = Math.round((Date.parse(R.mondayOf(thursday)) - Date.parse(first)) / (7 * 86400000)) + 1;
+    return year + "-W" + String(n).padStart(2, "0");
+  }
+
+  /** This page for another week (or another group), keeping the language. */
+  function pageHref(week, path, group) {
+    const lang = new URLSearchParams(window.location.search).get("lang");
+    return (path || window.location.pathname) + "?" + query({ group: group || GROUP, week: week, lang: lang });
+  }
+
+  function durationText(seconds) {
+    const hours = seconds / 3600;
+    if (hours < 24) return R.t("duration_h", { h: G.fmt.one.format(hours) });
+    return R.t("duration_d", { d: Math.floor(hours / 24), h: Math.round(hours % 24) });
+  }
+
+  function renderSummary(row, answer, report) {
+    const lvl = R.level(row.compliance_pct, answer.target_pct);
+    R.setLevel(G.$("summary-compliance"), lvl);
+    const rate = G.$("report-rate");
+    G.setText(rate, R.pctText(row.compliance_pct));
+    rate.dataset.value = R.isNum(row.compliance_pct) ? String(row.compliance_pct) : "";
+    G.setText(G.$("report-rate-status"), R.isNum(row.compliance_pct) ? R.levelText(lvl, answer.target_pct)
+      : R.whyNoRate(row, answer));
+    const entry = G.$("report-entry-rate");
+    G.setText(entry, row.entries ? R.pctText(row.entry_rate_pct) : "—");
+    entry.dataset.value = R.isNum(row.entry_rate_pct) ? String(row.entry_rate_pct) : "";
+    G.setText(G.$("report-entries"), row.entries ? R.intText(row.entries) + " " + R.t("col_entries").toLowerCase()
+      : R.t("entry_rate_none"));
+    const ml = G.$("report-ml");
+    G.setText(ml, R.mlText(row.ml_per_patient_day));
+    ml.dataset.value = R.isNum(row.ml_per_patient_day) ? String(row.ml_per_patient_day) : "";
+    G.setText(G.$("report-hk"), R.referenceText(answer));
+    G.setText(G.$("report-basis"), [
+      R.intText(row.hands) + " " + R.t("hands").toLowerCase(),
+      R.intText(row.expected_opportunities) + " " + R.t("col_opps").toLowerCase(),
+      R.intText(row.patient_days) + " " + R.t("col_patient_days").toLowerCase(),
+      R.mlText(row.gel_ml) + " " + R.t("gel").toLowerCase(),
+    ].join(" · "));
+    const names = new Map((report.dispensers || []).map((d) => [d.id, d.name]));
+    G.$("report-offline").hidden = !row.offline;
+    G.setText(G.$("report-offline"), row.offline ? R.t("incomplete") + " — " + R.offlineText(row, (id) => names.get(id)) : "");
+  }
+
+  function dispenserRow(d) {
+    const tr = G.el("tr", "dispenser-row");
+    tr.dataset.id = d.id;
+    const name = G.el("th", "col-group");
+    name.scope = "row";
+    name.append(G.el("span", "row-name", d.name), G.el("span", "row-path", (d.path || []).join(" \u203a ") + " · " + d.id));
+    const notes = [];
+    if (d.mode === "test") notes.push(R.t("reason_test"));
+    tr.append(name, G.el("td", "col-offline" + (d.offline ? " is-offline" : ""), d.offline ? durationText(d.offline_s) : "—"),
+      G.el("td", "col-refills", R.intText(d.refills)), G.el("td", "col-empty" + (d.ran_empty ? " is-empty" : ""),
+        d.ran_empty ? R.t("yes") : "—"), G.el("td", "col-state", notes.join(", ")));
+    return tr;
+  }
+
+  function renderDispensers(report) {
+    const flagged = (report.dispensers || []).filter((d) => d.offline || d.ran_empty || d.mode === "test");
+    const table = G.$("report-dispensers");
+    G.$("report-dispensers-none").hidden = flagged.length > 0;
+    table.hidden = !flagged.length;
+    const head = G.el("tr");
+    ["col_dispenser", "col_offline_time", "col_refills", "col_ran_empty", "col_state"].forEach((key) => {
+      const th = G.el("th", null, R.t(key));
+      th.scope = "col";
+      head.appendChild(th);
+    });
+    const thead = G.el("thead");
+    thead.appendChild(head);
+    const body = G.el("tbody");
+    flagged.forEach((d) => body.appendChild(dispenserRow(d)));
+    table.replaceChildren(thead, body);
+  }
+
+  function render(report, weeks, kids) {
+    const rows = weeks.rows || [];
+    const row = rows[rows.length - 1];
+    const names = new Map((report.dispensers || []).map((d) => [d.id, d.name]));
+    const nameOf = (id) => names.get(id);
+    G.setText(G.$("report-week"), R.weekText(Object.assign({}, row, { start: FROM, end: TO, week: report.week })));
+    G.setText(G.$("report-generated"), R.t("report_generated", { when: G.fmt.dateTime.format(new Date()) }));
+    G.$("report-partial").hidden = TO < TODAY;
+    renderSummary(row, weeks, report);
+    G.rateChart.draw(G.$("trend-chart"), weeks, true);
+    const opts = { answer: weeks, today: TODAY, nameOf: nameOf, oldestFirst: true };
+    G.rateTables.fillPeriods(G.$("report-weeks"), rows, Object.assign({ kind: "week", currentStart: FROM }, opts));
+    G.rateTables.fillPeriods(G.$("report-days"), report.days || [], Object.assign({ kind: "day" }, opts));
+    G.$("report-groups-section").hidden = !kids.length;
+    if (kids.length) {
+      G.rateTables.fillGroups(G.$("report-groups"), kids.map((k, i) => ({
+        group: children[i], answer: k, href: pageHref(report.week, null, children[i].id),
+      })), nameOf);
+    }
+    renderDispensers(report);
+    document.documentElement.dataset.loaded = "1";
+  }
+
+  async function load() {
+    const last = TO < TODAY ? TO : TODAY; // the week so far when it is this week
+    try {
+      const [report, weeks, ...kids] = await Promise.all([
+        R.getJSON("api/report?" + query({ group: GROUP, week: G.settings.week })),
+        R.compliance({ group: GROUP, bucket: "week", from: G.shiftDay(FROM, -7 * PREVIOUS_WEEKS), to: last < FROM ? TO : last }),
+        ...children.map((g) => R.compliance({ group: g.id, bucket: "week", from: G.shiftDay(FROM, -7), to: last < FROM ? TO : last })),
+      ]);
+      render(report, weeks, kids);
+    } catch (err) {
+      G.$("compliance-error").hidden = false;
+      G.setText(G.$("compliance-error"), R.t("load_failed", { error: err.message }));
+      document.documentElement.dataset.loaded = "error";
+    }
+  }
+
+  function start() {
+    G.$("report-prev").href = pageHref(isoWeek(G.shiftDay(FROM, -7)));
+    G.$("report-next").href = pageHref(isoWeek(G.shiftDay(FROM, 7)));
+    G.$("report-print").addEventListener("click", () => window.print());
+    load();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})(window.Gel = window.Gel || {});
