@@ -19,6 +19,7 @@
   }
 
   function badgeOf(entry) {
+    if (entry.mode === "test") return ["badge-test", S.mode_test]; // commissioning: its presses count nowhere
     if (!entry.online) return ["badge-offline", S.offline];
     if (entry.low) return ["badge-low", S.low];
     return ["badge-online", S.online];
@@ -72,6 +73,8 @@
     node.classList.toggle("is-offline", !entry.online);
     node.classList.toggle("is-low", !!entry.low);
     node.classList.toggle("is-idle", !!entry.no_use);
+    node.classList.toggle("is-test", entry.mode === "test");
+    node.title = entry.mode === "test" ? S.mode_test_hint : "";
   }
 
   function renderCard(card, entry) {

@@ -53,6 +53,7 @@
     tile.classList.toggle("is-offline", !entry.online);
     tile.classList.toggle("is-low", !!entry.low);
     tile.classList.toggle("is-idle", !!entry.no_use);
+    tile.classList.toggle("is-test", entry.mode === "test"); // commissioning: its presses count nowhere
     G.setText(p.name, entry.name);
     // Never cut a name: a long one gets a smaller font and a third line (see .name-long in the CSS).
     p.name.classList.toggle("name-long", entry.name.length > CHARS_PER_LINE * 2);
@@ -60,7 +61,7 @@
     const level = G.levelOf(entry);
     p.fill.style.width = level + "%"; // CSSOM: allowed by the style-src CSP
     G.setText(p.level, G.levelText(entry));
-    G.setText(p.badge, !entry.online ? S.offline : entry.low ? S.low : entry.no_use ? G.panels.t("reason_no_use") : "");
+    G.setText(p.badge, entry.mode === "test" ? S.mode_test : !entry.online ? S.offline : entry.low ? S.low : entry.no_use ? G.panels.t("reason_no_use") : "");
     if (kiosk.rich) {
       const when = entry.empty_at ? G.fill(S.empty_at, { when: G.whenText(entry.empty_at) }) : "";
       G.setText(p.detail, [G.gelText(entry.gel_used), G.fmt.int.format(entry.hands_detected) + " " + S.hands.toLowerCase(),
