@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,18 +138,23 @@ def read_dispensers_csv(path: Path) -> list[tuple[str, dict[str, Any]]]:
         raise ValueError(f"{path.name}: {exc}") from None
 
 
+def csv_lines(reader: Any, width: int, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
+    """The non-blank lines of a CSV reader, stripped and named ("<prefix>line 7"); ValueError for a wrong width."""
+    for cells in reader:
+        where = f"{prefix}line {reader.line_num}"
+        if not any(c.strip() for c in cells):
+            continue  # blank lines are allowed
+        if len(cells) != width:
+            raise ValueError(f"{where}: {len(cells)} columns, expected {width}")
+        yield where, [c.strip() for c in cells]
+
+
 def _rows(name: str, reader: Any) -> list[tuple[str, dict[str, Any]]]:
     header = next(reader, None)
     if header is None or tuple(h.strip() for h in header) != CSV_COLUMNS:
         raise ValueError(f"{name} line 1: the header must be {','.join(CSV_COLUMNS)}")
     rows = []
-    for cells in reader:
-        where = f"{name} line {reader.line_num}"
-        if not any(c.strip() for c in cells):
-            continue  # blank lines are allowed
-        if len(cells) != len(CSV_COLUMNS):
-            raise ValueError(f"{where}: {len(cells)} columns, expected {len(CSV_COLUMNS)}")
-        ident, label, group, capacity, digest = (c.strip() for c in cells)
+    for where, (ident, label, group, capacity, digest) in csv_lines(reader, len(CSV_COLUMNS), f"{name} "):
         table: dict[str, Any] = {"id": ident, "token_sha256": digest}
         if label:
             table["name"] = label

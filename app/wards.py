@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, request
 
+from app.fleet import csv_lines
 from app.http import ApiError, allow_cross_origin_reads, json_response, known_group, require_json
 from app.ingest import load_json
 from app.realtime.pushes import push_write
@@ -64,15 +66,17 @@ def parse_census_csv(body: bytes) -> list[tuple[str, int]]:
         raise ApiError(f"line {reader.line_num}: {exc}") from None
 
 
+def _lines(reader: Any) -> Iterator[tuple[str, list[str]]]:
+    try:
+        yield from csv_lines(reader, len(CSV_HEADER))
+    except ValueError as exc:  # a line of the wrong width
+        raise ApiError(f"{exc} (date,patients)") from None
+
+
 def _census_lines(reader: Any) -> list[tuple[str, int]]:
     rows: dict[str, int] = {}
-    for cells in reader:
-        where = f"line {reader.line_num}: "
-        if not any(c.strip() for c in cells):
-            continue  # blank lines are allowed
-        if len(cells) != len(CSV_HEADER):
-            raise ApiError(f"{where}{len(cells)} columns, expected {len(CSV_HEADER)} (date,patients)")
-        raw_day, raw_count = (c.strip() for c in cells)
+    for line, (raw_day, raw_count) in _lines(reader):
+        where = f"{line}: "
         try:
             day = local_date(raw_day, "date").isoformat()
         except ApiError as exc:

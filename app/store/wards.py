@@ -37,27 +37,24 @@ def census_between(db: Database, group_ids: list[str] | None, first: str, last: 
         return conn.execute(q).all()
 
 
-def _day_rollups(ids: list[str] | None, start: int, end: int) -> sa.Select:
-    q = sa.select().where(rollups.c.size == "day", rollups.c.start >= start, rollups.c.start < end)
-    return q.where(rollups.c.dispenser_id.in_(ids)) if ids is not None else q
+def _sums(db: Database, key: sa.Column, ids: list[str] | None, start: int, end: int) -> dict:
+    """(gel_ul, hands, entries) per `key` value over the day rollups starting in [start, end)."""
+    q = (sa.select(key, total(rollups.c.gel_ul), total(rollups.c.hands), total(rollups.c.entries))
+         .where(rollups.c.size == "day", rollups.c.start >= start, rollups.c.start < end).group_by(key))
+    if ids is not None:
+        q = q.where(rollups.c.dispenser_id.in_(ids))
+    with db.engine.connect() as conn:
+        return {k: (int(g), int(h), int(e)) for k, g, h, e in conn.execute(q)}
 
 
 def day_sums(db: Database, ids: list[str] | None, start: int, end: int) -> dict[int, tuple[int, int, int]]:
     """(gel_ul, hands, entries) per local day start in [start, end), summed over these dispensers (all if None)."""
-    q = _day_rollups(ids, start, end).add_columns(
-        rollups.c.start, total(rollups.c.gel_ul), total(rollups.c.hands), total(rollups.c.entries)
-    ).group_by(rollups.c.start)
-    with db.engine.connect() as conn:
-        return {s: (int(g), int(h), int(e)) for s, g, h, e in conn.execute(q)}
+    return _sums(db, rollups.c.start, ids, start, end)
 
 
 def dispenser_sums(db: Database, ids: list[str] | None, start: int, end: int) -> dict[str, tuple[int, int, int]]:
     """(gel_ul, hands, entries) per dispenser over the local days starting in [start, end)."""
-    q = _day_rollups(ids, start, end).add_columns(
-        rollups.c.dispenser_id, total(rollups.c.gel_ul), total(rollups.c.hands), total(rollups.c.entries)
-    ).group_by(rollups.c.dispenser_id)
-    with db.engine.connect() as conn:
-        return {d: (int(g), int(h), int(e)) for d, g, h, e in conn.execute(q)}
+    return _sums(db, rollups.c.dispenser_id, ids, start, end)
 
 
 def dispenser_states(db: Database, ids: list[str] | None) -> list[sa.Row]:
