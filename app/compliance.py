@@ -120,12 +120,13 @@ def offline_intervals(store: Store, cfg: ServerConfig, ids: list[str] | None, st
                       now: float) -> dict[str, list[tuple[float, float]]]:
     """Per dispenser, its silences from `start` on: the recorded outages and the one going on now (if any)."""
     found: dict[str, list[tuple[float, float]]] = {}
+    declared = set(cfg.fleet.group_of)  # a dispenser no longer in the config: its silence is nobody's
     for r in outages_between(store, ids, start, now):
-        found.setdefault(r.dispenser_id, []).append((r.began, r.ended))
-    declared = set(cfg.fleet.group_of)
+        if r.dispenser_id in declared:
+            found.setdefault(r.dispenser_id, []).append((r.began, r.ended))
     for r in dispenser_states(store, ids):
         if r.id not in declared:
-            continue  # no longer in the config: its silence is not the group's
+            continue
         if r.last_seen is None:  # never heard from: nothing it counted can be in the figures
             found.setdefault(r.id, []).append((float("-inf"), now))
         elif now - r.last_seen > cfg.offline_after_s:
