@@ -13,6 +13,8 @@ import pytest
 from app import create_app
 from app.config import load_config
 from app.ops import inert
+from app.store import Event
+from app.store.reads import export_events
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS, config_text
 
@@ -140,3 +142,25 @@ def test_a_toml_dispenser_known_by_its_digest_posts(make_client):
     assert client.post("/mettre_a_jour_donnees", json={"gel_used": 1}, headers=bearer(token)).status_code == 200
     assert client.post("/mettre_a_jour_donnees", json={"gel_used": 1}, headers=bearer(digest)).status_code == 401
     assert client.post("/api/dispensers/b12/refill", headers=bearer(ADMIN)).status_code == 200
+
+
+def test_an_export_reads_page_by_page_and_holds_no_connection_meanwhile(app):
+    store = app.extensions["usage_store"]
+    ts = 1_700_000_000.0
+    store.ingest("entree", [Event(gel_ul=1000, hands=1, ts=ts + i // 3, event_id=f"k{i}") for i in range(10)],
+                 now=ts + 100)
+    got = []
+    for row in export_events(store, ts - 1, ts + 10, page=4):  # ties on ts (3 a second) across page ends
+        assert store.engine.pool.checkedout() == 0  # the client may take its time: no connection is held
+        got.append(row.event_id)
+    assert got == [f"k{i}" for i in range(10)]
+
+
+def test_export_slots_are_bounded_and_given_back(make_client):
+    client = make_client(max_exports=1)
+    first = client.get("/api/export.csv", buffered=False)  # streaming, not read yet
+    busy = client.get("/api/export.csv")
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "30" and "retry" in busy.get_json()["error"]
+    first.close()  # the client went away
+    assert client.get("/api/export.csv").status_code == 200
+    assert client.get("/api/export.csv").status_code == 200  # read to its end: given back as well
