@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers.browser import ARTIFACTS, Recorded, screenshot, wait_value
+from tests.helpers.browser import ARTIFACTS, Recorded, config_with_names, screenshot, wait_value
 from tests.helpers.servers import ServerProcess
 from tools.fleet_layout import layout, write_fleet
 
@@ -392,3 +392,31 @@ def test_a_missed_delta_makes_the_page_fetch_the_figures_again(fleets, open_page
     expected = {d["id"]: str(d["hands_detected"]) for d in requests.get(
         f"{fleet.url}/obtenir_donnees_utilisation", timeout=5).json()["dispensers"] if d["id"] in hands}
     assert hands == expected
+
+
+LONG = "Chambre 100 — couloir est, près de l’ascenseur de service du bâtiment principal, côté {side}"
+
+
+@pytest.mark.parametrize("url, viewport", [("/?kiosk=1", {"width": 1280, "height": 800}),
+                                           ("/?kiosk=1", {"width": 1920, "height": 1080}),
+                                           ("/", {"width": 390, "height": 844})])
+def test_long_names_are_never_cut(server_factory, open_page, tmp_path: Path, url: str, viewport: dict) -> None:
+    names = {"entree": LONG.format(side="nord"), "cafeteria": LONG.format(side="sud")}
+    server = server_factory(config_with_names(tmp_path / "long.toml", names))
+    page, rec = open_page(server.url + url, wait_state="live", viewport=viewport)
+    page.wait_for_selector(".dispenser[data-id=cafeteria]")
+    for ident, name in names.items():
+        node = f".dispenser[data-id={ident}] .dispenser-name"
+        assert page.text_content(node) == name
+        # Whole on screen: not clipped sideways, not below its card, and no ellipsis anywhere in it.
+        assert page.evaluate("""sel => {
+          const n = document.querySelector(sel);
+          const card = n.closest('.dispenser').getBoundingClientRect();
+          const r = n.getBoundingClientRect();
+          return n.scrollWidth <= n.clientWidth + 1 && r.bottom <= card.bottom + 0.5 && r.right <= card.right + 0.5
+            && getComputedStyle(n).textOverflow !== 'ellipsis';
+        }""", node), (url, viewport, ident)
+    if "kiosk" in url:
+        page.wait_for_function(NO_SCROLL)
+    screen(page, f"long-names-{'kiosk' if 'kiosk' in url else 'desktop'}-{viewport['width']}x{viewport['height']}")
+    assert_clean(rec)

@@ -56,7 +56,7 @@
     tile.classList.toggle("is-test", entry.mode === "test"); // commissioning: its presses count nowhere
     G.setText(p.name, entry.name);
     // Never cut a name: a long one gets a smaller font and a third line (see .name-long in the CSS).
-    p.name.classList.toggle("name-long", entry.name.length > CHARS_PER_LINE * 2);
+    p.name.classList.toggle("name-long", nameLines(entry.name) > 2);
     G.setText(p.path, shortPath(entry));
     const level = G.levelOf(entry);
     p.fill.style.width = level + "%"; // CSSOM: allowed by the style-src CSP
@@ -69,15 +69,28 @@
     }
   }
 
-  // Tile geometry in em of the tile font (the CSS sizes match): 11em wide; the name box takes one line when every
-  // name fits on one (about 16 bold characters), else two (a longer name gets a smaller font and three lines).
+  // Tile geometry in em of the tile font (the CSS sizes match): 11em wide; the name box is as tall as the longest
+  // name needs (about 16 bold characters a line; past two lines a name takes a smaller font).
   const TILE_W = 11;
   const CHARS_PER_LINE = 16;
   const BODY_H = 3.7; // padding, path, level bar and gaps
   const DETAIL_H = 1.9; // the figures line of roomy tiles
 
+  const LONG_SCALE = 0.72; // the font of a name that needs more than two lines
+
+  function nameLines(name) {
+    return Math.max(1, Math.ceil(name.length / CHARS_PER_LINE));
+  }
+
+  /** The height (em) of a name's box: one or two lines, or a long name's lines in the smaller font. */
+  function nameBox(name) {
+    const lines = nameLines(name);
+    if (lines <= 2) return lines * 1.2;
+    return Math.ceil(name.length / (CHARS_PER_LINE / LONG_SCALE)) * 1.2 * LONG_SCALE;
+  }
+
   function tileHeight(rich) {
-    return (kiosk.nameLines === 1 ? 1.2 : 2.5) + BODY_H + (rich ? DETAIL_H : 0);
+    return kiosk.nameBox + BODY_H + (rich ? DETAIL_H : 0);
   }
 
   /** The largest tile font that fits every dispenser on one screen; below the legible minimum, pages. */
@@ -90,7 +103,7 @@
     const fMax = vh * 0.042;
     const fMin = Math.max(13, vh * 0.0185);
     const fRich = vh * 0.026;
-    kiosk.nameLines = kiosk.order.some((id) => (G.state.entry(id) || { name: "" }).name.length > CHARS_PER_LINE) ? 2 : 1;
+    kiosk.nameBox = kiosk.order.reduce((h, id) => Math.max(h, nameBox((G.state.entry(id) || { name: "" }).name)), 1.2);
     const fits = (f, rich) => {
       const cols = Math.max(1, Math.floor((box.width + gap) / (TILE_W * f + gap)));
       const rows = Math.max(1, Math.floor((box.height + gap) / (tileHeight(rich) * f + gap)));
@@ -116,7 +129,7 @@
     list.style.gridTemplateColumns = "repeat(" + cols + ", minmax(0, 1fr))";
     list.style.gridTemplateRows = "repeat(" + rows + ", " + (tileHeight(pick.rich) * pick.f).toFixed(1) + "px)";
     list.classList.toggle("tiles-rich", pick.rich);
-    list.classList.toggle("names-short", kiosk.nameLines === 1);
+    list.style.setProperty("--name-box", kiosk.nameBox.toFixed(2) + "em");
     list.dataset.perPage = String(kiosk.perPage);
     list.dataset.pages = String(kiosk.pages);
   }
@@ -145,19 +158,9 @@
     }));
   }
 
-  /** Fit the attention list to its box: as many rows as it holds, or one "+12 more" line and the rows left. */
-  function fitAttention() {
-    const list = G.$("attention-list");
-    if (!list) return;
-    const vh = window.innerHeight / 100;
-    const row = (parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--attention-row")) || 6) * vh;
-    const height = list.getBoundingClientRect().height;
-    G.panels.setAttentionCap(Math.max(1, Math.floor(height / row)), Math.max(1, Math.floor((height - 3.2 * vh) / row)));
-  }
-
   function relayout() {
     computeLayout();
-    fitAttention();
+    G.panels.refitAttention();
     showPage();
   }
 

@@ -4,7 +4,7 @@
 
   const S = G.S;
   // The banner names a few; the attention list below (and the tiles) show the rest.
-  const panels = { alertCap: G.KIOSK ? 16 : 8, attentionCap: 12, attentionCapWithMore: 11 };
+  const panels = { alertCap: G.KIOSK ? 16 : 8, attentionCap: 12 };
 
   function t(key, values) {
     return G.fill(S[key] || key, values || {});
@@ -54,7 +54,7 @@
     const alerts = G.state.payload.alerts || [];
     const cap = panels.alertCap;
     const items = [];
-    if (alerts.length > cap) {
+    if (alerts.length > cap || (G.KIOSK && alerts.length > 1)) {
       KINDS.forEach((kind) => {
         const n = alerts.filter((a) => a.kind === kind).length;
         if (!n) return;
@@ -64,7 +64,7 @@
         items.push(chip);
       });
       interleaved(alerts, cap).forEach((a) => items.push(alertItem(a)));
-      items.push(G.el("li", "alert alert-more", t("more", { n: alerts.length - cap })));
+      if (alerts.length > cap) items.push(G.el("li", "alert alert-more", t("more", { n: alerts.length - cap })));
     } else {
       alerts.forEach((a) => items.push(alertItem(a)));
     }
@@ -102,20 +102,42 @@
 
   let attentionKey = "";
 
-  /** The most urgent dispensers (offline, empty or emptying soonest, low, no use), up to the cap. */
+  /** Kiosk: drop items from the end until the list fits its box (a long name takes more than one line), the
+   * dropped ones counted in the "+N" line. A few layout reads, only when the list changed. */
+  function fitToBox(list, items, total) {
+    const more = G.el("li", "attention-more");
+    let shown = items.length;
+    const count = () => {
+      more.hidden = shown === total;
+      G.setText(more, t("more", { n: total - shown }));
+    };
+    count();
+    list.replaceChildren(...items, more);
+    const bottom = list.getBoundingClientRect().bottom + 0.5;
+    while (shown > 0 && (more.hidden ? items[shown - 1] : more).getBoundingClientRect().bottom > bottom) {
+      shown -= 1;
+      items[shown].remove();
+      count();
+    }
+  }
+
+  /** The most urgent dispensers (offline, empty or emptying soonest, low, no use), as many as fit. */
   function renderAttention(force) {
     const box = G.$("attention");
     if (!box) return;
     const all = G.state.attention();
-    // All of them when they fit, else the rows left beside a "+N" line.
-    const shown = all.length <= panels.attentionCap ? all : all.slice(0, panels.attentionCapWithMore);
-    const key = panels.attentionCap + "|" + all.length + "|" + shown.map((a) => a.entry.id + ":" + reasonText(a)).join("|");
+    const shown = all.slice(0, panels.attentionCap);
+    const key = all.length + "|" + shown.map((a) => a.entry.id + ":" + reasonText(a)).join("|");
     if (!force && key === attentionKey) return;
     attentionKey = key;
+    const list = G.$("attention-list");
     const items = shown.map(attentionItem);
-    if (all.length > shown.length) items.push(G.el("li", "attention-more", t("more", { n: all.length - shown.length })));
-    if (!all.length) items.push(G.el("li", "attention-none", t("attention_none")));
-    G.$("attention-list").replaceChildren(...items);
+    if (!all.length) list.replaceChildren(G.el("li", "attention-none", t("attention_none")));
+    else if (G.KIOSK) fitToBox(list, items, all.length);
+    else {
+      if (all.length > shown.length) items.push(G.el("li", "attention-more", t("more", { n: all.length - shown.length })));
+      list.replaceChildren(...items);
+    }
     G.setText(G.$("attention-count"), all.length ? String(all.length) : "");
     box.dataset.count = String(all.length);
   }
@@ -128,13 +150,5 @@
     renderAttention(!!change.tick);
   }
 
-  /** How many rows the list holds: `cap` alone, `withMore` beside the "+N" line (the kiosk measures its box). */
-  function setAttentionCap(cap, withMore) {
-    if (cap === panels.attentionCap && withMore === panels.attentionCapWithMore) return;
-    panels.attentionCap = cap;
-    panels.attentionCapWithMore = withMore;
-    renderAttention(true);
-  }
-
-  G.panels = { render: render, setAttentionCap: setAttentionCap, t: t };
+  G.panels = { render: render, refitAttention: () => renderAttention(true), t: t };
 })(window.Gel = window.Gel || {});
