@@ -55,7 +55,7 @@
     tile.classList.toggle("is-idle", !!entry.no_use);
     tile.classList.toggle("is-test", entry.mode === "test"); // commissioning: its presses count nowhere
     G.setText(p.name, entry.name);
-    // Never cut a name: a long one gets a smaller font and a third line (see .name-long in the CSS).
+    // Never cut a name: past two lines it takes a smaller font, and the name box is sized for the longest one.
     p.name.classList.toggle("name-long", nameLines(entry.name) > 2);
     G.setText(p.path, shortPath(entry));
     const level = G.levelOf(entry);
