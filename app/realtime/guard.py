@@ -9,10 +9,12 @@ import threading
 from typing import Any
 
 log = logging.getLogger(__name__)
-# Packets waiting for one client. A client that reads has one or two; a long-polling one collects what came
-# between two polls. Past this the client is not reading: it is dropped (a dashboard reconnects and gets the
-# full figures). Packets are shared between clients, so this bounds what non-readers keep alive, in all.
-MAX_QUEUED = 32
+# What may wait for one client. A client that reads has a packet or two waiting; a long-polling one collects
+# what came between two polls. Past either bound it is not reading: it is dropped (a dashboard reconnects and
+# gets the full figures). Packets are shared between clients, so this bounds what non-readers keep alive.
+MAX_QUEUED_BYTES = 2 * 1024 * 1024
+MAX_QUEUED = 1000
+CHECK_FROM = 8  # packets waiting before the bytes are counted: a reading client costs nothing
 
 
 def client_address(environ: dict[str, Any]) -> str | None:
@@ -29,12 +31,19 @@ def client_address(environ: dict[str, Any]) -> str | None:
     return forwarded or None
 
 
+def stopped_reading(waiting: Any) -> bool:
+    """True when a client's queue holds more than it could hold if it were reading."""
+    packets = list(getattr(waiting, "queue", ()))  # the queue's deque, in the standard and eventlet queues alike
+    size = sum(len(p.data) for p in packets if isinstance(getattr(p, "data", None), str | bytes))
+    return len(packets) >= MAX_QUEUED or size >= MAX_QUEUED_BYTES
+
+
 class DashboardGuard:
     """Wraps one Engine.IO server: refuses connections past the caps, drops clients that stop reading."""
 
-    def __init__(self, eio: Any, max_total: int, max_per_address: int, max_queued: int = MAX_QUEUED):
+    def __init__(self, eio: Any, max_total: int, max_per_address: int):
         self.eio = eio
-        self.max_total, self.max_per_address, self.max_queued = max_total, max_per_address, max_queued
+        self.max_total, self.max_per_address = max_total, max_per_address
         self.lock = threading.Lock()
         self.address_of: dict[str, str | None] = {}  # Engine.IO sid -> counted address
         self.per_address: dict[str, int] = {}
@@ -86,7 +95,7 @@ class DashboardGuard:
     def send_packet(self, sid: str, pkt: Any) -> None:
         """Queue a packet for a client, unless its queue shows it stopped reading: then drop the client."""
         sock = self.eio.sockets.get(sid)
-        if sock is not None and sock.queue.qsize() >= self.max_queued:
+        if sock is not None and sock.queue.qsize() >= CHECK_FROM and stopped_reading(sock.queue):
             self.drop(sid, sock)
             return
         self._send_packet(sid, pkt)
@@ -94,7 +103,7 @@ class DashboardGuard:
     def drop(self, sid: str, sock: Any) -> None:
         """Close a client that stopped reading, and free what was queued for it."""
         self.dropped += 1
-        log.warning("dashboard dropped: it read none of its last %d packets", self.max_queued)
+        log.warning("dashboard dropped: %d packets waited for it", sock.queue.qsize())
         sock.close(wait=False, abort=True)  # no waiting for a queue that never drains; runs the disconnect
         self.eio.sockets.pop(sid, None)
         while True:
