@@ -80,6 +80,12 @@ class Dispenser:
         """True once close() has released the pins."""
         return self.servo is None and self.sensor is None
 
+    @property
+    def idle(self) -> bool:
+        """True when no stroke is running and none is granted and waiting for the worker."""
+        with self._cv:
+            return not (self._pending or self.busy)
+
     def _refill_pressed(self, refill: Callable[[], None]) -> None:
         log.info("refill button dispenser=%s", self.cfg.id)
         refill()

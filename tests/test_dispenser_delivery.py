@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -11,7 +12,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -201,43 +201,69 @@ def test_wrong_token_is_logged_kept_and_heals_when_the_server_learns_it(server_f
     assert TOKEN not in caplog.text
 
 
-@pytest.fixture
-def silent_listener() -> Iterator[str]:
-    """A TCP server that accepts connections and never answers a byte."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
+class SilentListener:
+    """A TCP server that accepts connections, reads them and never answers a byte; counts the ones the peer ended."""
 
-    def accept() -> None:
-        sock.settimeout(0.2)
-        while not stop.is_set():
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted = self.ended = 0
+        self.held: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
             try:
-                held.append(sock.accept()[0])
-            except OSError:
-                continue
+                conn = self.sock.accept()[0]
+            except OSError:  # closed at teardown
+                return
+            with self.lock:
+                self.held.append(conn)
+                self.accepted += 1
+            threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    for conn in held:
-        conn.close()
-    sock.close()
+    def _drain(self, conn: socket.socket) -> None:
+        try:
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+        with self.lock:
+            self.ended += 1  # the client gave up (its timeout), or teardown closed it
+
+    def close(self) -> None:
+        """Stop accepting and drop every held connection."""
+        self.sock.close()
+        with self.lock:
+            for conn in self.held:
+                with contextlib.suppress(OSError):  # wakes its reader and tells the client at once
+                    conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[SilentListener]:
+    """A server that never answers, closed at teardown."""
+    listener = SilentListener()
+    yield listener
+    listener.close()
 
 
 @pytest.mark.slow  # a real dispenser process, or seconds of timeouts
 def test_a_server_that_never_answers_does_not_stop_dispensing(station, silent_listener, caplog):
     caplog.set_level(logging.INFO, logger="dispenser")
-    unit = station(server_url=silent_listener, timeout_s=2.0, heartbeat_s=600.0)
+    # The sender's first request (the start heartbeat) hangs for timeout_s; four strokes take about 0.3 s, and a
+    # 4 s timeout leaves a slow machine room for them (a stroke that waited would end only after the timeout).
+    unit = station(server_url=silent_listener.url, timeout_s=4.0, heartbeat_s=600.0)
+    wait_for(lambda: silent_listener.accepted == 1, 10, message="the sender's first request")
     for _ in range(4):
-        started = time.monotonic()
         unit.dose()
-        assert time.monotonic() - started < 1.0  # a stroke never waits for the network (timeout_s is 2 s)
+        # The stroke ended while the sender still waited on its first request: a stroke never waits for the network.
+        assert (silent_listener.accepted, silent_listener.ended) == (1, 0)
+        assert "ReadTimeout" not in caplog.text
     assert unit.spool.backlog() == 4
-    wait_for(lambda: "network error=ReadTimeout" in caplog.text, 10, message="the sender timed out")
+    wait_for(lambda: "network error=ReadTimeout" in caplog.text, 30, message="the sender timed out")
     unit.dose()
     assert unit.spool.backlog() == 5
 
