@@ -59,7 +59,7 @@
     p.name.classList.toggle("name-long", nameLines(entry.name) > 2);
     G.setText(p.path, shortPath(entry));
     const level = G.levelOf(entry);
-    p.fill.style.width = level + "%"; // CSSOM: allowed by the style-src CSP
+    if (p.fill.style.width !== level + "%") p.fill.style.width = level + "%"; // CSSOM: allowed by the CSP
     G.setText(p.level, G.levelText(entry));
     G.setText(p.badge, entry.mode === "test" ? S.mode_test : !entry.online ? S.offline : entry.low ? S.low : entry.no_use ? G.panels.t("reason_no_use") : "");
     if (kiosk.rich) {
