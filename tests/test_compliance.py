@@ -206,3 +206,23 @@ def test_an_outage_seen_live_flags_today(tmp_path):
         # Before its first contact, entree is no outage; cafeteria, never heard from, is offline all along.
         assert rows[0]["offline_dispensers"] == ["cafeteria"]
         assert (rows[1]["hands"], rows[1]["entries"], rows[1]["entry_rate_pct"]) == (1, 2, 50.0)
+
+
+def test_the_report_names_a_dispenser_that_ran_empty(tmp_path):
+    with ward_app(tmp_path, timezone="Europe/Paris") as app:
+        client = app.test_client()
+        post(client, [{"gel_used": 300, "hands_detected": 1}] * 2, "b12")  # 600 ml from a 500 ml reservoir
+
+        def b12(query: str = "") -> dict:
+            report = client.get(f"/api/report?group=ward-b{query}").get_json()
+            assert report["summary"]["partial"] is (query == "")
+            return {d["id"]: d for d in report["dispensers"]}["b12"]
+
+        assert (b12()["ran_empty"], b12()["refills"], b12()["hands"]) == (True, 0, 2)  # at 0 % now
+        assert client.post("/api/dispensers/b12/refill", headers=bearer(ADMIN)).status_code == 200
+        assert (b12()["ran_empty"], b12()["refills"]) == (True, 1)  # the refill found it used up
+        monday = datetime.now(PARIS).date() - timedelta(days=datetime.now(PARIS).weekday())
+        last = (monday - timedelta(days=7)).isocalendar()
+        before = b12(f"&week={last.year}-W{last.week:02d}")
+        # Last week: no use, no refill, and no outage (a dispenser is not offline before its first contact).
+        assert (before["ran_empty"], before["refills"], before["hands"], before["offline"]) == (False, 0, 0, False)
