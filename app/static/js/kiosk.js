@@ -13,9 +13,8 @@
     perPage: 1,
     pages: 1,
     page: 0,
-    font: 16,
-    rich: false,
-    timer: null,
+    rich: false, // tiles roomy enough for the figures line
+    nameBox: 1.2, // em: the name box, as tall as the longest name needs
   };
 
   function pagePeriodMs() {
@@ -209,7 +208,7 @@
       watch.observe(G.$("dispenser-list"));
       watch.observe(G.$("attention-list"));
     }
-    kiosk.timer = setInterval(turn, pagePeriodMs());
+    setInterval(turn, pagePeriodMs());
   }
 
   G.kiosk = { start: start, render: render };
