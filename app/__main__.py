@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from logging import getLogger
+from typing import Any
 
 from app.config import ConfigError, insecure_reason, load_config
 
@@ -31,6 +32,14 @@ def raise_open_files_limit(connections: int) -> None:
     if soft != resource.RLIM_INFINITY and soft < wanted:
         resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard),
                                                     hard))
+
+
+def werkzeug_options(idle_timeout_s: float) -> dict[str, Any]:
+    """The threading mode's server (Werkzeug): idle connections closed too; it has no connection limit."""
+    from werkzeug.serving import WSGIRequestHandler
+
+    handler = type("IdleTimeoutHandler", (WSGIRequestHandler,), {"timeout": idle_timeout_s})
+    return {"allow_unsafe_werkzeug": True, "request_handler": handler}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"Dashboard: http://{shown}:{port}/", flush=True)
     # eventlet writes its request lines straight to stderr unless given a logger: through logging they are redacted.
-    extra = {"allow_unsafe_werkzeug": True} if cfg.async_mode == "threading" else {
+    extra = werkzeug_options(cfg.idle_timeout_s) if cfg.async_mode == "threading" else {
         "log": getLogger(ACCESS_LOGGER),
         # Idle or slow connections (slowloris) are closed after idle_timeout_s; at most max_connections are
         # served at once, the next ones wait in the listen queue. Websockets get Engine.IO's own ping timeout.

@@ -254,8 +254,9 @@ def test_a_thousand_idle_connections_leave_room_for_a_dashboard_and_a_post(tmp_p
                 sock.close()
 
 
-def test_an_idle_connection_is_closed_after_idle_timeout_s(tmp_path):
-    with running(start(tmp_path, config_text(async_mode="eventlet", idle_timeout_s=1))) as server:
+@pytest.mark.parametrize("mode", ["eventlet", "threading"])
+def test_an_idle_connection_is_closed_after_idle_timeout_s(tmp_path, mode):
+    with running(start(tmp_path, config_text(async_mode=mode, idle_timeout_s=1))) as server:
         host, port = server.url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=15) as quiet:
             quiet.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # a request that never ends (slowloris)
