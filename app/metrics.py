@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 REJECT_REASONS = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                  413: "too_large", 415: "unsupported_media_type"}
+                  413: "too_large", 415: "unsupported_media_type", 429: "rate_limited"}
 
 
 class UsageCollector:

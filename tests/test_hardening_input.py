@@ -78,6 +78,7 @@ def test_a_dispenser_over_its_rate_gets_429_with_retry_after(make_client):
     assert other.status_code == 200  # one bucket per dispenser
     figures = client.get("/obtenir_donnees_utilisation?dispenser=entree").get_json()
     assert figures["hands_detected"] == 60  # the refused batch changed nothing
+    assert 'gel_requests_rejected_total{reason="rate_limited"} 2.0' in client.get("/metrics").get_data(as_text=True)
 
 
 def test_the_rate_limit_can_be_turned_off(make_client):
