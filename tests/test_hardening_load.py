@@ -135,6 +135,8 @@ def deep_groups_config(depth: int) -> str:
 
 def non_reader(url: str) -> websocket.WebSocket:
     """A Socket.IO client over a websocket that connects, asks for every push, and then never reads."""
+    # It cannot answer pings either: over TCP a ping comes after the pushes it has not read. Engine.IO's ping
+    # timeout would drop it after 45 s; these 500 pushes take less, so only the queue bound can save the memory.
     ws = websocket.create_connection(url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket",
                                      timeout=10, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
     ws.send("40")
