@@ -100,7 +100,7 @@
   function render(weeks, days, kids) {
     const rows = weeks.rows || [];
     page.answer = weeks;
-    G.setText(G.$("target"), R.isNum(weeks.target_pct) ? R.t("target_is", { pct: R.pctText(weeks.target_pct) }) : R.t("target_none"));
+    G.setText(G.$("target"), R.isNum(weeks.target_pct) ? R.t("target_is", { pct: R.targetText(weeks.target_pct) }) : R.t("target_none"));
     renderHeadline("this-week", rows[rows.length - 1], weeks);
     renderHeadline("last-week", rows.length > 1 ? rows[rows.length - 2] : null, weeks);
     renderReference(rows, weeks);

@@ -13,12 +13,13 @@
       const answer = await G.rates.compliance({ group: G.settings.group, bucket: "day" });
       const row = answer.rows[answer.rows.length - 1];
       const value = row ? row.compliance_pct : null;
+      node.dataset.refreshed = String(Number(node.dataset.refreshed || 0) + 1);
       node.hidden = !G.rates.isNum(value);
       if (node.hidden) return;
       const lvl = G.rates.level(value, answer.target_pct);
       G.rates.setLevel(node, lvl);
       node.dataset.value = String(value);
-      const target = G.rates.isNum(answer.target_pct) ? " · " + G.rates.t("kiosk_target", { pct: G.rates.pctText(answer.target_pct) }) : "";
+      const target = G.rates.isNum(answer.target_pct) ? " · " + G.rates.t("kiosk_target", { pct: G.rates.targetText(answer.target_pct) }) : "";
       G.setText(node, G.rates.t("kiosk_rate", { pct: G.rates.pctText(value) }) + target);
       node.title = G.rates.levelText(lvl, answer.target_pct);
     } catch (err) {

@@ -5,6 +5,7 @@
   "use strict";
 
   const R = G.rates;
+  const NARROW_PX = 520;
   const COLON = G.settings.lang === "fr" ? "\u00a0: " : ": ";
 
   function cssVar(name) {
@@ -33,7 +34,8 @@
     return ctx.createPattern(tile, "repeat");
   }
 
-  // Writes each bar's rate above it (Chart.js has no value labels of its own).
+  // Writes each bar's rate in its top (above a bar too short to hold it): Chart.js has no value labels of its own,
+  // and inside the bar no line drawn over it (target, entry rate) hides the figure.
   const valueLabels = {
     id: "valueLabels",
     afterDatasetsDraw(chart) {
@@ -41,11 +43,20 @@
       const values = chart.data.datasets[0].data;
       const ctx = chart.ctx;
       ctx.save();
-      ctx.font = "600 11px system-ui, sans-serif";
-      ctx.fillStyle = cssVar("--text");
       ctx.textAlign = "center";
       meta.data.forEach((bar, i) => {
-        if (R.isNum(values[i])) ctx.fillText(R.pctText(values[i]).replace("\u00a0", ""), bar.x, bar.y - 4);
+        if (!R.isNum(values[i]) || bar.width < 22) return;
+        const text = R.pctText(values[i]).replace("\u00a0", "");
+        ctx.font = "700 " + (bar.width < 40 ? 9 : 11) + "px system-ui, sans-serif";
+        const inside = bar.base - bar.y > 20;
+        const hatched = chart.data.datasets[0].offline[i];
+        if (inside && hatched) { // a white plate over the stripes
+          const w = ctx.measureText(text).width + 6;
+          ctx.fillStyle = "rgba(255, 255, 255, 0.92)";
+          ctx.fillRect(bar.x - w / 2, bar.y + 2, w, 14);
+        }
+        ctx.fillStyle = inside && !hatched ? "#fff" : cssVar("--text");
+        ctx.fillText(text, bar.x, inside ? bar.y + 13 : bar.y - 4);
       });
       ctx.restore();
     },
@@ -59,6 +70,7 @@
     });
     const borders = rows.map((r) => cssVar(COLORS[R.level(r.compliance_pct, answer.target_pct)]));
     const sets = [{ type: "bar", label: R.t("chart_compliance"), data: values, backgroundColor: colors,
+      offline: rows.map((r) => !!r.offline),
       borderColor: borders, borderWidth: rows.map((r) => (r.offline ? 1.5 : 0)), borderRadius: 3, order: 2 }];
     if (R.isNum(answer.target_pct)) {
       sets.push({ type: "line", label: R.t("chart_target"), data: rows.map(() => answer.target_pct),
@@ -72,16 +84,36 @@
     return sets;
   }
 
+  /** The legend, in dataset order; the bars' swatch is neutral (each bar takes the colour of its level). */
+  function legendItems(chart) {
+    const items = window.Chart.defaults.plugins.legend.labels.generateLabels(chart);
+    items.sort((a, b) => a.datasetIndex - b.datasetIndex);
+    if (items[0]) {
+      items[0].fillStyle = cssVar("--muted");
+      items[0].strokeStyle = cssVar("--muted");
+      items[0].lineWidth = 0;
+    }
+    return items;
+  }
+
+  /** "S13" over "23 mars" under each bar; on a phone "S13" alone (the dates would collide). */
+  function labelsFor(rows, width) {
+    return rows.map((r) => (width < NARROW_PX ? R.weekShort(r) : [R.weekShort(r), R.dayMonthText(r.start)]));
+  }
+
   function options(rows, print) {
     const text = cssVar("--chart-text") || cssVar("--muted");
     const top = Math.max(100, ...rows.map((r) => r.compliance_pct || 0), ...rows.map((r) => r.entry_rate_pct || 0));
     return {
       responsive: true, maintainAspectRatio: false, animation: print ? false : { duration: 250 },
       devicePixelRatio: print ? 2 : undefined,
+      onResize: (chart, size) => {
+        chart.data.labels = labelsFor(rows, size.width);
+      },
       layout: { padding: { top: 16 } },
       interaction: { mode: "index", intersect: false },
       plugins: {
-        legend: { display: true, position: "bottom", labels: { color: text, boxWidth: 12 } },
+        legend: { display: true, position: "bottom", labels: { color: text, boxWidth: 12, generateLabels: legendItems } },
         tooltip: { callbacks: {
           label: (item) => item.dataset.label + COLON + R.pctText(item.raw),
           afterBody: (items) => {
@@ -102,7 +134,7 @@
   function draw(canvas, answer, print) {
     if (!canvas || typeof window.Chart !== "function") return;
     const rows = answer.rows || [];
-    const labels = rows.map((r) => [R.weekShort(r), R.dayMonthText(r.start)]);
+    const labels = labelsFor(rows, canvas.parentNode.clientWidth);
     canvas.dataset.weeks = String(rows.length);
     canvas.dataset.values = JSON.stringify(rows.map((r) => r.compliance_pct));
     if (canvas._chart) {

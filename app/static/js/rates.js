@@ -29,6 +29,11 @@
     return isNum(value) ? fmt.rate.format(value) + "\u00a0%" : "—";
   }
 
+  /** A target as configured: "80 %", "82,5 %". */
+  function targetText(value) {
+    return isNum(value) ? fmt.ml.format(value) + "\u00a0%" : "—";
+  }
+
   function mlText(value) {
     return isNum(value) ? fmt.ml.format(value) + "\u00a0ml" : "—";
   }
@@ -47,8 +52,8 @@
 
   /** Words beside the colour, so a printout in black and white says the same. */
   function levelText(lvl, target) {
-    if (lvl === "ok") return t("target_met") + " (" + pctText(target) + ")";
-    if (lvl === "near" || lvl === "below") return t("target_missed") + " (" + pctText(target) + ")";
+    if (lvl === "ok") return t("target_met") + " (" + targetText(target) + ")";
+    if (lvl === "near" || lvl === "below") return t("target_missed") + " (" + targetText(target) + ")";
     if (lvl === "unset") return t("target_none");
     return "";
   }
@@ -99,10 +104,13 @@
     return G.shiftDay(iso, -((dateOf(iso).getUTCDay() + 6) % 7));
   }
 
+  const NAMES_SHOWN = 3; // a site with many silent dispensers: the first names, then "+N" (the report lists them all)
+
   /** Names of the dispensers a row flags offline (`nameOf(id)` gives a name, else the id is shown). */
   function offlineText(row, nameOf) {
     const names = (row.offline_dispensers || []).map((id) => (nameOf && nameOf(id)) || id);
-    return t("offline_flag", { names: names.join(", ") });
+    const shown = names.slice(0, NAMES_SHOWN).join(", ") + (names.length > NAMES_SHOWN ? " +" + (names.length - NAMES_SHOWN) : "");
+    return t("offline_flag", { names: shown });
   }
 
   /** GET a JSON route of this server; an error carries the server's message. */
@@ -149,7 +157,7 @@
   }
 
   G.rates = {
-    t: t, isNum: isNum, pctText: pctText, mlText: mlText, intText: intText, level: level, levelText: levelText,
+    t: t, isNum: isNum, pctText: pctText, targetText: targetText, mlText: mlText, intText: intText, level: level, levelText: levelText,
     whyNoRate: whyNoRate, wardTypeText: wardTypeText, referenceText: referenceText, dayText: dayText,
     dayMonthText: dayMonthText, longDayText: longDayText, weekShort: weekShort, weekText: weekText,
     weekNumber: weekNumber, mondayOf: mondayOf, offlineText: offlineText, getJSON: getJSON, compliance: compliance,

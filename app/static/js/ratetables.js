@@ -15,9 +15,9 @@
   const cell = G.el;
 
   /** The header row of a period table; `kind` is "week" or "day". */
-  function periodHead(kind) {
+  function periodHead(kind, columns) {
     const tr = G.el("tr");
-    PERIOD_COLUMNS.forEach((key) => {
+    (columns || PERIOD_COLUMNS).forEach((key) => {
       const label = key === "first" ? R.t(kind === "week" ? "col_week" : "col_day")
         : key === "patients" && kind === "day" ? R.t("col_patients") : R.t(HEADS[key]);
       const th = cell("th", "col-" + key, label);
@@ -31,7 +31,7 @@
 
   /** What the state cell says, most important first: offline, future, in progress, census missing. */
   function stateOf(row, answer, today, nameOf) {
-    if (row.offline) return ["is-offline", R.t("incomplete") + " — " + R.offlineText(row, nameOf)];
+    if (row.offline) return ["is-offline", R.offlineText(row, nameOf)];
     if (today && row.start > today) return ["is-upcoming", R.t("upcoming")];
     if (row.partial || (today && (row.end || row.start) >= today)) return ["is-partial", R.t("in_progress")];
     if (R.isNum(answer.opportunities_per_patient_day) && row.census_days < row.days) return ["is-nocensus", R.t("no_census")];
@@ -44,7 +44,8 @@
     return format(value);
   }
 
-  /** One row of a period table. `opts`: kind ("week"|"day"), answer (for the target), today, nameOf, current. */
+  /** One row of a period table. `opts`: kind ("week"|"day"), answer (for the target), today, nameOf, current,
+   * columns (default all). */
   function periodRow(row, opts) {
     const tr = G.el("tr", "period");
     const upcoming = opts.today && row.start > opts.today;
@@ -68,7 +69,7 @@
       ml_pd: R.mlText(row.ml_per_patient_day),
       state: state[1],
     };
-    PERIOD_COLUMNS.forEach((key) => {
+    (opts.columns || PERIOD_COLUMNS).forEach((key) => {
       const td = cell(key === "first" ? "th" : "td", "col-" + key, texts[key]);
       if (key === "first") td.scope = "row";
       td.dataset.col = key;
@@ -78,6 +79,7 @@
         else if (!upcoming) td.title = R.whyNoRate(row, opts.answer);
       }
       if (key === "hands" && row.offline && !row.hands) td.classList.add("is-offline-zero");
+      if (key === "state" && row.offline) td.title = R.t("incomplete");
       tr.appendChild(td);
     });
     return tr;
@@ -89,17 +91,19 @@
     (opts.oldestFirst ? rows : rows.slice().reverse()).forEach((row) => {
       body.appendChild(periodRow(row, Object.assign({}, opts, { current: opts.currentStart === row.start })));
     });
-    table.replaceChildren(periodHead(opts.kind), body);
+    table.replaceChildren(periodHead(opts.kind, opts.columns), body);
   }
 
   const GROUP_COLUMNS = ["group", "this_week", "last_week", "target", "entry_rate", "ml_pd", "state"];
 
-  function groupHead() {
+  /** `weeks`: the two week columns' headings (default "This week", "Last week"). */
+  function groupHead(weeks) {
     const tr = G.el("tr");
-    const labels = { group: "col_group", this_week: "this_week", last_week: "last_week", target: "col_target",
-      entry_rate: "col_entry_rate", ml_pd: "col_ml_pd", state: "col_state" };
+    const labels = { group: R.t("col_group"), this_week: weeks ? weeks[0] : R.t("this_week"),
+      last_week: weeks ? weeks[1] : R.t("last_week"), target: R.t("col_target"), entry_rate: R.t("col_entry_rate"),
+      ml_pd: R.t("col_ml_pd"), state: R.t("col_state") };
     GROUP_COLUMNS.forEach((key) => {
-      const th = cell("th", "col-" + key, R.t(labels[key]));
+      const th = cell("th", "col-" + key, labels[key]);
       th.scope = "col";
       tr.appendChild(th);
     });
@@ -116,7 +120,8 @@
     return td;
   }
 
-  /** One subgroup: this week (so far) and last week against its target; `href` links to its own view. */
+  /** One subgroup: this week (so far) and last week against its target; `href` links to its own view. The gel per
+   * patient-day is the last complete week's. */
   function groupRow(group, answer, href, nameOf) {
     const tr = G.el("tr", "subgroup-row");
     tr.dataset.group = group.id;
@@ -131,20 +136,21 @@
     const flagged = rows.filter((r) => r.offline);
     const state = flagged.length ? R.offlineText({ offline_dispensers: Array.from(new Set(
       flagged.flatMap((r) => r.offline_dispensers))) }, nameOf) : "";
-    const ml = before && R.isNum(before.ml_per_patient_day) ? R.mlText(before.ml_per_patient_day) : "—";
+    const done = now && !now.partial ? now : before;
+    const ml = done && R.isNum(done.ml_per_patient_day) ? R.mlText(done.ml_per_patient_day) : "—";
     const ref = R.isNum(answer.reference_ml_per_patient_day) ? " / " + R.mlText(answer.reference_ml_per_patient_day) : "";
     tr.append(name, rateCell(now, answer), rateCell(before, answer),
-      cell("td", "col-target", R.isNum(answer.target_pct) ? R.pctText(answer.target_pct) : "—"),
+      cell("td", "col-target", R.targetText(answer.target_pct)),
       cell("td", "col-entry_rate", now ? R.pctText(now.entry_rate_pct) : "—"),
       cell("td", "col-ml_pd", ml + ref), cell("td", "col-state" + (state ? " is-offline" : ""), state));
     return tr;
   }
 
-  /** Fill `table` with the subgroups: `items` = [{group, answer, href}]. */
-  function fillGroups(table, items, nameOf) {
+  /** Fill `table` with the subgroups: `items` = [{group, answer, href}]; `weeks` names the two week columns. */
+  function fillGroups(table, items, nameOf, weeks) {
     const body = G.el("tbody");
     items.forEach((item) => body.appendChild(groupRow(item.group, item.answer, item.href, nameOf)));
-    table.replaceChildren(groupHead(), body);
+    table.replaceChildren(groupHead(weeks), body);
   }
 
   G.rateTables = { fillPeriods: fillPeriods, fillGroups: fillGroups };

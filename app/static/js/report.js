@@ -10,6 +10,7 @@
   const TO = G.settings.week_to;
   const TODAY = G.settings.today;
   const PREVIOUS_WEEKS = 8;
+  const COLUMNS = ["first", "patients", "opps", "hands", "compliance", "entry_rate", "ml_pd", "state"];
   const tree = G.settings.groups || [];
   const byId = new Map(tree.map((g) => [g.id, g]));
   const children = tree.filter((g) => (g.parent && byId.has(g.parent) ? g.parent : null) === GROUP);
@@ -89,8 +90,10 @@
     G.$("report-dispensers-none").hidden = flagged.length > 0;
     table.hidden = !flagged.length;
     const head = G.el("tr");
-    ["col_dispenser", "col_offline_time", "col_refills", "col_ran_empty", "col_state"].forEach((key) => {
-      const th = G.el("th", null, R.t(key));
+    const heads = [["col_dispenser", "col-group"], ["col_offline_time"], ["col_refills"], ["col_ran_empty"],
+      ["col_state", "col-state"]];
+    heads.forEach(([key, className]) => {
+      const th = G.el("th", className || null, R.t(key));
       th.scope = "col";
       head.appendChild(th);
     });
@@ -111,14 +114,15 @@
     G.$("report-partial").hidden = TO < TODAY;
     renderSummary(row, weeks, report);
     G.rateChart.draw(G.$("trend-chart"), weeks, true);
-    const opts = { answer: weeks, today: TODAY, nameOf: nameOf, oldestFirst: true };
+    // Entries and gel are in the CSV: on A4 the rates and what they stand on.
+    const opts = { answer: weeks, today: TODAY, nameOf: nameOf, oldestFirst: true, columns: COLUMNS };
     G.rateTables.fillPeriods(G.$("report-weeks"), rows, Object.assign({ kind: "week", currentStart: FROM }, opts));
     G.rateTables.fillPeriods(G.$("report-days"), report.days || [], Object.assign({ kind: "day" }, opts));
     G.$("report-groups-section").hidden = !kids.length;
     if (kids.length) {
       G.rateTables.fillGroups(G.$("report-groups"), kids.map((k, i) => ({
         group: children[i], answer: k, href: pageHref(report.week, null, children[i].id),
-      })), nameOf);
+      })), nameOf, [R.weekShort(row), R.weekShort(rows[rows.length - 2] || row)]);
     }
     renderDispensers(report);
     document.documentElement.dataset.loaded = "1";
