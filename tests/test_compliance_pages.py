@@ -173,6 +173,7 @@ def test_compliance_view_shows_the_known_rates_of_a_seeded_week(seeded, open_pag
     # Gel per patient-day of the last complete week beside the HAND-KISS median of an ICU.
     assert page.get_attribute("#ml-per-patient-day", "data-value") == ML_PER_PATIENT_DAY
     assert normalized(page.text_content("#hand-kiss")) == "Référence HAND-KISS (réanimation) : 137 ml"
+    assert normalized(page.text_content("#hand-kiss-ratio")) == "soit 7 % de la médiane de référence"  # 9.49 ÷ 137
     # The weeks: last week and the one before, with their rates; day by day, the known rates.
     week = f"#compliance-weeks tr[data-week='{iso_week(monday)}']"
     assert page.get_attribute(f"{week} [data-col='compliance']", "data-value") == WEEK_RATE

@@ -91,6 +91,8 @@
     G.setText(G.$("ml-week"), row ? R.weekText(row) : R.t("rate_none_census"));
     G.setText(G.$("hand-kiss"), R.referenceText(answer));
     G.$("hand-kiss").dataset.value = R.isNum(ref) ? String(ref) : "";
+    G.setText(G.$("hand-kiss-ratio"), R.isNum(ref) && R.isNum(value)
+      ? R.t("hk_ratio", { pct: G.fmt.pct.format((100 * value) / ref) + "\u00a0%" }) : "");
     const scale = Math.max(R.isNum(ref) ? ref : 0, R.isNum(value) ? value : 0) * 1.15 || 1;
     G.$("ref-fill").style.width = (R.isNum(value) ? (100 * value) / scale : 0) + "%"; // CSSOM, allowed by the CSP
     G.$("ref-mark").hidden = !R.isNum(ref);
