@@ -254,8 +254,15 @@ def test_report_page_shows_the_week_and_the_previous_ones(seeded, open_page) -> 
     save(page, "report-print-794x1123")
     pdf = page.pdf(path=str(ARTIFACTS / "report.pdf"), format="A4", print_background=True)
     assert pdf.startswith(b"%PDF") and 1 <= len(re.findall(rb"/Type\s*/Page\b", pdf)) <= 3
-    # The site's report lists ward B's dispenser, silent all week.
+    # This week's report: provisional, the days so far (55 hands a day ÷ 9 patients × 10 opportunities).
     page.emulate_media(media="screen")
+    page.goto(f"{seeded.url}/rapport?group=ward-a")
+    page.wait_for_function("() => document.documentElement.dataset.loaded === '1'")
+    assert page.is_visible("#report-partial")
+    assert page.get_attribute("#report-rate", "data-value") == "61.11"
+    assert page.get_attribute("#report-week", "data-week") == iso_week(paris_today())
+    save(page, "report-this-week-794x1123")
+    # The site's report lists ward B's dispenser, silent all week.
     page.goto(f"{seeded.url}/rapport?group=site&week={week}&lang=en")
     page.wait_for_function("() => document.documentElement.dataset.loaded === '1'")
     assert page.is_visible("#report-dispensers tr[data-id='b12']")
