@@ -5,7 +5,7 @@
 
   const S = G.S;
   // A desk shows the most urgent first; past a few hundred, drawing every card on each use would cost more than
-  // it tells (re-ordering 1,000 cards took 60-80 ms a use, profiled): more on demand, or search, or a group.
+  // it tells (a thousand cards re-ordered on every use freeze the page): more on demand, or search, or a group.
   const STEP = 150;
   const view = { mode: "cards", query: "", order: "", cards: new Map(), rows: new Map(), limit: STEP };
 
