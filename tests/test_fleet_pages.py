@@ -33,7 +33,8 @@ TILES_VISIBLE = """() => {
     const r = tile.getBoundingClientRect();
     const name = tile.querySelector('.dispenser-name');
     const n = name.getBoundingClientRect();
-    const clipped = name.scrollWidth > name.clientWidth + 1 || n.bottom > r.bottom + 0.5 || n.right > r.right + 0.5;
+    const room = tile.querySelector('.tile-name').getBoundingClientRect();  // no spill over the level line
+    const clipped = name.scrollWidth > name.clientWidth + 1 || n.bottom > room.bottom + 0.5 || n.right > r.right + 0.5;
     if (r.bottom > innerHeight + 0.5 || r.right > innerWidth + 0.5 || r.bottom > box.bottom + 0.5 || clipped)
       bad.push(tile.dataset.id);
   });
@@ -429,5 +430,6 @@ def test_long_names_are_never_cut(server_factory, open_page, tmp_path: Path, url
         }""", node), (url, viewport, ident)
     if "kiosk" in url:
         page.wait_for_function(NO_SCROLL)
+        assert page.evaluate(TILES_VISIBLE) == []
     screen(page, f"long-names-{'kiosk' if 'kiosk' in url else 'desktop'}-{viewport['width']}x{viewport['height']}")
     assert_clean(rec)
