@@ -20,6 +20,7 @@ from app.http import (
     dispenser_admin_or_maintenance,
     dispenser_or_admin,
     gzip_if_accepted,
+    inert,
     json_response,
     known_dispenser,
     limit_dispenser,
@@ -89,13 +90,6 @@ def history() -> Response:
 
 
 CSV_CHUNK = 500  # rows per write: few system calls, and other requests run between two chunks
-# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) in an event_id).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def inert(cell: object) -> object:
-    """A text cell a spreadsheet would evaluate, made plain text with a leading quote; numbers unchanged."""
-    return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
 
 
 def _csv_lines(header: list[str], rows: Iterable[list], done: Callable[[], None]) -> Iterator[str]:

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from app.compliance import BUCKETS, compliance
-from app.http import ApiError, allow_cross_origin_reads, gzip_if_accepted, json_response, known_group
+from app.http import ApiError, allow_cross_origin_reads, gzip_if_accepted, inert, json_response, known_group
 from app.services import get_config, get_store
 from app.wardargs import date_range, iso_week, today
 from app.weekly import weekly_report
@@ -24,7 +24,6 @@ PERIOD_COLUMNS = ["start", "week", "end", "days", "hands", "gel_ml", "entries", 
                   "census_days", "expected_opportunities", "compliance_pct", "ml_per_patient_day", "offline",
                   "offline_dispensers", "partial"]
 DISPENSER_COLUMNS = ["dispenser", "name", "mode", "offline_s", "refills", "ran_empty"]
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a text cell as a formula
 
 
 def cell(value: Any) -> Any:
@@ -35,7 +34,7 @@ def cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, list):
         value = " ".join(str(v) for v in value)
-    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+    return inert(value)
 
 
 def csv_response(header: list[str], rows: Iterable[dict[str, Any]], name: str) -> Response:
