@@ -12,6 +12,7 @@ from typing import Any
 
 from app.config import ServerConfig
 from app.fleetview import FleetView
+from app.grouptotals import ALERT_KINDS, alert_kinds
 from app.store import Store
 
 RATE_WINDOW_S = 24 * 3600
@@ -243,9 +244,7 @@ def dispenser_entry(row: Any, cfg: ServerConfig, used_recently: int, flags: Flag
 
 
 def alerts_of(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The alert list: one item per problem, worst first (offline, low, no use)."""
-    found = []
-    for kind, test in (("offline", lambda d: not d["online"]), ("low", lambda d: d["low"]),
-                       ("no_use", lambda d: d["no_use"])):
-        found += [{"dispenser": d["id"], "name": d["name"], "kind": kind} for d in entries if test(d)]
-    return found
+    """The alert list: one item per problem, worst kind first (offline, low, no use), then in the entries' order."""
+    raised = [(d, alert_kinds(d)) for d in entries]
+    return [{"dispenser": d["id"], "name": d["name"], "kind": kind}
+            for kind in ALERT_KINDS for d, kinds in raised if kind in kinds]
