@@ -322,8 +322,9 @@ def test_census_form_saves_and_the_figure_updates_live(fresh, open_page) -> None
 
 def test_a_test_mode_dispenser_shows_its_badge_and_its_presses_do_not_count(fresh, open_page) -> None:
     fresh.post("entree", {"hands_detected": 2, "gel_used": 3.0})
-    fresh.mode("b12", "test")
     page, rec = open_page(f"{fresh.url}/", wait_state="live")
+    page.wait_for_selector(".dispenser[data-id='b12']")
+    fresh.mode("b12", "test")  # the page is open: the new mode comes by push
     badge = ".dispenser[data-id='b12'] .badge"
     page.wait_for_function("s => document.querySelector(s) && document.querySelector(s).textContent === 'Mode test'",
                            arg=badge)
@@ -334,8 +335,9 @@ def test_a_test_mode_dispenser_shows_its_badge_and_its_presses_do_not_count(fres
     fresh.post("entree", {"hands_detected": 1, "gel_used": 1.5})
     page.wait_for_function("v => Number(document.getElementById('hands-detected').dataset.value) === v", arg=hands + 1)
     assert page.text_content(".dispenser[data-id='b12'] .figure-hands") == "0"
-    page.click("#view-table")
+    page.click("#view-table")  # rows built now, from the figures as they are now
     assert page.text_content("#dispenser-rows tr[data-id='b12'] .col-status") == "Mode test"
+    assert page.text_content("#dispenser-rows tr[data-id='b12'] .col-seen") != "jamais vu"  # its press was seen
     save(page, "test-mode-desktop", full_page=False)
     # Ward B's figures do not count it either.
     answer = requests.get(f"{fresh.url}/api/compliance?group=ward-b", timeout=10).json()

@@ -16,12 +16,14 @@
     membership: 0, // bumps when dispensers are added or removed
     listeners: [],
     sortedCache: null,
+    sortedStale: false, // entries changed since the order was cached: the cached objects are old ones
     attentionCache: null,
   };
 
   function emit(change) {
     // Re-sorting 1,000 names per use would cost more than the rest of a delta: only when names or paths moved.
     if (change.membership || change.renamed) state.sortedCache = null;
+    else if (change.changed && change.changed.size) state.sortedStale = true; // same order, newer entry objects
     state.attentionCache = null;
     state.listeners.forEach((fn) => fn(change));
   }
@@ -133,7 +135,11 @@
   function sorted() {
     if (!state.sortedCache) {
       state.sortedCache = Array.from(state.byId.values()).sort((a, b) => collator.compare(sortKey(a), sortKey(b)));
+    } else if (state.sortedStale) {
+      // A view building a node (table switched on, "show more", search) must get the figures as they are now.
+      state.sortedCache = state.sortedCache.map((e) => state.byId.get(e.id));
     }
+    state.sortedStale = false;
     return state.sortedCache;
   }
 
