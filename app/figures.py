@@ -115,14 +115,11 @@ class Figures:
         view = self.view
         if dispenser_id is not None:
             row = view.rows[dispenser_id]
-            gel_ul, hands, updated, groups = row.gel_ul, row.hands, row.updated_at, view.groups_of(ids)
-            passages = row.entries
-        elif group is not None:
-            gel_ul, hands, *_, passages = view.totals.sums[group]
-            updated, groups = view.totals.updated_at(group), view.totals.groups(group)
-        else:  # totals of every row: use recorded by a dispenser since removed from config still counts
-            gel_ul, hands, updated, passages = view.gel_ul, view.hands, view.updated_at, view.entries_total
-            groups = view.totals.groups()
+            gel_ul, hands, passages, updated = row.gel_ul, row.hands, row.entries, row.updated_at
+            groups = view.groups_of(ids)
+        else:
+            gel_ul, hands, passages, updated = view.totals_of(group)
+            groups = view.totals.groups(group)
         entries = [view.entries[i] for i in ids]
         payload = Payload(gel_used=gel_ul / 1000, hands_detected=int(hands), entries=int(passages),
                           updated_at=iso(updated or now), dispensers=entries, alerts=alerts_of(entries), seq=view.seq,
@@ -152,11 +149,7 @@ class Figures:
                 ids = [i for i in ids if group in view.fleet.ancestors(i)]
             if not ids:
                 return None
-            if group is None:
-                gel_ul, hands, updated, passages = view.gel_ul, view.hands, view.updated_at, view.entries_total
-            else:
-                gel_ul, hands, *_, passages = view.totals.sums[group]
-                updated = view.totals.updated_at(group)
+            gel_ul, hands, passages, updated = view.totals_of(group)
             delta = Payload(base=base, seq=view.seq if seq is None else seq, gel_used=gel_ul / 1000,
                             hands_detected=int(hands), entries=int(passages), updated_at=iso(updated),
                             dispensers=[view.entries[i] for i in ids], removed=[], groups=view.groups_of(ids, group))

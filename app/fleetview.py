@@ -84,6 +84,16 @@ class FleetView:
         ids = self.fleet.members[group] if group is not None else list(self.declared)
         return [i for i in ids if i in self.entries]
 
+    def totals_of(self, group: str | None) -> tuple[int, int, int, float]:
+        """(gel_ul, hands, entries, newest change stamp) of a group's subtree, or of every row if None.
+
+        Every row's: the use recorded by a dispenser since removed from the config still counts in the totals.
+        """
+        if group is None:
+            return self.gel_ul, self.hands, self.entries_total, self.updated_at
+        s = self.totals.sums[group]
+        return s.gel_ul, s.hands, s.entries, s.updated_at
+
     def groups_of(self, ids: list[str], within: str | None = None) -> list[dict[str, Any]]:
         """The group objects above these dispensers (inside `within` if given), in declaration order."""
         wanted = {g for i in ids for g in self.fleet.ancestors(i)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from app.fleet import Fleet
@@ -15,6 +16,18 @@ def alert_kinds(entry: dict[str, Any]) -> tuple[str, ...]:
                                  ("no_use", entry["no_use"])) if on)
 
 
+@dataclass
+class GroupSums:
+    """One group's figures: the use, dispensers and alerts of its subtree, and its newest change stamp."""
+
+    gel_ul: int = 0
+    hands: int = 0
+    entries: int = 0
+    dispensers: int = 0
+    alerts: int = 0
+    updated_at: float = 0.0
+
+
 class GroupTotals:
     """Per group: the use, dispensers and alerts of its subtree, moved by each dispenser's change alone.
 
@@ -24,8 +37,7 @@ class GroupTotals:
     def __init__(self, fleet: Fleet):
         self.fleet = fleet
         self.order = {d: i for i, d in enumerate(fleet.group_of)}  # declaration order of the dispensers
-        # group -> [gel_ul, hands, dispensers, alerts, newest updated_at, entries]
-        self.sums: dict[str, list[float]] = {g: [0, 0, 0, 0, 0.0, 0] for g in fleet.groups}
+        self.sums = {g: GroupSums() for g in fleet.groups}
         self.parts: dict[str, tuple[int, int, int, int]] = {}  # dispenser -> (gel_ul, hands, alerts, entries)
         self.alerting: dict[str, tuple[str, tuple[str, ...]]] = {}  # dispenser -> (name, kinds), if any
         self.alert_seq: dict[str, int] = {}  # dispenser -> the change at which its alerts last moved
@@ -44,25 +56,26 @@ class GroupTotals:
         old = self.parts.get(ident)
         chain = self.fleet.ancestors(ident)
         for g in chain:
-            self.sums[g][4] = max(self.sums[g][4], updated_at)
+            self.sums[g].updated_at = max(self.sums[g].updated_at, updated_at)
         if old == new:
             return ()
         self.parts[ident] = new
         base = old or (0, 0, 0, 0)
         for g in chain:
             s = self.sums[g]
-            s[0] += new[0] - base[0]
-            s[1] += new[1] - base[1]
-            s[3] += new[2] - base[2]
-            s[5] += new[3] - base[3]
-            s[2] += old is None
+            s.gel_ul += new[0] - base[0]
+            s.hands += new[1] - base[1]
+            s.alerts += new[2] - base[2]
+            s.entries += new[3] - base[3]
+            s.dispensers += old is None
         return chain
 
     def group(self, ident: str) -> dict[str, Any]:
         """One group's object as the payload carries it."""
         decl, s = self.fleet.groups[ident], self.sums[ident]
-        return {"id": ident, "name": decl.name, "parent": decl.parent, "gel_used": s[0] / 1000,
-                "hands_detected": int(s[1]), "entries": int(s[5]), "dispensers": int(s[2]), "alerts": int(s[3])}
+        return {"id": ident, "name": decl.name, "parent": decl.parent, "gel_used": s.gel_ul / 1000,
+                "hands_detected": int(s.hands), "entries": int(s.entries), "dispensers": s.dispensers,
+                "alerts": s.alerts}
 
     def groups(self, within: str | None = None) -> list[dict[str, Any]]:
         """Every group (or `within` and its descendants), in declaration order."""
@@ -80,7 +93,3 @@ class GroupTotals:
     def alerts_moved(self, ids: list[str], since: int) -> bool:
         """True when the alerts of these (changed) dispensers may have moved after change `since`."""
         return any(self.alert_seq.get(i, since + 1) > since for i in ids)
-
-    def updated_at(self, within: str) -> float:
-        """The newest change stamp of a group's dispensers."""
-        return self.sums[within][4]
