@@ -42,8 +42,8 @@ class GroupTotals:
         self.alerting: dict[str, tuple[str, tuple[str, ...]]] = {}  # dispenser -> (name, kinds), if any
         self.alert_seq: dict[str, int] = {}  # dispenser -> the change at which its alerts last moved
 
-    def update(self, entry: dict[str, Any], gel_ul: int, updated_at: float, seq: int) -> tuple[str, ...]:
-        """Count a declared dispenser's entry as of change `seq`; return the ids of the groups whose figures moved."""
+    def update(self, entry: dict[str, Any], gel_ul: int, updated_at: float, seq: int) -> None:
+        """Count a declared dispenser's entry as of change `seq` in the groups above it."""
         ident = entry["id"]
         kinds = alert_kinds(entry)
         if ident not in self.alert_seq or self.alerting.get(ident, ("", ()))[1] != kinds:
@@ -58,7 +58,7 @@ class GroupTotals:
         for g in chain:
             self.sums[g].updated_at = max(self.sums[g].updated_at, updated_at)
         if old == new:
-            return ()
+            return
         self.parts[ident] = new
         base = old or (0, 0, 0, 0)
         for g in chain:
@@ -68,7 +68,6 @@ class GroupTotals:
             s.alerts += new[2] - base[2]
             s.entries += new[3] - base[3]
             s.dispensers += old is None
-        return chain
 
     def group(self, ident: str) -> dict[str, Any]:
         """One group's object as the payload carries it."""

@@ -29,8 +29,6 @@ def current_payload() -> Payload:
     return get_figures().payload()
 
 
-def push(payload: Payload | None = None) -> Payload:
+def push() -> None:
     """Send the full figures to the clients that read them (of every server process, through the queue)."""
-    payload = current_payload() if payload is None else payload
-    socketio.emit(EVENT, payload, to=FULL_ROOM)
-    return payload
+    socketio.emit(EVENT, current_payload(), to=FULL_ROOM)

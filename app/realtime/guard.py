@@ -47,7 +47,6 @@ class DashboardGuard:
         self.lock = threading.Lock()
         self.address_of: dict[str, str | None] = {}  # Engine.IO sid -> counted address
         self.per_address: dict[str, int] = {}
-        self.dropped = 0
         self._connect = eio.handlers["connect"]
         self._disconnect = eio.handlers["disconnect"]
         self._send_packet = eio.send_packet
@@ -102,7 +101,6 @@ class DashboardGuard:
 
     def drop(self, sid: str, sock: Any) -> None:
         """Close a client that stopped reading, and free what was queued for it."""
-        self.dropped += 1
         log.warning("dashboard dropped: %d packets waited for it", sock.queue.qsize())
         sock.close(wait=False, abort=True)  # no waiting for a queue that never drains; runs the disconnect
         self.eio.sockets.pop(sid, None)

@@ -18,9 +18,8 @@ from app.services import get_store
 log = logging.getLogger(__name__)
 
 
-def alert_state(payload: Payload | None = None) -> str:
+def alert_state(payload: Payload) -> str:
     """What is compared: the alerts, nothing that moves on its own."""
-    payload = realtime.current_payload() if payload is None else payload
     return json.dumps(payload["alerts"], sort_keys=True)
 
 

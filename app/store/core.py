@@ -12,7 +12,7 @@ from app.migrations import migrate
 from app.store.caches import RecentUseCache
 from app.store.contact import set_mode
 from app.store.database import Database
-from app.store.reads import export_buckets, export_events, history, recent_use, refill_history
+from app.store.reads import export_buckets, export_events, history, refill_history
 from app.store.sequence import Change, changed_since, current
 from app.store.writes import Event, GroupCommit, Ingested, heartbeat, refill, sync_dispensers, touch
 
@@ -73,10 +73,6 @@ class Store(Database):
         with self.engine.connect() as conn:
             change = current(conn)  # before the rows: a row may be newer than it, never older
             return change, changed_since(conn, since)
-
-    def recent_use(self, since: float) -> dict[str, int]:
-        """Microlitres used per dispenser in hour buckets starting at or after `since`."""
-        return recent_use(self, since)
 
     def recent_use_for(self, since: float, events_by_dispenser: dict[str, int]) -> dict[str, int]:
         """recent_use() for the dispensers given, re-reading only those whose event count moved."""
