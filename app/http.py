@@ -155,16 +155,20 @@ def caller_dispenser() -> str:
     return found
 
 
+def _bearer_is(secret: str | None) -> bool:
+    """True when a Bearer token was sent and is `secret` (compared in constant time)."""
+    token = bearer_token()
+    return bool(secret and token and hmac.compare_digest(secret.encode(), token.encode()))
+
+
 def is_admin() -> bool:
     """True when the Bearer token is `[server] admin_token`."""
-    admin, token = get_config().admin_token, bearer_token()
-    return bool(admin and token and hmac.compare_digest(admin.encode(), token.encode()))
+    return _bearer_is(get_config().admin_token)
 
 
 def is_maintenance() -> bool:
-    """True when the Bearer token is `[server] maintenance_token` (the cleaners': refills only)."""
-    maintenance, token = get_config().maintenance_token, bearer_token()
-    return bool(maintenance and token and hmac.compare_digest(maintenance.encode(), token.encode()))
+    """True when the Bearer token is `[server] maintenance_token` (staff: refills, census, modes; never uses)."""
+    return _bearer_is(get_config().maintenance_token)
 
 
 def dispenser_required(view: Callable[..., Response]) -> Callable[..., Response]:
