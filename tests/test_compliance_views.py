@@ -83,8 +83,9 @@ def test_the_compliance_page_knows_its_group_and_today(wards) -> None:
     assert settings["strings"]["compliance_title"] == "Hand-hygiene compliance"
     assert {"census-form", "census-file", "trend-chart", "compliance-days", "compliance-weeks", "hand-kiss",
             "this-week-rate", "last-week-rate"} <= page.ids
-    # Every dispenser: no census form (a census belongs to a group).
-    assert "census-form" not in Page(wards.test_client().get("/conformite").get_data(as_text=True)).ids
+    # Every dispenser, or a group of wards: no census form (a census belongs to a ward).
+    for url in ("/conformite", "/conformite?group=site"):
+        assert "census-form" not in Page(wards.test_client().get(url).get_data(as_text=True)).ids
 
 
 def test_the_report_names_its_week(wards) -> None:

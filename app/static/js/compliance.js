@@ -96,6 +96,7 @@
     const scale = Math.max(R.isNum(ref) ? ref : 0, R.isNum(value) ? value : 0) * 1.15 || 1;
     G.$("ref-fill").style.width = (R.isNum(value) ? (100 * value) / scale : 0) + "%"; // CSSOM, allowed by the CSP
     G.$("ref-mark").hidden = !R.isNum(ref);
+    G.$("ref-fill").parentNode.hidden = !R.isNum(ref); // a bar with nothing to compare to says nothing
     if (R.isNum(ref)) G.$("ref-mark").style.left = (100 * ref) / scale + "%";
   }
 
