@@ -73,6 +73,28 @@ def require_json() -> None:
         raise ApiError("Content-Type must be application/json", status=415)
 
 
+def _no_constants(name: str) -> Any:
+    raise ApiError(f"invalid JSON: {name} is not a number")
+
+
+def load_json(body: bytes) -> Any:
+    """Parse a JSON body strictly: NaN, Infinity and bad UTF-8 are refused."""
+    try:
+        return json.loads(body, parse_constant=_no_constants)
+    except ApiError:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(f"invalid JSON: {exc}") from None
+    except RecursionError:  # thousands of nested [ or {: no valid body nests more than twice
+        raise ApiError("invalid JSON: nested too deeply") from None
+
+
+def json_body() -> Any:
+    """The request's body, declared as JSON (415 otherwise) and parsed strictly (400)."""
+    require_json()
+    return load_json(request.get_data(cache=False))
+
+
 def allow_origin(resp: Response) -> Response:
     """Access-Control-Allow-Origin for the page asking: `*`, or its own origin when cors_origins lists it."""
     allowed = get_config().allowed_origin(request.headers.get("Origin"))

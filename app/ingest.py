@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from app.http import ApiError
+from app.http import ApiError, load_json
 from app.store import Event
 
 MAX_BATCH = 1000
@@ -21,22 +21,6 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 FUTURE_SLACK_S = 5 * 60
 MAX_AGE_S = 10 * 365 * 86400  # age_s: a dose spooled for ten years is not a dose
 FIELDS = {"gel_used", "hands_detected", "entries", "event_id", "timestamp", "age_s"}
-
-
-def _no_constants(name: str) -> Any:
-    raise ApiError(f"invalid JSON: {name} is not a number")
-
-
-def load_json(body: bytes) -> Any:
-    """Parse a JSON body strictly: NaN, Infinity and bad UTF-8 are refused."""
-    try:
-        return json.loads(body, parse_constant=_no_constants)
-    except ApiError:
-        raise
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(f"invalid JSON: {exc}") from None
-    except RecursionError:  # thousands of nested [ or {: no valid body nests more than twice
-        raise ApiError("invalid JSON: nested too deeply") from None
 
 
 def _number(item: dict, key: str, where: str, limit: float, integer: bool) -> float:

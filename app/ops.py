@@ -21,12 +21,11 @@ from app.http import (
     dispenser_or_admin,
     gzip_if_accepted,
     inert,
+    json_body,
     json_response,
     known_dispenser,
     limit_dispenser,
-    require_json,
 )
-from app.ingest import load_json
 from app.realtime.pushes import push_write
 from app.services import get_figures, get_store
 from app.store import Store
@@ -209,8 +208,7 @@ def heartbeat(dispenser_id: str, by: str) -> Response:
     if by == "admin":
         raise ApiError("a heartbeat comes from the dispenser itself", status=403)
     limit_dispenser(dispenser_id)
-    require_json()
-    body = load_json(request.get_data(cache=False))
+    body = json_body()
     if not isinstance(body, dict):
         raise ApiError("body must be a JSON object")
     version = body.get("version")

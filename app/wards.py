@@ -11,8 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from app.fleet import csv_lines
-from app.http import ApiError, allow_cross_origin_reads, json_response, known_group, require_json
-from app.ingest import load_json
+from app.http import ApiError, allow_cross_origin_reads, json_body, json_response, known_group
 from app.realtime.pushes import push_write
 from app.services import get_figures, get_store
 from app.store.contact import MODES
@@ -40,8 +39,7 @@ def put_census(group_id: str, day: str, by: str) -> Response:
     """Set a group's patients on a local day: `{"patients": N}`."""
     known_group(group_id)
     when = local_date(day, "date")
-    require_json()
-    body = load_json(request.get_data(cache=False))
+    body = json_body()
     if not isinstance(body, dict) or "patients" not in body:
         raise ApiError('body must be a JSON object {"patients": N}')
     patients = patients_of(body["patients"])
@@ -120,8 +118,7 @@ def get_census(group_id: str) -> Response:
 @staff_required
 def set_mode(dispenser_id: str, by: str) -> Response:
     """`{"mode": "test"}` while installers try a dispenser (its events are kept apart), `{"mode": "live"}` after."""
-    require_json()
-    body = load_json(request.get_data(cache=False))
+    body = json_body()
     mode = body.get("mode") if isinstance(body, dict) else None
     if mode not in MODES:
         raise ApiError(f'body must be {{"mode": "test"}} or {{"mode": "live"}}, got mode {str(mode)[:20]!r}')
