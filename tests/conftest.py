@@ -15,8 +15,9 @@ from app.config import load_config
 from tests.helpers.auth import bearer
 from tests.helpers.browser import CHROMIUM_ARGS, Recorded, record, wait_state_is
 from tests.helpers.ci import on_ci, skip_or_fail
-from tests.helpers.config import CHROMIUM, POSTGRES, REDIS, TOKENS, config_text
-from tests.helpers.servers import ServerProcess
+from tests.helpers.config import CHROMIUM, POSTGRES, REDIS, TOKENS, config_text, worker_redis
+from tests.helpers.servers import ServerProcess, xdist_worker
+from tests.helpers.workers import REDIS_MODULES, module_scheduling
 
 # A test using one of these fixtures gets the marker, so `pytest -m "not slow"` and friends need no list to keep.
 MARK_BY_FIXTURE = {"server": "slow", "server_factory": "slow", "demo": "slow", "pg_databases": "services",
@@ -28,6 +29,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture in MARK_BY_FIXTURE.keys() & set(getattr(item, "fixturenames", ())):
             item.add_marker(MARK_BY_FIXTURE[fixture])
+        module = item.nodeid.split("::", 1)[0]
+        if "redis_url" in getattr(item, "fixturenames", ()) and module not in REDIS_MODULES:
+            raise pytest.UsageError(f"{module} uses Redis: add it to REDIS_MODULES in tests/helpers/workers.py")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under `-n N`: whole modules to a worker, the Redis modules to one (tests/helpers/workers.py)."""
+    return module_scheduling(config, log) if config.getvalue("dist") in ("load", "loadfile") else None
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
@@ -99,15 +109,16 @@ def pg_url(pg_databases: Callable[[], str]) -> str:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A Redis database on $GEL_TEST_REDIS (default: 127.0.0.1:6379 db 15), emptied before and after."""
+    """A Redis database on $GEL_TEST_REDIS (default: 127.0.0.1:6379 db 15; xdist workers 13, 11...), emptied."""
     import redis
 
-    client = redis.Redis.from_url(REDIS, socket_timeout=2)
+    url = worker_redis(REDIS, xdist_worker()[0])
+    client = redis.Redis.from_url(url, socket_timeout=2)
     problem = _reachable(client.ping)
     if problem:
-        skip_or_fail(f"Redis not reachable at {REDIS} (set GEL_TEST_REDIS): {problem}")
+        skip_or_fail(f"Redis not reachable at {url} (set GEL_TEST_REDIS): {problem}")
     client.flushdb()
-    yield REDIS
+    yield url
     client.flushdb()
     client.close()
 
@@ -202,9 +213,9 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(chromium_path: str) -> Iterator[Any]:
-    """One headless Debian Chromium for the whole module."""
+    """One headless Debian Chromium for the whole session (each test gets contexts of its own)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

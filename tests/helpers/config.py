@@ -12,6 +12,12 @@ REDIS = os.environ.get("GEL_TEST_REDIS", "redis://127.0.0.1:6379/15")
 NAMES = {"entree": "Entrée", "cafeteria": "Cafétéria", "b12": "Salle B12"}
 
 
+def worker_redis(url: str, index: int) -> str:
+    """`url` with the database of pytest-xdist worker `index`: its own, every other one down (14 is the bench's)."""
+    base, _, db = url.rpartition("/")
+    return f"{base}/{int(db or 0) - 2 * index}" if index else url
+
+
 def config_text(database: str = "sqlite:///usage.db", async_mode: str = "threading", **server) -> str:
     """A config.toml for tests: three dispensers with known tokens, extra [server] keys as given."""
     lines = ["[server]", f'database = "{database}"', f'async_mode = "{async_mode}"', f'admin_token = "{ADMIN}"']

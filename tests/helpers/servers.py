@@ -16,11 +16,23 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def xdist_worker() -> tuple[int, int]:
+    """(index, count) of this pytest-xdist worker; (0, 1) outside xdist."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return (int(name[2:]) if name.startswith("gw") else 0), max(count, 1)
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port nobody listens on right now; under pytest-xdist, one that no other worker can be given."""
+    index, count = xdist_worker()
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        # Linux hands out odd ports to bind() and even ones to connect(), hence the halving.
+        if (port >> 1) % count == index:
+            return port
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.02,
@@ -39,18 +51,37 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: f
     raise TimeoutError(f"timed out after {timeout}s waiting for {message} (last error: {last_exc!r})")
 
 
+class PortTaken(AssertionError):
+    """The server could not bind its port."""
+
+
 class ServerProcess:
     """`python -m app --config CONFIG --port PORT` as a child process."""
 
     def __init__(self, config_path: Path, port: int | None = None, log_path: Path | None = None):
         self.config_path = Path(config_path)
+        self.own_port, self.own_log = port is not None, log_path is not None
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or self.config_path.with_name(f"server-{self.port}.log")
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
-        """Start the server and wait until /healthz answers 200."""
+        """Start the server and wait until /healthz answers 200 (on another free port if its own was just taken)."""
+        for _ in range(3):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                if self.own_port:
+                    raise
+            # Something (another test's client or server) took the port between free_port() and the bind.
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            if not self.own_log:
+                self.log_path = self.config_path.with_name(f"server-{self.port}.log")
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> ServerProcess:
         log = self.log_path.open("ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
@@ -59,15 +90,15 @@ class ServerProcess:
         )
         log.close()
 
-        def healthy() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log()}")
-            return requests.get(self.url + "/healthz", timeout=1).status_code == 200
+        def healthy_or_gone() -> bool:
+            return self.proc.poll() is not None or requests.get(self.url + "/healthz", timeout=1).status_code == 200
 
-        try:
-            wait_for(healthy, timeout, message=f"server on {self.url}")
-        except RuntimeError as exc:
-            raise AssertionError(str(exc)) from None
+        wait_for(healthy_or_gone, timeout, message=f"server on {self.url}")
+        if self.proc.poll() is not None:
+            output = self.log()
+            if "Address already in use" in output:
+                raise PortTaken(output)
+            raise AssertionError(f"server exited with {self.proc.returncode}: {output}")
         return self
 
     def log(self) -> str:
