@@ -97,11 +97,7 @@ class Census:
 
     def opportunities(self, group: str | None) -> float | None:
         """Opportunities per patient-day of a group: its own, else the nearest ancestor's."""
-        for g in reversed(self.fleet.chains.get(group, ()) if group is not None else ()):
-            value = self.fleet.groups[g].opportunities_per_patient_day
-            if value is not None:
-                return value
-        return None
+        return self.fleet.inherited(group, "opportunities_per_patient_day")
 
     def of(self, group: str | None, day: str) -> tuple[int, float | None] | None:
         """(patients, expected opportunities) of a group's subtree on a day, or None without any census."""
@@ -170,13 +166,12 @@ def group_settings(cfg: ServerConfig, group: str | None) -> dict[str, Any]:
     """The group's name, path, target and reference values, as the answers carry them."""
     decl: GroupDecl | None = cfg.fleet.groups.get(group) if group is not None else None
     chain = cfg.fleet.chains.get(group, ()) if group is not None else ()
-    target = next((cfg.fleet.groups[g].target_pct for g in reversed(chain)
-                   if cfg.fleet.groups[g].target_pct is not None), None)
     kind = decl.ward_type if decl else None
     return {
         "group": group, "name": decl.name if decl else None,
         "path": [cfg.fleet.groups[g].name for g in chain],
-        "target_pct": target, "opportunities_per_patient_day": Census(cfg, []).opportunities(group),
+        "target_pct": cfg.fleet.inherited(group, "target_pct"),
+        "opportunities_per_patient_day": cfg.fleet.inherited(group, "opportunities_per_patient_day"),
         "ward_type": kind, "reference_ml_per_patient_day": HAND_KISS_ML.get(kind or ""),
     }
 

@@ -119,6 +119,14 @@ class Fleet:
         """The names of the groups holding a dispenser, from the top down (empty without a group)."""
         return self.paths.get(dispenser_id, [])
 
+    def inherited(self, group: str | None, key: str) -> Any:
+        """A group's ward setting (`target_pct`...): its own, else its nearest ancestor's; None if none has one."""
+        for g in reversed(self.chains.get(group, ()) if group is not None else ()):
+            value = getattr(self.groups[g], key)
+            if value is not None:
+                return value
+        return None
+
     def ancestors(self, dispenser_id: str) -> tuple[str, ...]:
         """The ids of the groups holding a dispenser, from the top down."""
         group = self.group_of.get(dispenser_id)
