@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,6 +90,7 @@ class Figures:
         self.store, self.cfg = store, cfg
         self.entries: dict[tuple, dict[str, Any]] = {}
         self.payloads: dict[tuple, CachedPayload] = {}  # per (dispenser, group) asked for
+        self.open_at: tuple[float, bool] = (math.nan, False)  # (now, in opening hours): one answer per build
         self.view = FleetView(store, cfg, self._entry, RATE_WINDOW_S)
 
     def payload(self, dispenser_id: str | None = None, now: float | None = None, group: str | None = None) -> Payload:
@@ -168,6 +170,14 @@ class Figures:
         return Flags(online, idle)
 
     def _in_opening_hours(self, now: float) -> bool:
+        """Worked out once per `now`: a build asks it for every dispenser, with the same `now`."""
+        at, inside = self.open_at
+        if at != now:
+            inside = self._opening_hours_hold(now)
+            self.open_at = (now, inside)
+        return inside
+
+    def _opening_hours_hold(self, now: float) -> bool:
         if not self.cfg.opening_hours:
             return False
         start_s, end_s = self.cfg.opening_hours.split("-")
