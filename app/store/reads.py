@@ -71,8 +71,10 @@ def export_events(db: Database, start: float, end: float, dispenser_id: str | No
 
 def export_buckets(db: Database, size: str, start: float, end: float,
                    dispenser_id: str | None = None, include_test: bool = False) -> list[sa.Row]:
-    """Totals per bucket and dispenser in [start, end), from the rollups (with `include_test`, the test-mode ones
-    too, as rows of their own whose size starts with TEST_PREFIX)."""
+    """Totals per bucket and dispenser in [start, end), from the rollups.
+
+    With `include_test`, the test-mode ones too, as rows of their own whose size starts with TEST_PREFIX.
+    """
     sizes = [size, TEST_PREFIX + size] if include_test else [size]
     q = (
         sa.select(rollups)

@@ -22,8 +22,11 @@ class DispenserSums:
 
 
 def sum_new_events(new: list) -> tuple[dict[str, DispenserSums], dict[tuple[str, int, bool], list[int]]]:
-    """The inserted events (dispenser, event_id, ts, gel, hands, entries, test) summed per dispenser and per
-    dispenser minute ([gel, hands, events, entries], test-mode minutes apart)."""
+    """The inserted events summed per dispenser and per dispenser minute.
+
+    `new` holds (dispenser, event_id, ts, gel, hands, entries, test) rows; a minute's sums are [gel, hands, events,
+    entries], its test-mode events apart.
+    """
     per_dispenser: dict[str, DispenserSums] = defaultdict(DispenserSums)
     per_minute: dict[tuple[str, int, bool], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for d, _, ts, gel, hands, entries, test in new:
