@@ -65,7 +65,7 @@ class ServerConfig:
     no_use_alert_min: float | None = None
     log_level: str = "INFO"
     cors_origins: str | tuple[str, ...] = "*"
-    maintenance_token: str | None = None  # may only record refills (the cleaners' round)
+    maintenance_token: str | None = None  # staff: refills, census, modes; never a use
     dispensers_csv: str | None = None  # more dispensers, one per line (path relative to config.toml)
     groups: tuple[GroupDecl, ...] = field(default_factory=tuple)
     dispensers: tuple[DispenserDecl, ...] = field(default_factory=tuple)
