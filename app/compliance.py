@@ -48,10 +48,14 @@ class Period:
     census_days: int = 0
     offline: set[str] = field(default_factory=set)
     partial: bool = False  # the period is not over yet
+    days_so_far: int = 0  # the days begun: a day to come adds nothing, so a week going on has its rates so far
+    census_missing: set[str] = field(default_factory=set)  # groups with dispensers lacking a census on a day
 
     def add(self, other: Period) -> None:
         """Add a day's figures to this period."""
         self.days += other.days
+        self.days_so_far += other.days_so_far
+        self.census_missing |= other.census_missing
         self.gel_ul += other.gel_ul
         self.hands += other.hands
         self.entries += other.entries
@@ -62,8 +66,8 @@ class Period:
         self.partial = self.partial or other.partial
 
     def row(self, bucket: str) -> dict[str, Any]:
-        """The period as an answer row; rates need a census on every day of the period."""
-        complete = self.census_days == self.days
+        """The period as an answer row; rates need a census on every day of the period so far."""
+        complete = 0 < self.census_days == self.days_so_far
         expected = round(self.expected, 2) if complete and self.expected is not None else None
         row: dict[str, Any] = {"start": self.first.isoformat()}
         if bucket == "week":
@@ -71,10 +75,11 @@ class Period:
             row |= {"week": f"{iso.year}-W{iso.week:02d}",
                     "end": (self.first + timedelta(days=self.days - 1)).isoformat()}
         return row | {
-            "days": self.days, "hands": self.hands, "gel_ml": self.gel_ul / 1000, "entries": self.entries,
-            "entry_rate_pct": pct(self.hands, self.entries),
+            "days": self.days, "days_so_far": self.days_so_far, "hands": self.hands, "gel_ml": self.gel_ul / 1000,
+            "entries": self.entries, "entry_rate_pct": pct(self.hands, self.entries),
             "patient_days": self.patient_days if self.census_days else None, "census_days": self.census_days,
-            "expected_opportunities": expected, "compliance_pct": pct(self.hands, expected),
+            "census_missing": sorted(self.census_missing), "expected_opportunities": expected,
+            "compliance_pct": pct(self.hands, expected),
             "ml_per_patient_day": round(self.gel_ul / 1000 / self.patient_days, 2)
             if complete and self.patient_days else None,
             "offline": bool(self.offline), "offline_dispensers": sorted(self.offline), "partial": self.partial,
@@ -84,8 +89,10 @@ class Period:
 class Census:
     """Patients per group and day, and the expected opportunities they give, down a group's subtree.
 
-    A group's own census counts for its day; without one, its children's are summed (so a ward's census is not
-    counted twice when its building has none). Opportunities per patient-day are the group's, else its parent's.
+    A group's own census counts for its day; without one, its sub-groups' are summed, and only if each sub-group
+    holding dispensers has one: their hands are in the group's, so their patients must be in its denominator
+    (a building's rate over one ward's patients would be inflated). Sub-groups without dispensers add nothing.
+    Opportunities per patient-day are the group's, else its parent's.
     """
 
     def __init__(self, cfg: ServerConfig, rows: list[Any]):
@@ -93,23 +100,29 @@ class Census:
         self.patients = {(r.group_id, r.day): r.patients for r in rows}
         self.children: dict[str | None, list[str]] = {None: []}
         for g in self.fleet.groups.values():
-            self.children.setdefault(g.parent, []).append(g.id)
+            if self.fleet.members[g.id]:
+                self.children.setdefault(g.parent, []).append(g.id)
 
     def opportunities(self, group: str | None) -> float | None:
         """Opportunities per patient-day of a group: its own, else the nearest ancestor's."""
         return self.fleet.inherited(group, "opportunities_per_patient_day")
 
-    def of(self, group: str | None, day: str) -> tuple[int, float | None] | None:
-        """(patients, expected opportunities) of a group's subtree on a day, or None without any census."""
+    def of(self, group: str | None, day: str) -> tuple[tuple[int, float | None] | None, list[str]]:
+        """(patients, expected opportunities) of a group's subtree on a day, or None with the groups missing."""
         own = self.patients.get((group, day)) if group is not None else None
         if own is not None:
             opportunities = self.opportunities(group)
-            return own, own * opportunities if opportunities is not None else None
-        found = [c for c in (self.of(child, day) for child in self.children.get(group, [])) if c is not None]
-        if not found:
-            return None
-        expected = [e for _, e in found]
-        return sum(p for p, _ in found), None if None in expected else sum(expected)
+            return (own, own * opportunities if opportunities is not None else None), []
+        children = self.children.get(group, [])
+        if not children:
+            return None, [group] if group is not None else []
+        found = [self.of(child, day) for child in children]
+        missing = [g for _, lacking in found for g in lacking]
+        counts = [c for c, _ in found if c is not None]
+        if missing:  # never a sum of part of the wards
+            return None, missing
+        expected = [e for _, e in counts]
+        return (sum(p for p, _ in counts), None if None in expected else sum(expected)), []
 
 
 def offline_intervals(store: Store, cfg: ServerConfig, ids: list[str] | None, start: float,
@@ -143,8 +156,9 @@ def daily(store: Store, cfg: ServerConfig, group: str | None, first: date, last:
     periods = []
     for d, a, b in zip(days, starts, starts[1:], strict=False):
         gel, hands, entries = sums.get(int(a), (0, 0, 0))
-        counted = census.of(group, d.isoformat())
-        p = Period(d, 1, gel, hands, entries, partial=b > now)
+        p = Period(d, 1, gel, hands, entries, partial=b > now, days_so_far=int(a <= now))
+        counted, missing = census.of(group, d.isoformat()) if a <= now else (None, [])
+        p.census_missing = set(missing)
         if counted is not None:
             p.patient_days, p.expected, p.census_days = counted[0], counted[1], 1
         p.offline = {i for i, spans in silences.items() if a < now and any(s < b and e > a for s, e in spans)}
@@ -153,7 +167,10 @@ def daily(store: Store, cfg: ServerConfig, group: str | None, first: date, last:
 
 
 def weekly(days: list[Period]) -> list[Period]:
-    """The days grouped by ISO week (Monday first); the first and last weeks hold only the days asked for."""
+    """The days grouped by ISO week (Monday first); the first and last weeks hold only the days asked for.
+
+    A week going on counts its days so far (a day to come has days_so_far 0 and adds nothing else).
+    """
     weeks: list[Period] = []
     for d in days:
         if not weeks or d.first.isocalendar()[:2] != weeks[-1].first.isocalendar()[:2]:

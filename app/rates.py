@@ -20,9 +20,9 @@ bp = Blueprint("rates", __name__)
 bp.after_request(allow_cross_origin_reads)
 # Default and widest span (days) per bucket, so that a query is always bounded.
 SPANS = {"day": (7, 732), "week": (56, 1100)}
-PERIOD_COLUMNS = ["start", "week", "end", "days", "hands", "gel_ml", "entries", "entry_rate_pct", "patient_days",
-                  "census_days", "expected_opportunities", "compliance_pct", "ml_per_patient_day", "offline",
-                  "offline_dispensers", "partial"]
+PERIOD_COLUMNS = ["start", "week", "end", "days", "days_so_far", "hands", "gel_ml", "entries", "entry_rate_pct",
+                  "patient_days", "census_days", "census_missing", "expected_opportunities", "compliance_pct",
+                  "ml_per_patient_day", "offline", "offline_dispensers", "partial"]
 DISPENSER_COLUMNS = ["dispenser", "name", "mode", "offline_s", "refills", "ran_empty"]
 
 
@@ -92,6 +92,7 @@ def report() -> Response:
     rows += [{"section": "day", **settings, **r} for r in answer["days"]]
     rows += [{"section": "dispenser", "start": answer["from"], "end": answer["to"], **d, "dispenser": d["id"],
               "offline_dispensers": None} for d in answer["dispensers"]]
-    header = ["section", *PERIOD_COLUMNS[:12], "target_pct", "ml_per_patient_day", "reference_ml_per_patient_day",
-              *PERIOD_COLUMNS[13:], *DISPENSER_COLUMNS]
+    rate = PERIOD_COLUMNS.index("compliance_pct") + 1  # the target beside the rate, the reference beside ml/pd
+    header = ["section", *PERIOD_COLUMNS[:rate], "target_pct", "ml_per_patient_day", "reference_ml_per_patient_day",
+              *PERIOD_COLUMNS[rate + 1:], *DISPENSER_COLUMNS]
     return csv_response(header, rows, f"report-{group or 'all'}-{answer['week']}.csv")

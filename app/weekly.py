@@ -11,7 +11,7 @@ from app.config import ServerConfig
 from app.store import Store
 from app.store.wards import dispenser_states, dispenser_sums, refills_between
 
-PREVIOUS_WEEKS = 4
+PREVIOUS_WEEKS = 8  # the weeks before the report's: the page, the JSON and the CSV all show these
 
 
 def overlap(spans: list[tuple[float, float]], start: float, end: float) -> float:

@@ -125,8 +125,9 @@ def test_the_same_week_in_one_row(week):
     (row,) = rates(week.test_client(), "group=ward-a&from=2026-03-23&to=2026-03-29&bucket=week")["rows"]
     # 430 hands, 650 entries, 645 ml, 68 patient-days, 680 opportunities: 430/680 = 63.235 %, 430/650 = 66.154 %,
     # 645/68 = 9.485 ml.
-    assert row == {"start": "2026-03-23", "week": "2026-W13", "end": "2026-03-29", "days": 7, "hands": 430,
-                   "gel_ml": 645.0, "entries": 650, "entry_rate_pct": 66.15, "patient_days": 68, "census_days": 7,
+    assert row == {"start": "2026-03-23", "week": "2026-W13", "end": "2026-03-29", "days": 7, "days_so_far": 7,
+                   "hands": 430, "gel_ml": 645.0, "entries": 650, "entry_rate_pct": 66.15, "patient_days": 68,
+                   "census_days": 7, "census_missing": [],
                    "expected_opportunities": 680.0, "compliance_pct": 63.24, "ml_per_patient_day": 9.49,
                    "offline": True, "offline_dispensers": ["entree"], "partial": False}
 
@@ -138,12 +139,36 @@ def test_a_parent_group_sums_its_wards_census(week):
     wednesday = rows["2026-03-25"]
     assert (wednesday["hands"], wednesday["patient_days"], wednesday["expected_opportunities"],
             wednesday["compliance_pct"]) == (1070, 15, 200.0, 535.0)
-    assert (rows["2026-03-24"]["patient_days"], rows["2026-03-24"]["expected_opportunities"]) == (10, 100.0)
+    # Tuesday ward B (b12) has no census: the site's patients are unknown, not ward A's alone.
+    assert (rows["2026-03-24"]["patient_days"], rows["2026-03-24"]["expected_opportunities"]) == (None, None)
+    assert (rows["2026-03-24"]["census_missing"], wednesday["census_missing"]) == (["ward-b"], [])
     ward_b = rates(client, "group=ward-b&from=2026-03-24&to=2026-03-25&bucket=week")["rows"][0]
     # A week with one census day of two has no rate: never a rate from part of the denominator.
     assert (ward_b["census_days"], ward_b["days"], ward_b["compliance_pct"], ward_b["ml_per_patient_day"]) == (
         1, 2, None, None)
     assert ward_b["start"] == "2026-03-24" and ward_b["week"] == "2026-W13"
+
+
+def test_a_parent_group_has_no_rate_while_a_ward_with_dispensers_lacks_its_census(week):
+    """Every hand of the site over ward A's patients alone would be an inflated rate: none until ward B counts."""
+    client = week.test_client()
+    post(client, dose(at(WEEK[3], 10), 100), "b12")  # Thursday: ward B is used, its census is not given
+    thursday = "group=site&from=2026-03-26&to=2026-03-26"
+    (row,) = rates(client, thursday)["rows"]
+    assert (row["hands"], row["gel_ml"]) == (180, 270.0)
+    assert (row["compliance_pct"], row["ml_per_patient_day"], row["census_days"]) == (None, None, 0)
+    assert row["census_missing"] == ["ward-b"]
+    (fleet,) = rates(client, "from=2026-03-26&to=2026-03-26")["rows"]  # every dispenser: the same
+    assert (fleet["compliance_pct"], fleet["census_missing"]) == (None, ["ward-b"])
+    (week_row,) = rates(client, "group=site&from=2026-03-23&to=2026-03-29&bucket=week")["rows"]
+    assert (week_row["census_days"], week_row["compliance_pct"], week_row["census_missing"]) == (1, None, ["ward-b"])
+    assert client.put(f"/api/groups/ward-b/census/{WEEK[3]}", json={"patients": 5},
+                      headers=bearer(ADMIN)).status_code == 200
+    (row,) = rates(client, thursday)["rows"]
+    # 180 hands ÷ (10 x 10 + 5 x 20) opportunities; 270 ml ÷ 15 patients.
+    assert (row["compliance_pct"], row["ml_per_patient_day"], row["census_missing"]) == (90.0, 18.0, [])
+    lines = list(csv.DictReader(io.StringIO(client.get(f"/api/compliance.csv?{thursday}").get_data(as_text=True))))
+    assert lines[0]["census_missing"] == ""
 
 
 def test_the_csv_form_holds_the_same_rows(week):
@@ -163,8 +188,8 @@ def test_the_weekly_report(week):
     assert (report["week"], report["from"], report["to"], report["target_pct"]) == (
         "2026-W13", "2026-03-23", "2026-03-29", 80.0)
     assert report["summary"]["compliance_pct"] == 63.24
-    assert [w["week"] for w in report["previous"]] == ["2026-W09", "2026-W10", "2026-W11", "2026-W12"]
-    assert [w["hands"] for w in report["previous"]] == [0, 0, 0, 5]  # the dose a minute before Monday
+    assert [w["week"] for w in report["previous"]] == [f"2026-W{n:02d}" for n in range(5, 13)]  # the page's eight
+    assert [w["hands"] for w in report["previous"]] == [0] * 7 + [5]  # the dose a minute before Monday
     assert [d["start"] for d in report["days"]] == [d.isoformat() for d in WEEK]
     by_id = {d["id"]: d for d in report["dispensers"]}
     assert set(by_id) == {"entree", "cafeteria"}
@@ -172,7 +197,7 @@ def test_the_weekly_report(week):
     assert (by_id["entree"]["hands"], by_id["cafeteria"]["hands"]) == (140, 290)
     lines = list(csv.DictReader(io.StringIO(client.get("/api/report.csv?group=ward-a&week=2026-W13").get_data(
         as_text=True))))
-    assert [r["section"] for r in lines] == ["week"] + ["previous"] * 4 + ["day"] * 7 + ["dispenser"] * 2
+    assert [r["section"] for r in lines] == ["week"] + ["previous"] * 8 + ["day"] * 7 + ["dispenser"] * 2
     assert (lines[0]["compliance_pct"], lines[0]["target_pct"], lines[0]["reference_ml_per_patient_day"]) == (
         "63.24", "80.0", "137.0")
     assert {(r["dispenser"], r["offline_s"]) for r in lines[-2:]} == {("entree", "21600"), ("cafeteria", "0")}
@@ -206,6 +231,31 @@ def test_an_outage_seen_live_flags_today(tmp_path):
         # Before its first contact, entree is no outage; cafeteria, never heard from, is offline all along.
         assert rows[0]["offline_dispensers"] == ["cafeteria"]
         assert (rows[1]["hands"], rows[1]["entries"], rows[1]["entry_rate_pct"]) == (1, 2, 50.0)
+
+
+def test_this_weeks_rates_count_its_days_so_far_in_the_report_as_in_the_rates(tmp_path):
+    with ward_app(tmp_path, timezone="Europe/Paris") as app:
+        client = app.test_client()
+        today = datetime.now(PARIS).date()
+        monday, so_far = today - timedelta(days=today.weekday()), today.weekday() + 1
+        post(client, dose(datetime.now(PARIS), 30), "entree")
+        for day in [monday + timedelta(days=i) for i in range(so_far + 1)]:  # and tomorrow's, given ahead
+            assert client.put(f"/api/groups/ward-a/census/{day}", json={"patients": 5},
+                              headers=bearer(ADMIN)).status_code == 200
+        report = client.get("/api/report?group=ward-a").get_json()
+        summary = report["summary"]
+        # 30 hands ÷ (5 patients x 10 opportunities x the days so far); 45 ml ÷ (5 x the days so far).
+        assert (summary["compliance_pct"], summary["ml_per_patient_day"]) == (
+            round(3000 / (50 * so_far), 2), round(45 / (5 * so_far), 2))
+        assert (summary["partial"], summary["days"], summary["days_so_far"], summary["census_days"]) == (
+            True, 7, so_far, so_far)
+        week = f"group=ward-a&from={monday}&to={monday + timedelta(days=6)}&bucket=week"
+        assert rates(client, week)["rows"] == [summary]
+        (up_to_today,) = rates(client, f"group=ward-a&from={monday}&to={today}&bucket=week")["rows"]
+        assert (up_to_today["compliance_pct"], up_to_today["days_so_far"]) == (summary["compliance_pct"], so_far)
+        # A day to come has no rate, even with its census given ahead (never 0 % before it began).
+        for row in report["days"][so_far:]:
+            assert (row["compliance_pct"], row["patient_days"], row["days_so_far"]) == (None, None, 0)
 
 
 def test_the_report_names_a_dispenser_that_ran_empty(tmp_path):
