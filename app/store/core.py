@@ -72,7 +72,8 @@ class Store(Database):
         """
         with self.engine.connect() as conn:
             change = current(conn)  # before the rows: a row may be newer than it, never older
-            return change, changed_since(conn, since)
+            # Nothing numbered after `since`: no row to look for (one newer than the counter comes with the next).
+            return change, changed_since(conn, since) if change.seq != since else []
 
     def recent_use_for(self, since: float, events_by_dispenser: dict[str, int]) -> dict[str, int]:
         """recent_use() for the dispensers given, re-reading only those whose event count moved."""
