@@ -94,7 +94,7 @@ CSV_CHUNK = 500  # rows per write: few system calls, and other requests run betw
 def _csv_lines(header: list[str], rows: Iterable[list], done: Callable[[], None]) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180; a CR in a cell is then quoted too
-    rows = iter(_chain(header, rows))
+    rows = itertools.chain([header], rows)
     try:
         while chunk := list(itertools.islice(rows, CSV_CHUNK)):
             writer.writerows([inert(cell) for cell in row] for row in chunk)
@@ -106,11 +106,6 @@ def _csv_lines(header: list[str], rows: Iterable[list], done: Callable[[], None]
             time.sleep(0)
     finally:
         done()
-
-
-def _chain(first: list, rest: Iterable[list]) -> Iterator[list]:
-    yield first
-    yield from rest
 
 
 @bp.get("/api/export.csv")
