@@ -213,9 +213,10 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Not for the session: Playwright's event loop would stay running in this thread, and a later asyncio.run() fail.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
-    """One headless Debian Chromium for the whole session (each test gets contexts of its own)."""
+    """One headless Debian Chromium for the whole module."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

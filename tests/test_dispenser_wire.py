@@ -94,7 +94,8 @@ def test_429_waits_for_retry_after_and_loses_nothing(stub, tmp_path, caplog):
         spool.add(events[0])
         sender = Sender(cfg, spool).start()
         try:
-            wait_for(lambda: Stub.posts, 10, message="the first POST")
+            # Until the sender has logged the 429 (with the backlog it had then), not only until the stub got it.
+            wait_for(lambda: "status=429" in caplog.text, 10, message="the first POST deferred")
             spool.add(events[1])  # doses go on while the server holds us off
             spool.add(events[2])
             sender.wake()
