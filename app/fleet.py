@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 CSV_COLUMNS = ("id", "name", "group", "capacity_ml", "token_sha256")
+WARD_KEYS = ("opportunities_per_patient_day", "target_pct", "ward_type")  # a ward's optional compliance settings
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,6 @@ def _group(table: Any, where: str) -> GroupDecl:
         raise ValueError(f"{where} ({ident}): parent must be a group id")
     return GroupDecl(ident, name, parent, **_ward(table, f"{where} ({ident})"))
 
-
-WARD_KEYS = ("opportunities_per_patient_day", "target_pct", "ward_type")
 
 
 def _ward(table: dict, where: str) -> dict[str, Any]:
