@@ -118,8 +118,8 @@ class Spool:
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT OR REPLACE INTO quarantine (seq, event_id, body, status, error, at) VALUES (?, ?, ?, ?, ?, ?)",
-                [(row[0], row[1], row[2], status, error[:500], time.time()) for row in rows])
-            self._db.executemany("DELETE FROM events WHERE seq = ?", [(row[0],) for row in rows])
+                [(row.seq, row.event_id, row.body, status, error[:500], time.time()) for row in rows])
+            self._db.executemany("DELETE FROM events WHERE seq = ?", [(row.seq,) for row in rows])
 
     def quarantined(self) -> list[tuple[str, str, int, str]]:
         """Quarantined events as (event_id, JSON text, HTTP status, error)."""
