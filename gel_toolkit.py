@@ -54,11 +54,16 @@ def _variants(secrets: Iterable[str]) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret replaced by ***."""
-    for secret in _variants(secrets):
+def _masked(text: str, variants: list[str]) -> str:
+    """`text` with each of these (longest first) replaced by ***."""
+    for secret in variants:
         text = text.replace(secret, MASK)
     return text
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret replaced by ***."""
+    return _masked(text, _variants(secrets))
 
 
 class RedactSecrets(logging.Filter):
@@ -68,21 +73,16 @@ class RedactSecrets(logging.Filter):
         super().__init__()
         self.secrets = _variants(secrets)
 
-    def _clean(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
-
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact in place; never drop the record."""
         if record.exc_info and not record.exc_text:
             # Formatted here, so the handler's formatter prints this redacted text instead of the live exception.
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        record.msg, record.args = self._clean(record.getMessage()), None
+        record.msg, record.args = _masked(record.getMessage(), self.secrets), None
         if record.exc_text:
-            record.exc_text = self._clean(record.exc_text)
+            record.exc_text = _masked(record.exc_text, self.secrets)
         if record.stack_info:
-            record.stack_info = self._clean(record.stack_info)
+            record.stack_info = _masked(record.stack_info, self.secrets)
         return True
 
 
