@@ -25,9 +25,12 @@ lock:
 	$(LOCK) $(UV_FLAGS) pyproject.toml --extra dispenser -o requirements/dispenser.lock
 	$(LOCK) $(UV_FLAGS) pyproject.toml requirements/build.in --extra dev -o requirements/dev.lock
 
+# The suite mostly waits (servers, browsers, timeouts): three workers on two cores, whole modules to each
+# (tests/helpers/workers.py). `make test WORKERS=0` runs it in one process.
+WORKERS ?= 3
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile)
 
 # The quick loop while editing: no process, torture, fuzz, browser or service test. `make test` runs them all.
 test-fast: $(STAMP)
