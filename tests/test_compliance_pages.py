@@ -217,6 +217,8 @@ def test_days_with_a_dispenser_offline_are_flagged_never_zero_use(seeded, open_p
     page.wait_for_selector("#compliance-groups tr[data-group='ward-b']")
     assert page.get_attribute("#compliance-groups tr[data-group='ward-a'] td:nth-child(3)", "data-value") == WEEK_RATE
     assert "Offline: Salle B12" in page.text_content("#compliance-groups tr[data-group='ward-b'] .col-state")
+    # Ward B has no census: the site has no rate (not every hand over ward A's patients), and says why.
+    assert normalized(page.text_content("#last-week-status")) == "No rate: census missing for Ward B"
     assert page.text_content("#groups-title") == "Subgroups"
     assert_clean(rec)
     save(page, "compliance-site-desktop")
@@ -268,6 +270,8 @@ def test_report_page_shows_the_week_and_the_previous_ones(seeded, open_page) -> 
     assert page.is_visible("#report-dispensers tr[data-id='b12']")
     assert "7 d" in page.text_content("#report-dispensers tr[data-id='b12'] .col-offline")
     assert page.is_visible("#report-groups tr[data-group='ward-a']")
+    assert normalized(page.text_content("#report-rate-status")) == "No rate: census missing for Ward B"
+    assert page.get_attribute("#report-rate", "data-value") == ""
     save(page, "report-site-794x1123")
 
 

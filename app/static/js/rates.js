@@ -58,11 +58,20 @@
     return "";
   }
 
-  /** Why a row has no compliance rate: the ward has no opportunities per patient-day, or a census is missing. */
+  const GROUP_NAMES = new Map((G.settings.groups || []).map((g) => [g.id, g.name]));
+
+  /** The names of the groups whose census a row lacks (`census_missing`), or "" when none is named. */
+  function censusMissingNames(row) {
+    return (row.census_missing || []).map((id) => GROUP_NAMES.get(id) || id).join(", ");
+  }
+
+  /** Why a row has no compliance rate: the ward has no opportunities per patient-day, or a census is missing
+   * (naming the wards that lack it: a site's rate waits for every ward's). */
   function whyNoRate(row, answer) {
-    if (isNum(row.compliance_pct)) return "";
-    if (!isNum(answer.opportunities_per_patient_day)) return t("rate_none_opps");
-    return t("rate_none_census");
+    if (isNum(row.compliance_pct) || row.days_so_far === 0) return "";
+    const names = censusMissingNames(row); // first: a site has no opportunities of its own, its wards have
+    if (names) return t("rate_none_census_of", { names: names });
+    return isNum(answer.opportunities_per_patient_day) ? t("rate_none_census") : t("rate_none_opps");
   }
 
   function wardTypeText(type) {
@@ -158,7 +167,7 @@
 
   G.rates = {
     t: t, isNum: isNum, pctText: pctText, targetText: targetText, mlText: mlText, intText: intText, level: level, levelText: levelText,
-    whyNoRate: whyNoRate, wardTypeText: wardTypeText, referenceText: referenceText, dayText: dayText,
+    whyNoRate: whyNoRate, censusMissingNames: censusMissingNames, wardTypeText: wardTypeText, referenceText: referenceText, dayText: dayText,
     dayMonthText: dayMonthText, longDayText: longDayText, weekShort: weekShort, weekText: weekText,
     weekNumber: weekNumber, mondayOf: mondayOf, offlineText: offlineText, getJSON: getJSON, compliance: compliance,
     throttled: throttled, setLevel: setLevel,

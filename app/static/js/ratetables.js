@@ -29,12 +29,24 @@
     return thead;
   }
 
-  /** What the state cell says, most important first: offline, future, in progress, census missing. */
+  /** "No census: Ward B" when the row lacks a census on one of its days so far (a site names its wards), else "". */
+  function censusText(row, answer) {
+    const names = R.censusMissingNames(row);
+    if (names) return R.t("no_census_of", { names: names });
+    const soFar = typeof row.days_so_far === "number" ? row.days_so_far : row.days;
+    return R.isNum(answer.opportunities_per_patient_day) && row.census_days < soFar ? R.t("no_census") : "";
+  }
+
+  /** What the state cell says, most important first: offline, future, in progress, census missing (said in
+   * progress too: a rate missing for a census is never a blank). */
   function stateOf(row, answer, today, nameOf) {
     if (row.offline) return ["is-offline", R.offlineText(row, nameOf)];
     if (today && row.start > today) return ["is-upcoming", R.t("upcoming")];
-    if (row.partial || (today && (row.end || row.start) >= today)) return ["is-partial", R.t("in_progress")];
-    if (R.isNum(answer.opportunities_per_patient_day) && row.census_days < row.days) return ["is-nocensus", R.t("no_census")];
+    const census = censusText(row, answer);
+    if (row.partial || (today && (row.end || row.start) >= today)) {
+      return ["is-partial", census ? R.t("in_progress") + " · " + census : R.t("in_progress")];
+    }
+    if (census) return ["is-nocensus", census];
     return ["is-complete", ""];
   }
 

@@ -1,6 +1,7 @@
 /* The weekly report (`/rapport?group=ID&week=YYYY-Www`), a page made to be printed (A4; the PDF is the browser's
  * print): the week's rates against the target, the weeks before it, day by day, the subgroups, and the dispensers
- * offline, empty or in test mode during the week. Figures from GET /api/report and /api/compliance. */
+ * offline, empty or in test mode during the week. The group's figures from GET /api/report alone (this week's rates
+ * over its days so far, and the weeks before it, as many as the server gives); the subgroups' from /api/compliance. */
 (function (G) {
   "use strict";
 
@@ -9,7 +10,6 @@
   const FROM = G.settings.week_from;
   const TO = G.settings.week_to;
   const TODAY = G.settings.today;
-  const PREVIOUS_WEEKS = 8;
   const COLUMNS = ["first", "patients", "opps", "hands", "compliance", "entry_rate", "ml_pd", "state"];
   const tree = G.settings.groups || [];
   const byId = new Map(tree.map((g) => [g.id, g]));
@@ -104,8 +104,10 @@
     table.replaceChildren(thead, body);
   }
 
-  function render(report, weeks, kids) {
-    const rows = weeks.rows || [];
+  function render(report, kids) {
+    // The report's week after the weeks before it: one answer shaped like /api/compliance's for the tables and chart.
+    const weeks = Object.assign({}, report, { rows: (report.previous || []).concat([report.summary]) });
+    const rows = weeks.rows;
     const row = rows[rows.length - 1];
     const names = new Map((report.dispensers || []).map((d) => [d.id, d.name]));
     const nameOf = (id) => names.get(id);
@@ -129,14 +131,13 @@
   }
 
   async function load() {
-    const last = TO < TODAY ? TO : TODAY; // the week so far when it is this week
     try {
-      const [report, weeks, ...kids] = await Promise.all([
+      // A week going on is counted over its days so far by the server, in both answers.
+      const [report, ...kids] = await Promise.all([
         R.getJSON("api/report?" + query({ group: GROUP, week: G.settings.week })),
-        R.compliance({ group: GROUP, bucket: "week", from: G.shiftDay(FROM, -7 * PREVIOUS_WEEKS), to: last < FROM ? TO : last }),
-        ...children.map((g) => R.compliance({ group: g.id, bucket: "week", from: G.shiftDay(FROM, -7), to: last < FROM ? TO : last })),
+        ...children.map((g) => R.compliance({ group: g.id, bucket: "week", from: G.shiftDay(FROM, -7), to: TO })),
       ]);
-      render(report, weeks, kids);
+      render(report, kids);
     } catch (err) {
       G.$("compliance-error").hidden = false;
       G.setText(G.$("compliance-error"), R.t("load_failed", { error: err.message }));
