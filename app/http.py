@@ -133,19 +133,17 @@ def accepts_gzip() -> bool:
     return request.accept_encodings["gzip"] > 0
 
 
-def gzip_if_accepted(resp: Response, packed: bytes | None = None) -> Response:
-    """Compress a 200 answer for a client that accepts gzip; `packed` is the body already compressed, if known."""
+def gzip_if_accepted(resp: Response) -> Response:
+    """Compress a 200 answer of at least GZIP_MIN bytes for a client that accepts gzip."""
     if resp.status_code != 200 or resp.direct_passthrough or "Content-Encoding" in resp.headers:
         return resp
     resp.vary.add("Accept-Encoding")
     if not accepts_gzip():
         return resp
-    if packed is None:
-        body = resp.get_data()
-        if len(body) < GZIP_MIN:
-            return resp
-        packed = gzip.compress(body, compresslevel=6, mtime=0)
-    resp.set_data(packed)
+    body = resp.get_data()
+    if len(body) < GZIP_MIN:
+        return resp
+    resp.set_data(gzip.compress(body, compresslevel=6, mtime=0))
     resp.headers["Content-Encoding"] = "gzip"
     return resp
 
