@@ -36,23 +36,23 @@ def needs_a_service(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) 
 SUMMARY = ["*1 TESTS SKIPPED: what they guard was NOT tested*", "SKIPPED *test_needs_it*service X not reachable*"]
 
 
-@pytest.mark.slow  # two pytest runs in subprocesses
+@pytest.mark.slow  # two pytest runs
 def test_a_missing_service_fails_under_ci(pytester, monkeypatch):
     """The skip becomes a failure, and the summary names what was not tested even outside CI."""
     needs_a_service(pytester, monkeypatch)
     monkeypatch.setenv("CI", "1")
-    assert pytester.runpytest_subprocess("-p", "no:cacheprovider").ret == pytest.ExitCode.TESTS_FAILED
+    assert pytester.runpytest_inprocess("-p", "no:cacheprovider").ret == pytest.ExitCode.TESTS_FAILED
     monkeypatch.delenv("CI")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(SUMMARY)
 
 
-@pytest.mark.slow  # a pytest run in subprocesses
+@pytest.mark.slow  # a pytest run and its worker process
 def test_the_summary_names_the_skipped_tests_under_xdist_too(pytester, monkeypatch):
     """`make test` runs under pytest-xdist: the workers' skips reach the summary."""
     needs_a_service(pytester, monkeypatch)
     monkeypatch.delenv("CI", raising=False)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "1")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-n", "1")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(SUMMARY)
