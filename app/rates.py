@@ -81,7 +81,8 @@ def report() -> Response:
     """The weekly report of a group: `week=YYYY-Www` (default this week) and the weeks before it."""
     group = known_group(request.args.get("group") or None)
     raw = request.args.get("week")
-    monday = iso_week(raw) if raw else today() - timedelta(days=today().weekday())
+    day = today()  # read once: two reads either side of midnight would give a Sunday for the Monday
+    monday = iso_week(raw) if raw else day - timedelta(days=day.weekday())
     answer = weekly_report(get_store(), get_config(), group, monday)
     if not wants_csv(request.path.endswith(".csv")):
         return gzip_if_accepted(json_response(answer))
