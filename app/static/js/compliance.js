@@ -37,24 +37,6 @@
     return (path || window.location.pathname) + (text ? "?" + text : "");
   }
 
-  function buildPicker() {
-    const picker = G.$("group-picker");
-    if (!picker || !tree.length) return;
-    const all = G.el("option", null, R.t("all_dispensers"));
-    all.value = "";
-    const options = [all];
-    const walk = (parent, depth) => tree.filter((g) => (g.parent || null) === parent).forEach((g) => {
-      const option = G.el("option", null, "\u2003".repeat(depth) + g.name);
-      option.value = g.id;
-      option.selected = g.id === GROUP;
-      options.push(option);
-      walk(g.id, depth + 1);
-    });
-    walk(null, 0);
-    picker.replaceChildren(...options);
-    picker.addEventListener("change", () => window.location.assign(hrefFor(picker.value)));
-  }
-
   /** One headline card (this week, or last week): the rate against the target and what it stands on. */
   function renderHeadline(prefix, row, answer) {
     const card = G.$(prefix);
@@ -150,7 +132,7 @@
   }
 
   function start() {
-    buildPicker();
+    if (tree.length) G.groupPicker(G.$("group-picker"), GROUP, hrefFor);
     const soon = R.throttled(refresh, THROTTLE_MS);
     G.state.onChange((change) => {
       if (change.totals || (change.changed && change.changed.size)) soon();

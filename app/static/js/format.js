@@ -117,6 +117,28 @@
     return pathParts(entry).join(" \u203a ");
   }
 
+  /** Fill the group `<select>` (the dashboard's and the compliance view's): "all dispensers", then the declared groups
+   * indented under their parents, `current` selected; choosing one opens `hrefFor(id)`. */
+  function groupPicker(picker, current, hrefFor) {
+    if (!picker) return;
+    const tree = settings.groups || [];
+    const ids = new Set(tree.map((g) => g.id));
+    const under = (parent) => tree.filter((g) => (g.parent && ids.has(g.parent) ? g.parent : null) === parent);
+    const all = el("option", null, S.all_dispensers);
+    all.value = "";
+    const options = [all];
+    const walk = (parent, depth) => under(parent).forEach((g) => {
+      const option = el("option", null, "\u2003".repeat(depth) + g.name);
+      option.value = g.id;
+      option.selected = g.id === current;
+      options.push(option);
+      walk(g.id, depth + 1);
+    });
+    walk(null, 0);
+    picker.replaceChildren(...options);
+    picker.addEventListener("change", () => window.location.assign(hrefFor(picker.value)));
+  }
+
   /** "1 alerte", "3 alertes": the `key_1` string for one, `key_n` otherwise. */
   function count(key, n) {
     return fill(S[key + (n === 1 ? "_1" : "_n")] || "{n}", { n: fmt.int.format(n) });
@@ -176,6 +198,7 @@
   G.pathText = pathText;
   G.pathParts = pathParts;
   G.count = count;
+  G.groupPicker = groupPicker;
   G.$ = $;
   G.el = el;
   G.setText = setText;

@@ -32,24 +32,6 @@
     return chain;
   }
 
-  function buildPicker() {
-    const picker = G.$("group-picker");
-    if (!picker) return;
-    const all = G.el("option", null, G.panels.t("all_dispensers"));
-    all.value = "";
-    const options = [all];
-    const walk = (parent, depth) => (children.get(parent) || []).forEach((g) => {
-      const option = G.el("option", null, "\u2003".repeat(depth) + g.name);
-      option.value = g.id;
-      option.selected = g.id === CURRENT;
-      options.push(option);
-      walk(g.id, depth + 1);
-    });
-    walk(null, 0);
-    picker.replaceChildren(...options);
-    picker.addEventListener("change", () => window.location.assign(hrefFor(picker.value)));
-  }
-
   function buildBreadcrumb() {
     const nav = G.$("breadcrumb");
     if (!nav) return;
@@ -118,7 +100,7 @@
     const nav = G.$("group-nav");
     if (nav) nav.hidden = tree.length === 0;
     if (!tree.length) return;
-    buildPicker();
+    G.groupPicker(G.$("group-picker"), CURRENT, hrefFor);
     buildBreadcrumb();
     const current = byId.get(CURRENT);
     if (current) document.title = current.name + " — " + document.title;
