@@ -69,20 +69,23 @@
     return card;
   }
 
-  function flags(node, entry) {
+  /** What a card and a table row show alike: the state classes, the name, the group path with the id, the counts. */
+  function renderShared(node, parts, entry) {
     node.classList.toggle("is-offline", !entry.online);
     node.classList.toggle("is-low", !!entry.low);
     node.classList.toggle("is-idle", !!entry.no_use);
     node.classList.toggle("is-test", entry.mode === "test");
     node.title = entry.mode === "test" ? S.mode_test_hint : "";
+    G.setText(parts.name, entry.name);
+    const path = G.pathText(entry);
+    G.setText(parts.path, path ? path + " · " + entry.id : entry.id);
+    G.setText(parts.hands, G.fmt.int.format(entry.hands_detected));
+    G.setText(parts.doses, G.fmt.int.format(entry.events));
   }
 
   function renderCard(card, entry) {
     const p = card._parts;
-    flags(card, entry);
-    G.setText(p.name, entry.name);
-    const path = G.pathText(entry);
-    G.setText(p.path, path ? path + " · " + entry.id : entry.id);
+    renderShared(card, p, entry);
     const badge = badgeOf(entry);
     G.setText(p.badge, badge[1]);
     p.badge.className = "badge " + badge[0];
@@ -92,8 +95,6 @@
     p.gauge.setAttribute("aria-valuenow", String(level));
     const gel = G.gelParts(entry.gel_used);
     G.setAmount(p.gel, gel[0], gel[1]);
-    G.setText(p.hands, G.fmt.int.format(entry.hands_detected));
-    G.setText(p.doses, G.fmt.int.format(entry.events));
     G.setText(p.empty, emptyText(entry));
     G.setText(p.seen, seenText(entry));
     if (entry.last_seen) p.seen.title = G.stampText(entry.last_seen);
@@ -107,10 +108,11 @@
       cells[key] = G.el(key === "name" ? "th" : "td", "col-" + key);
       row.appendChild(cells[key]);
     });
-    cells.name.scope = "row";
-    cells.nameText = G.el("span", "row-name");
-    cells.pathText = G.el("span", "row-path");
-    cells.name.append(cells.nameText, cells.pathText);
+    const nameCell = cells.name; // the row's header cell holds the name and the path, as a card's title does
+    nameCell.scope = "row";
+    cells.name = G.el("span", "row-name");
+    cells.path = G.el("span", "row-path");
+    nameCell.append(cells.name, cells.path);
     cells.bar = G.el("span", "bar");
     cells.barFill = G.el("span", "bar-fill");
     cells.bar.appendChild(cells.barFill);
@@ -122,16 +124,11 @@
 
   function renderRow(row, entry) {
     const c = row._parts;
-    flags(row, entry);
-    G.setText(c.nameText, entry.name);
-    const path = G.pathText(entry);
-    G.setText(c.pathText, path ? path + " · " + entry.id : entry.id);
+    renderShared(row, c, entry);
     c.barFill.style.width = G.levelOf(entry) + "%";
     G.setText(c.levelText, G.levelText(entry));
     G.setText(c.empty, entry.empty_at ? G.whenText(entry.empty_at) : "—");
     G.setText(c.gel, G.gelText(entry.gel_used));
-    G.setText(c.hands, G.fmt.int.format(entry.hands_detected));
-    G.setText(c.doses, G.fmt.int.format(entry.events));
     G.setText(c.status, badgeOf(entry)[1]);
     c.status.className = "col-status " + badgeOf(entry)[0].replace("badge-", "status-");
     G.setText(c.seen, entry.last_seen ? G.agoText(entry.last_seen) : S.never_seen);
