@@ -14,19 +14,24 @@
 
   const cell = G.el;
 
-  /** The header row of a period table; `kind` is "week" or "day". */
-  function periodHead(kind, columns) {
+  /** A table's head: one column heading per key of `columns`, reading `labelOf(key)`. */
+  function tableHead(columns, labelOf) {
     const tr = G.el("tr");
-    (columns || PERIOD_COLUMNS).forEach((key) => {
-      const label = key === "first" ? R.t(kind === "week" ? "col_week" : "col_day")
-        : key === "patients" && kind === "day" ? R.t("col_patients") : R.t(HEADS[key]);
-      const th = cell("th", "col-" + key, label);
+    columns.forEach((key) => {
+      const th = cell("th", "col-" + key, labelOf(key));
       th.scope = "col";
       tr.appendChild(th);
     });
     const thead = G.el("thead");
     thead.appendChild(tr);
     return thead;
+  }
+
+  /** The head of a period table; `kind` is "week" or "day". */
+  function periodHead(kind, columns) {
+    const labelOf = (key) => (key === "first" ? R.t(kind === "week" ? "col_week" : "col_day")
+      : key === "patients" && kind === "day" ? R.t("col_patients") : R.t(HEADS[key]));
+    return tableHead(columns || PERIOD_COLUMNS, labelOf);
   }
 
   /** "No census: Ward B" when the row lacks a census on one of its days so far (a site names its wards), else "". */
@@ -110,18 +115,10 @@
 
   /** `weeks`: the two week columns' headings (default "This week", "Last week"). */
   function groupHead(weeks) {
-    const tr = G.el("tr");
     const labels = { group: R.t("col_group"), this_week: weeks ? weeks[0] : R.t("this_week"),
       last_week: weeks ? weeks[1] : R.t("last_week"), target: R.t("col_target"), entry_rate: R.t("col_entry_rate"),
       ml_pd: R.t("col_ml_pd"), state: R.t("col_state") };
-    GROUP_COLUMNS.forEach((key) => {
-      const th = cell("th", "col-" + key, labels[key]);
-      th.scope = "col";
-      tr.appendChild(th);
-    });
-    const thead = G.el("thead");
-    thead.appendChild(tr);
-    return thead;
+    return tableHead(GROUP_COLUMNS, (key) => labels[key]);
   }
 
   function rateCell(row, answer) {
