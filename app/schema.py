@@ -23,6 +23,11 @@ def sums(*names: str, **options: Any) -> list[sa.Column]:
     return [required(name, sa.BigInteger, **options) for name in names]
 
 
+def per_dispenser_log() -> list[sa.Column]:
+    """The first columns of a table that logs what happened to dispensers: a 64-bit row id and the dispenser."""
+    return [sa.Column("id", BigId, primary_key=True, autoincrement=True), required("dispenser_id", sa.String(64))]
+
+
 dispensers = sa.Table(
     "dispensers",
     metadata,
@@ -50,8 +55,7 @@ dispensers = sa.Table(
 events = sa.Table(
     "events",
     metadata,
-    sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    required("dispenser_id", sa.String(64)),
+    *per_dispenser_log(),
     sa.Column("event_id", sa.String(64)),
     required("ts", sa.Double),
     required("received_at", sa.Double),
@@ -81,8 +85,7 @@ rollups = sa.Table(
 refills = sa.Table(
     "refills",
     metadata,
-    sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    required("dispenser_id", sa.String(64)),
+    *per_dispenser_log(),
     required("at", sa.Double),
     *sums("gel_ul_before"),  # used since the previous refill
     required("by", sa.String(16)),
@@ -104,8 +107,7 @@ changes = sa.Table(
 outages = sa.Table(
     "outages",
     metadata,
-    sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    required("dispenser_id", sa.String(64)),
+    *per_dispenser_log(),
     required("began", sa.Double),
     required("ended", sa.Double),
     # Two processes ending the same silence at once compute the same start: the second insert is a no-op.
