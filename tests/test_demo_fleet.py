@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers.servers import ROOT, free_port, wait_for
+from tests.helpers.servers import ROOT, free_port, reaped, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def test_the_fleet_demo_serves_n_dispensers_in_groups_from_one_simulator(tmp_pat
     err: list[str] = []
     for stream, lines in ((proc.stdout, out), (proc.stderr, err)):
         threading.Thread(target=collect, args=(stream, lines), daemon=True).start()
-    try:
+    with reaped(proc):
         url = wait_for(lambda: next((x for x in out if x.startswith("http://")), None), 60, message="URL line")
         route = url + "obtenir_donnees_utilisation"
         first = wait_for(lambda: (data := requests.get(route, timeout=10).json())["hands_detected"] and data, 30,
@@ -47,9 +47,4 @@ def test_the_fleet_demo_serves_n_dispensers_in_groups_from_one_simulator(tmp_pat
         assert len(children) == 1
         generated = tmp_path / "instance" / "fleet-40"
         assert (generated / "dispensers.csv").read_text().startswith("id,name,group,capacity_ml,token_sha256\n")
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert stop_process(proc, signal.SIGINT, 30) == 0

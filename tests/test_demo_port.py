@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers.servers import ROOT, wait_for
+from tests.helpers.servers import ROOT, reaped, stop_process, wait_for
 
 
 def collect(stream, lines: list[str]) -> None:
@@ -36,7 +36,7 @@ def test_the_demo_falls_back_to_a_free_port_when_its_own_is_taken(tmp_path: Path
         err: list[str] = []
         for stream, lines in ((proc.stdout, out), (proc.stderr, err)):
             threading.Thread(target=collect, args=(stream, lines), daemon=True).start()
-        try:
+        with reaped(proc):
             url = wait_for(lambda: next((x for x in out if x.startswith("http://")), None) or proc.poll() is not None,
                            60, message="URL line")
             assert isinstance(url, str), f"the demo exited with {proc.returncode}: {err}"
@@ -46,9 +46,4 @@ def test_the_demo_falls_back_to_a_free_port_when_its_own_is_taken(tmp_path: Path
             assert requests.get(url + "healthz", timeout=10).status_code == 200
             wait_for(lambda: requests.get(url + "obtenir_donnees_utilisation", timeout=10).json()["hands_detected"],
                      30, message="the simulated dispensers deliver to the fallback port")
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(30) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            assert stop_process(proc, signal.SIGINT, 30) == 0

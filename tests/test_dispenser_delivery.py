@@ -24,7 +24,7 @@ from dispenser import Sender, Spool
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS, config_text
 from tests.helpers.rigs import Rig, make_config
-from tests.helpers.servers import ROOT, free_port, wait_for
+from tests.helpers.servers import ROOT, free_port, reaped, stop_process, wait_for
 
 TOKEN = TOKENS["entree"]
 FAST = {"hold_s": 0.05, "return_s": 0.02, "min_interval_s": 0.1, "backoff_base_s": 0.2, "backoff_max_s": 1.0,
@@ -128,14 +128,9 @@ def test_sigterm_stops_a_simulated_dispenser_cleanly(tmp_path):
     with log_path.open("w") as log:
         proc = subprocess.Popen([sys.executable, str(ROOT / "dispenser.py"), "--config", str(config), "--simulate",
                                  "--mean-interval", "0.2"], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
+    with reaped(proc):
         wait_for(lambda: log_path.read_text().count(" dose dispenser=") >= 2, 15, message="two simulated doses")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert stop_process(proc, signal.SIGTERM, 10) == 0
     servo_lines = [line.split(" servo dispenser=entree ")[1] for line in log_path.read_text().splitlines()
                    if " servo dispenser=entree " in line]
     assert servo_lines[-2:] == ["angle=0.0", "detached"]  # last word: at rest, no pulses
@@ -361,9 +356,7 @@ class Demo:
 
     def close(self) -> None:
         """Kill whatever is left of the demo and its children."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, signal.SIGKILL)
         for pid in self.children:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -24,7 +24,7 @@ from gel_dispenser.entries import EntryCounter
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.rigs import Rig, make_config
-from tests.helpers.servers import ROOT, free_port, wait_for
+from tests.helpers.servers import ROOT, free_port, reaped, stop_process, wait_for
 
 OUTER, INNER = 22, 23  # entry_pin, exit_pin
 
@@ -349,18 +349,14 @@ def test_the_demo_sends_entries_too(tmp_path, mode):
     with printed.open("w") as out:
         proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demo.py"), "--config", str(config), *flags],
                                 stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
-    try:
+    with reaped(proc):
         wait_for(lambda: f"http://127.0.0.1:{port}/" in printed.read_text(), 60, message="the demo's URL")
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: sum(1 for n in figures_of_all(url)[1].values() if n) >= 2, 60,
                  message="entries from two simulated doors")
         entries, per_dispenser = figures_of_all(url)
         assert sum(per_dispenser.values()) == entries
-        proc.send_signal(signal.SIGINT)  # Ctrl-C: every child stops, the demo exits 0
-        assert proc.wait(30) == 0
-    finally:
-        proc.kill()  # nothing once it has exited
-        proc.wait()
+        assert stop_process(proc, signal.SIGINT, 30) == 0  # Ctrl-C: every child stops, the demo exits 0
 
 
 def figures_of_all(url: str) -> tuple[int, dict[str, int]]:

@@ -23,7 +23,7 @@ from dispenser import Dispenser, Sender, Spool
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.rigs import Rig, make_config
-from tests.helpers.servers import ROOT, ServerProcess, free_port, wait_for
+from tests.helpers.servers import ROOT, ServerProcess, free_port, reaped, stop_process, wait_for
 
 TOKEN = TOKENS["entree"]
 
@@ -191,15 +191,10 @@ def test_sigterm_flushes_the_spool_to_a_reachable_server(tmp_path, write_config)
         proc = subprocess.Popen([sys.executable, str(ROOT / "dispenser.py"), "--config", str(config), "--simulate"],
                                 stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     server = ServerProcess(write_config(async_mode="eventlet"), port=port)
-    try:
+    with reaped(proc):
         wait_for(lambda: "delivery failed dispenser=entree" in log_path.read_text(), 20, message="a failed attempt")
         server.start()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert stop_process(proc, signal.SIGTERM, 30) == 0
     doses = log_path.read_text().count(" dose dispenser=entree ")  # a simulated hand may have come meanwhile
     try:
         payload = requests.get(server.url + "/obtenir_donnees_utilisation", timeout=10).json()

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -49,6 +50,26 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: f
             last_exc = exc
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {message} (last error: {last_exc!r})")
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+    """Stop `proc` with `sig` and reap it, kill -9 if it has not exited within `timeout`; its exit status."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
+@contextmanager
+def reaped(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """`proc`, killed and reaped on the way out if it is still running: a failed test leaves no process behind."""
+    try:
+        yield proc
+    finally:
+        stop_process(proc, signal.SIGKILL)
 
 
 class PortTaken(AssertionError):
@@ -107,13 +128,8 @@ class ServerProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         """Stop the server with `sig` (SIGKILL for a crash) and reap it."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        if self.proc:
+            stop_process(self.proc, sig, timeout)
         self.proc = None
 
     def kill(self) -> None:
