@@ -24,10 +24,11 @@ from app.http import (
     json_body,
     json_response,
     known_dispenser,
+    known_group,
     limit_dispenser,
 )
 from app.realtime.pushes import push_write
-from app.services import get_figures, get_store
+from app.services import get_config, get_figures, get_store
 from app.store import Store
 from app.store.sums import TEST_PREFIX
 
@@ -50,8 +51,18 @@ def _time_arg(name: str, default: float) -> float:
         raise ApiError(f"{name} must be an ISO 8601 date or time, got {raw[:40]!r}") from None
 
 
-def _dispenser_arg() -> str | None:
-    return known_dispenser(request.args.get("dispenser") or None)
+def _scope() -> tuple[str | None, str | None, list[str] | None]:
+    """(dispenser, group, the dispensers to sum) from `?dispenser=ID` or `?group=ID`; 404 if unknown, 400 for both.
+
+    A group sums its own dispensers and its descendants'; neither asked: (None, None, None), every dispenser.
+    """
+    dispenser = known_dispenser(request.args.get("dispenser") or None)
+    group = known_group(request.args.get("group") or None)
+    if dispenser is not None and group is not None:
+        raise ApiError("ask for a dispenser or a group, not both")
+    if dispenser is not None:
+        return dispenser, None, [dispenser]
+    return None, group, get_config().fleet.members[group] if group is not None else None
 
 
 def _range(bucket: str | None, default_bucket: str = "hour") -> tuple[str, float, float]:
@@ -70,11 +81,11 @@ def _range(bucket: str | None, default_bucket: str = "hour") -> tuple[str, float
 
 @bp.get("/api/history")
 def history() -> Response:
-    """Use per minute, hour or local day, every bucket listed (zeros included), summed in SQL."""
-    dispenser = _dispenser_arg()
+    """Use per minute, hour or local day (a dispenser's, a group's or all), every bucket listed, summed in SQL."""
+    dispenser, group, ids = _scope()
     size, start, end = _range(request.args.get("bucket"))
     store = get_store()
-    found = {r.start: r for r in store.history(size, store.bucket_start(size, start), end, dispenser)}
+    found = {r.start: r for r in store.history(size, store.bucket_start(size, start), end, ids)}
     points = []
     for t in store.bucket_starts(size, start, end):
         r = found.get(t)
@@ -85,7 +96,8 @@ def history() -> Response:
             "events": int(r.events) if r else 0,
         })
     return gzip_if_accepted(allow_origin(json_response(
-        {"bucket": size, "from": iso(start), "to": iso(end), "dispenser": dispenser, "points": points})))
+        {"bucket": size, "from": iso(start), "to": iso(end), "dispenser": dispenser, "group": group,
+         "points": points})))
 
 
 CSV_CHUNK = 500  # rows per write: few system calls, and other requests run between two chunks
@@ -110,21 +122,21 @@ def _csv_lines(header: list[str], rows: Iterable[list], done: Callable[[], None]
 
 @bp.get("/api/export.csv")
 def export_csv() -> Response:
-    """One row per event, or with `bucket=hour|day` one row per period and dispenser."""
-    dispenser = _dispenser_arg()
+    """One row per event, or with `bucket=hour|day` one row per period and dispenser; `dispenser` or `group` narrows."""
+    ids = _scope()[2]
     bucket = request.args.get("bucket")
     store = get_store()
     slot = current_app.extensions["export_slots"].take()
     if slot is None:  # each export streams for as long as its client reads: a bounded number at once
         raise ApiError("too many exports at once, retry later", 503, retry_after=EXPORT_RETRY_S)
     try:
-        return _export(store, dispenser, bucket, slot.give)
+        return _export(store, ids, bucket, slot.give)
     except BaseException:
         slot.give()
         raise
 
 
-def _export(store: Store, dispenser: str | None, bucket: str | None, done: Callable[[], None]) -> Response:
+def _export(store: Store, ids: list[str] | None, bucket: str | None, done: Callable[[], None]) -> Response:
     """The CSV answer; `done` runs once it is sent or dropped (it frees the export slot).
 
     Test-mode events (commissioning) are left out unless `include_test=1`, which adds a `test` column (1 or 0).
@@ -133,7 +145,7 @@ def _export(store: Store, dispenser: str | None, bucket: str | None, done: Calla
     extra = ["test"] if with_test else []
     if bucket:
         size, start, end = _range(bucket)
-        found = store.export_buckets(size, start, end, dispenser, include_test=with_test)
+        found = store.export_buckets(size, start, end, ids, include_test=with_test)
         header, rows = bucket_rows(store, size, found, with_test)
     else:
         size, start, end = _range(None, "day")
@@ -141,7 +153,7 @@ def _export(store: Store, dispenser: str | None, bucket: str | None, done: Calla
                   *extra]
         rows = ([iso(r.ts), r.dispenser_id, r.event_id or "", r.gel_ul / 1000, r.hands, iso(r.received_at),
                  r.entries, *([int(r.test)] if with_test else [])]
-                for r in store.export_events(start, end, dispenser, include_test=with_test))
+                for r in store.export_events(start, end, ids, include_test=with_test))
     name = f"usage-{bucket or 'events'}-{datetime.fromtimestamp(start, store.tz).date()}.csv"
     resp = Response(_csv_lines(header, rows, done), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -199,3 +199,31 @@ def test_a_dispenser_going_silent_gets_a_change_number_for_polls(write_config):
         assert {"dispenser": "entree", "name": "Entrée", "kind": "offline"} in delta["alerts"]
     finally:
         app.extensions["usage_store"].engine.dispose()
+
+
+def test_history_and_export_of_a_group_sum_its_subtree_only(fleet):
+    client, _, tokens = fleet
+    for dispenser, gel in (("d0001", 1.5), ("d0012", 3.0), ("d0022", 2.0)):  # ward-001 and ward-003 are bat-a's
+        resp = client.post("/mettre_a_jour_donnees", headers=bearer(tokens[dispenser]),
+                           json={"gel_used": gel, "hands_detected": 1, "timestamp": "2026-01-05T10:15:00Z"})
+        assert resp.status_code == 200
+    span = "bucket=hour&from=2026-01-05T09:00:00Z&to=2026-01-05T12:00:00Z"
+
+    def hands_and_gel(query: str) -> tuple[list[int], list[float]]:
+        body = client.get(f"/api/history?{span}&{query}").get_json()
+        return [p["hands_detected"] for p in body["points"]], [p["gel_used"] for p in body["points"]]
+
+    assert hands_and_gel("group=bat-a") == ([0, 2, 0], [0, 3.5, 0])  # the building: its floors' wards' dispensers
+    assert hands_and_gel("group=ward-002") == ([0, 1, 0], [0, 3.0, 0])
+    assert hands_and_gel("group=site") == hands_and_gel("") == ([0, 3, 0], [0, 6.5, 0])
+    assert hands_and_gel("dispenser=d0022") == ([0, 1, 0], [0, 2.0, 0])
+    body = client.get(f"/api/history?{span}&group=ward-003").get_json()
+    assert (body["group"], body["dispenser"]) == ("ward-003", None)
+    missing = client.get(f"/api/history?{span}&group=nowhere")
+    assert missing.status_code == 404 and "nowhere" in missing.get_json()["error"]
+    assert client.get(f"/api/history?{span}&group=bat-a&dispenser=d0001").status_code == 400
+    events = client.get("/api/export.csv?from=2026-01-05&to=2026-01-06&group=bat-a").get_data(as_text=True)
+    assert [line.split(",")[1] for line in events.splitlines()[1:]] == ["d0001", "d0022"]
+    days = client.get("/api/export.csv?bucket=day&from=2026-01-05&to=2026-01-06&group=ward-002").get_data(as_text=True)
+    assert [line.split(",")[1] for line in days.splitlines()[1:]] == ["d0012"]
+    assert client.get("/api/export.csv?group=nowhere").status_code == 404

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 
 import sqlalchemy as sa
 
@@ -79,19 +79,20 @@ class Store(Database):
         """recent_use() for the dispensers given, re-reading only those whose event count moved."""
         return self.recent_cache.read(since, events_by_dispenser)
 
-    def history(self, size: str, start: float, end: float, dispenser_id: str | None = None) -> list[sa.Row]:
-        """Totals per bucket in [start, end), all dispensers or one, summed in SQL from the rollups."""
-        return history(self, size, start, end, dispenser_id)
+    def history(self, size: str, start: float, end: float,
+                dispenser_ids: Collection[str] | None = None) -> list[sa.Row]:
+        """Totals per bucket in [start, end), over every dispenser or those given, summed in SQL from the rollups."""
+        return history(self, size, start, end, dispenser_ids)
 
-    def export_events(self, start: float, end: float, dispenser_id: str | None = None,
+    def export_events(self, start: float, end: float, dispenser_ids: Collection[str] | None = None,
                       include_test: bool = False) -> Iterator[sa.Row]:
         """Stream the events with a dose time in [start, end), oldest first, without loading them all."""
-        return export_events(self, start, end, dispenser_id, include_test=include_test)
+        return export_events(self, start, end, dispenser_ids, include_test=include_test)
 
     def export_buckets(self, size: str, start: float, end: float,
-                       dispenser_id: str | None = None, include_test: bool = False) -> list[sa.Row]:
+                       dispenser_ids: Collection[str] | None = None, include_test: bool = False) -> list[sa.Row]:
         """Totals per bucket and dispenser in [start, end), from the rollups."""
-        return export_buckets(self, size, start, end, dispenser_id, include_test)
+        return export_buckets(self, size, start, end, dispenser_ids, include_test)
 
     def refill_history(self, dispenser_id: str | None = None, limit: int = 100) -> list[sa.Row]:
         """The latest refills, newest first."""

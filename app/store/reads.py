@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 import sqlalchemy as sa
 
@@ -24,8 +24,14 @@ def recent_use(db: Database, since: float) -> dict[str, int]:
         return {d: int(g) for d, g in conn.execute(q)}
 
 
-def history(db: Database, size: str, start: float, end: float, dispenser_id: str | None = None) -> list[sa.Row]:
-    """Totals per bucket in [start, end), all dispensers or one, summed in SQL from the rollups."""
+def among(q: sa.Select, column: sa.Column, ids: Collection[str] | None) -> sa.Select:
+    """`q` narrowed to the rows whose `column` is one of `ids` (a dispenser, a group's); every row if None."""
+    return q if ids is None else q.where(column.in_(ids))
+
+
+def history(db: Database, size: str, start: float, end: float,
+            dispenser_ids: Collection[str] | None = None) -> list[sa.Row]:
+    """Totals per bucket in [start, end), over every dispenser or those given, summed in SQL from the rollups."""
     q = (
         sa.select(
             rollups.c.start,
@@ -37,27 +43,24 @@ def history(db: Database, size: str, start: float, end: float, dispenser_id: str
         .group_by(rollups.c.start)
         .order_by(rollups.c.start)
     )
-    if dispenser_id is not None:
-        q = q.where(rollups.c.dispenser_id == dispenser_id)
     with db.engine.connect() as conn:
-        return conn.execute(q).all()
+        return conn.execute(among(q, rollups.c.dispenser_id, dispenser_ids)).all()
 
 
-def export_events(db: Database, start: float, end: float, dispenser_id: str | None = None,
+def export_events(db: Database, start: float, end: float, dispenser_ids: Collection[str] | None = None,
                   page: int = EXPORT_PAGE, include_test: bool = False) -> Iterator[sa.Row]:
-    """The events with a dose time in [start, end), oldest first, read one page at a time by (ts, id).
+    """The events (of every dispenser or those given) with a dose time in [start, end), oldest first.
 
-    Test-mode events (commissioning) only when `include_test`.
+    Read one page at a time by (ts, id); test-mode events (commissioning) only when `include_test`.
     """
     # No connection is held between pages: a client that reads slowly (or never) holds no pooled connection
     # and no read snapshot, so the pool stays free and SQLite can checkpoint its WAL meanwhile.
     after: tuple[float, int] | None = None
     while True:
-        q = sa.select(events).where(events.c.ts >= start, events.c.ts < end)
+        q = among(sa.select(events).where(events.c.ts >= start, events.c.ts < end), events.c.dispenser_id,
+                  dispenser_ids)
         if not include_test:
             q = q.where(events.c.test == sa.false())
-        if dispenser_id is not None:
-            q = q.where(events.c.dispenser_id == dispenser_id)
         if after is not None:  # ts >= on its own keeps the index range narrow; the OR breaks ties on ts
             q = q.where(events.c.ts >= after[0],
                         sa.or_(events.c.ts > after[0], sa.and_(events.c.ts == after[0], events.c.id > after[1])))
@@ -70,8 +73,8 @@ def export_events(db: Database, start: float, end: float, dispenser_id: str | No
 
 
 def export_buckets(db: Database, size: str, start: float, end: float,
-                   dispenser_id: str | None = None, include_test: bool = False) -> list[sa.Row]:
-    """Totals per bucket and dispenser in [start, end), from the rollups.
+                   dispenser_ids: Collection[str] | None = None, include_test: bool = False) -> list[sa.Row]:
+    """Totals per bucket and dispenser (every one or those given) in [start, end), from the rollups.
 
     With `include_test`, the test-mode ones too, as rows of their own whose size starts with TEST_PREFIX.
     """
@@ -81,10 +84,8 @@ def export_buckets(db: Database, size: str, start: float, end: float,
         .where(rollups.c.size.in_(sizes), rollups.c.start >= db.bucket_start(size, start), rollups.c.start < end)
         .order_by(rollups.c.start, rollups.c.dispenser_id, rollups.c.size)
     )
-    if dispenser_id is not None:
-        q = q.where(rollups.c.dispenser_id == dispenser_id)
     with db.engine.connect() as conn:
-        return conn.execute(q).all()
+        return conn.execute(among(q, rollups.c.dispenser_id, dispenser_ids)).all()
 
 
 def refill_history(db: Database, dispenser_id: str | None = None, limit: int = 100) -> list[sa.Row]:
