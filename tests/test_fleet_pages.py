@@ -40,6 +40,8 @@ TILES_VISIBLE = """() => {
   });
   return bad;
 }"""
+HISTORY_TOTAL = """(e) => { const c = window.Chart.getChart(document.getElementById('history-chart'));
+    return !!c && c.data.datasets[0].data.reduce((a, b) => a + b, 0) === e; }"""
 COLLECT_CYCLE = """() => {
   window.seenIds = new Set();
   window.seenPages = new Set();
@@ -249,6 +251,17 @@ def test_group_view_picker_breadcrumb_attention_search_and_table(fleets, open_pa
     assert set(page.eval_on_selector_all(".dispenser", "ns => ns.map(n => n.dataset.id)")) == members
     expected = group_payload(fleet, "bat-a-e1")
     wait_value(page, "hands-detected", expected["hands_detected"])
+    # The charts and the CSV link are the group's too, with no "whole fleet" note: its doses, not the fleet's.
+    def doses(**scope: str) -> int:
+        answer = fleet.http.get(f"{fleet.url}/api/history", params={"bucket": "minute", **scope}, timeout=10).json()
+        return sum(p["events"] for p in answer["points"])
+
+    in_group = doses(group="bat-a-e1")
+    assert 0 < in_group < doses()
+    page.wait_for_selector(f"#realtime-chart[data-total='{in_group}']")
+    page.wait_for_function(HISTORY_TOTAL, arg=in_group)
+    assert "group=bat-a-e1" in page.get_attribute("#csv-link", "href")
+    assert page.locator(".panel-note").count() == 0
     assert page.input_value("#group-picker") == "bat-a-e1"
     assert page.locator("#group-picker option").count() == len(fleet.groups) + 1
     crumbs = page.eval_on_selector_all("#breadcrumb li", "ns => ns.map(n => n.textContent)")

@@ -79,8 +79,15 @@
     };
   }
 
+  /** `query` as a URL query, for the group on screen if any: a group view charts and exports its own use. */
+  function queryText(query) {
+    const params = new URLSearchParams(query);
+    if (G.settings.group) params.set("group", G.settings.group);
+    return params.toString();
+  }
+
   async function getHistory(query) {
-    const resp = await G.live.fetch("api/history?" + new URLSearchParams(query).toString(), { cache: "no-store" });
+    const resp = await G.live.fetch("api/history?" + queryText(query), { cache: "no-store" });
     if (!resp.ok) throw new Error("HTTP " + resp.status);
     return resp.json();
   }
@@ -115,7 +122,7 @@
     if (!charts.history) return;
     const query = rangeQuery(charts.range);
     const link = G.$("csv-link");
-    if (link) link.href = G.live.url("api/export.csv?" + new URLSearchParams(query).toString());
+    if (link) link.href = G.live.url("api/export.csv?" + queryText(query));
     try {
       const data = await getHistory(query);
       const chart = charts.history;
