@@ -81,7 +81,7 @@ class ServerProcess:
 
     def __init__(self, config_path: Path, port: int | None = None, log_path: Path | None = None):
         self.config_path = Path(config_path)
-        self.own_port, self.own_log = port is not None, log_path is not None
+        self.fixed_port, self.own_log = port is not None, log_path is not None
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or self.config_path.with_name(f"server-{self.port}.log")
@@ -93,7 +93,7 @@ class ServerProcess:
             try:
                 return self._start(timeout)
             except PortTaken:
-                if self.own_port:
+                if self.fixed_port:
                     raise
             # Something (another test's client or server) took the port between free_port() and the bind.
             self.port = free_port()
@@ -120,6 +120,7 @@ class ServerProcess:
             if "Address already in use" in output:
                 raise PortTaken(output)
             raise AssertionError(f"server exited with {self.proc.returncode}: {output}")
+        self.fixed_port = True  # a restart comes back where its clients wait for it
         return self
 
     def log(self) -> str:
