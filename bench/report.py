@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import fleet
 from bench.common import BENCH, ROOT
 from bench.report_rows import goal_rows
 
@@ -22,10 +23,11 @@ def goals(fig: dict) -> list[dict]:
 
 
 SUMMARY_KEYS = ("rps", "events_per_s", "p50_ms", "one_client_p99_ms", "fanout_last_median_ms", "rss_mb", "big",
-                "small", "dispenser_pct", "seed_loop_pct", "error")
+                "small", "dispenser_pct", "seed_loop_pct", "error", "first_figures_ms", "bytes_per_use",
+                "kiosk_longest_ms")
 STEP_FIGURES = {"idle": ("idle_cpu",), "history": ("history_ms",), "post": ("post", "post_with_dashboard"),
                 "batch": ("batch100",), "poll": ("poll",), "push": ("push_ceiling", "push_project"),
-                "hand": ("hand_to_screen",), "cluster": ("cluster",)}
+                "hand": ("hand_to_screen",), "fleet": ("fleet",), "cluster": ("cluster",)}
 
 
 def _brief(value: Any, depth: int = 0) -> Any:
@@ -171,7 +173,8 @@ def table(res: dict) -> str:
     m = res["machine"]
     cluster_s = res.get("step_s", {}).get("cluster", 0)
     lines = [
-        f"Run {m['date']} on {m['nproc']} cores, {m['cpu']}, Linux {m['kernel']} (load average at start "
+        f"Run {m['date']} of commit {m.get('source', 'unknown')} on {m['nproc']} cores, {m['cpu']}, Linux "
+        f"{m['kernel']} (load average at start "
         f"{m['loadavg_at_start']:.1f}; 4 KiB write + fsync {m['fsync_ms']:.1f} ms); Python {m['python']}, Flask "
         f"{m['flask']}, Flask-SocketIO {m['flask_socketio']}, eventlet {m['eventlet']}, SQLAlchemy {m['sqlalchemy']}, "
         f"SQLite {m['sqlite']}. Whole run: {res['total_s']:.0f} s of a 600 s budget (prefill of "
@@ -201,5 +204,7 @@ def write_docs(res: dict) -> None:
         vals["cluster"] = render("limits-cluster.md", vals)
         readme = render("readme.md", vals)
     replace_between(ROOT / "BENCHMARKS.md", "results", table(res))
+    if "fleet" in res["figures"]:
+        replace_between(ROOT / "BENCHMARKS.md", "fleet", fleet.table(res))
     replace_between(ROOT / "BENCHMARKS.md", "limits", render("limits.md", vals))
     replace_between(ROOT / "README.md", "bench:scale-out", readme)

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +27,7 @@ from typing import Any
 import requests
 
 from bench import report, sockbench, steps
-from bench.common import BENCH, RUN, WORK, Fault, RefServer, Unavailable, median, now_iso, token, write_config
+from bench.common import BENCH, ROOT, RUN, WORK, Fault, RefServer, Unavailable, median, now_iso, token, write_config
 from bench.prefill import prefill
 from tests.helpers.servers import ServerProcess
 
@@ -55,6 +56,19 @@ def fsync_ms(directory: Path, n: int = 30) -> float:
     return median(times) * 1000
 
 
+def source() -> str:
+    """The commit measured (env BENCH_COMMIT for a copy of the tree), marked when the code differs from it."""
+    if os.environ.get("BENCH_COMMIT"):
+        return os.environ["BENCH_COMMIT"]
+    code = ["app", "bench", ":!bench/results.json", "gel_dispenser", "dispenser.py", "gel_toolkit.py"]
+    try:
+        commit, dirty = (subprocess.run(["git", "-C", str(ROOT), *argv], capture_output=True, text=True).stdout.strip()
+                         for argv in (["rev-parse", "--short", "HEAD"], ["status", "--porcelain", "--", *code]))
+    except OSError:
+        return "unknown"
+    return f"{commit or 'unknown'}{' with uncommitted changes' if dirty else ''}"
+
+
 def machine() -> dict[str, Any]:
     """nproc, CPU model, kernel, the versions that matter and the disk's fsync time."""
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -63,7 +77,7 @@ def machine() -> dict[str, Any]:
         "date": now_iso(), "nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
         "python": platform.python_version(), "flask": version("flask"), "flask_socketio": version("flask-socketio"),
         "eventlet": version("eventlet"), "sqlalchemy": version("sqlalchemy"), "sqlite": __import__("sqlite3")
-        .sqlite_version, "loadavg_at_start": os.getloadavg()[0], "fsync_ms": fsync_ms(RUN),
+        .sqlite_version, "loadavg_at_start": os.getloadavg()[0], "fsync_ms": fsync_ms(RUN), "source": source(),
     }
 
 
