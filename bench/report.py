@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import fleet
 from bench.common import BENCH, ROOT
 from bench.report_rows import goal_rows
 
@@ -22,10 +23,11 @@ def goals(fig: dict) -> list[dict]:
 
 
 SUMMARY_KEYS = ("rps", "events_per_s", "p50_ms", "one_client_p99_ms", "fanout_last_median_ms", "rss_mb", "big",
-                "small", "dispenser_pct", "seed_loop_pct", "error")
+                "small", "dispenser_pct", "seed_loop_pct", "error", "first_figures_ms", "bytes_per_use",
+                "kiosk_longest_ms")
 STEP_FIGURES = {"idle": ("idle_cpu",), "history": ("history_ms",), "post": ("post", "post_with_dashboard"),
                 "batch": ("batch100",), "poll": ("poll",), "push": ("push_ceiling", "push_project"),
-                "hand": ("hand_to_screen",), "cluster": ("cluster",)}
+                "hand": ("hand_to_screen",), "fleet": ("fleet",), "cluster": ("cluster",)}
 
 
 def _brief(value: Any, depth: int = 0) -> Any:
@@ -202,5 +204,7 @@ def write_docs(res: dict) -> None:
         vals["cluster"] = render("limits-cluster.md", vals)
         readme = render("readme.md", vals)
     replace_between(ROOT / "BENCHMARKS.md", "results", table(res))
+    if "fleet" in res["figures"]:
+        replace_between(ROOT / "BENCHMARKS.md", "fleet", fleet.table(res))
     replace_between(ROOT / "BENCHMARKS.md", "limits", render("limits.md", vals))
     replace_between(ROOT / "README.md", "bench:scale-out", readme)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bench import fleet
+
 Row = tuple[str, str, str, float | None, float, str]
 FANOUT = 1000
 
@@ -102,7 +104,7 @@ def _cluster(fig: dict) -> list[Row]:
 # In the table's order; each builder runs only when its figure was measured. A new step adds its builder here.
 BUILDERS: list[tuple[str, Callable[[dict], list[Row]]]] = [
     ("post", _post), ("batch100", _batch), ("poll", _poll), ("push_project", _push), ("history_ms", _history),
-    ("hand_to_screen", _hand), ("idle_cpu", _idle), ("cluster", _cluster),
+    ("hand_to_screen", _hand), ("idle_cpu", _idle), ("fleet", fleet.rows), ("cluster", _cluster),
 ]
 
 
