@@ -36,6 +36,10 @@ DAY_RATES = ["50", "60", "70", "80", "90", "40", "50"]  # hands ÷ (census × 10
 # 430 hands ÷ 680 opportunities, 430 ÷ 650 entries, 645 ml ÷ 68 patient-days.
 WEEK_RATE, ENTRY_RATE, ML_PER_PATIENT_DAY = "63.24", "66.15", "9.49"
 EARLIER_HANDS, EARLIER_CENSUS, EARLIER_RATE = 30, 10, "30"  # the week before: 210 ÷ 700
+# Runs before the page's scripts: notes whether the page ever shows ward B's dispenser by its id ("b12").
+WATCH_IDS = """new MutationObserver(() => {
+  if (document.body && /Offline: b12\\b/.test(document.body.textContent)) window.idShown = true;
+}).observe(document, {subtree: true, childList: true, characterData: true});"""
 
 
 def paris_today() -> date:
@@ -222,6 +226,26 @@ def test_days_with_a_dispenser_offline_are_flagged_never_zero_use(seeded, open_p
     assert page.text_content("#groups-title") == "Subgroups"
     assert_clean(rec)
     save(page, "compliance-site-desktop")
+
+
+def test_an_outage_names_the_dispenser_even_when_the_names_come_after_the_rates(seeded, open_page) -> None:
+    # The names come with the figures' GET (Socket.IO blocked here), held back until the rates have arrived.
+    page, rec = open_page("about:blank", block_socketio=True)
+    page.add_init_script(WATCH_IDS)
+    held: list[Any] = []
+    page.route("**/obtenir_donnees_utilisation*", lambda route: held.append(route))
+    page.goto(f"{seeded.url}/conformite?group=ward-b&lang=en")
+    page.wait_for_function("""() => performance.getEntriesByType('resource')
+        .filter((e) => e.name.includes('/api/compliance')).length === 2""")  # the weeks and the days
+    assert held, "the figures' GET was asked for"
+    page.unroute("**/obtenir_donnees_utilisation*")
+    for route in held:
+        route.continue_()
+    day = last_monday().isoformat()
+    page.wait_for_selector(f"#compliance-days tr[data-start='{day}']")
+    assert "Offline: Salle B12" in cell(page, "compliance-days", "data-start", day, "state").text_content()
+    assert page.evaluate("() => window.idShown === undefined")  # never "Offline: b12", not even for a moment
+    assert_clean(rec)
 
 
 def test_report_page_shows_the_week_and_the_previous_ones(seeded, open_page) -> None:

@@ -11,10 +11,24 @@
   const THROTTLE_MS = 3000;
   const SLOW_POLL_MS = 60000;
   const DAYS_SHOWN = 14;
+  const NAMES_WAIT_MS = 5000;
   const tree = G.settings.groups || [];
   const byId = new Map(tree.map((g) => [g.id, g]));
   const children = tree.filter((g) => (g.parent && byId.has(g.parent) ? g.parent : null) === GROUP);
-  const page = { busy: false, again: false, answer: null };
+  const page = { busy: false, again: false, answer: null, names: null };
+
+  /** Resolves once the dispensers' names are here (the first payload, asked for at load beside the figures), or after
+   * NAMES_WAIT_MS without them: an offline cell names a dispenser, never shows its id for a moment first. */
+  function namesKnown() {
+    if (!page.names) {
+      page.names = new Promise((resolve) => {
+        if (G.state.payload) resolve();
+        G.state.onChange(() => resolve());
+        setTimeout(resolve, NAMES_WAIT_MS);
+      });
+    }
+    return page.names;
+  }
 
   /** The site's date today: the server's at load, the browser's once it is later (a page left open overnight). */
   function today() {
@@ -117,6 +131,7 @@
         R.compliance({ group: GROUP, bucket: "day", from: G.shiftDay(day, 1 - DAYS_SHOWN) }),
         ...children.map((g) => R.compliance({ group: g.id, bucket: "week", from: G.shiftDay(R.mondayOf(day), -7) })),
       ]);
+      await namesKnown();
       render(weeks, days, kids);
       G.$("compliance-error").hidden = true;
     } catch (err) {
