@@ -9,7 +9,9 @@ and the server's RSS after all that load.
 from __future__ import annotations
 
 import csv
+import json
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from bench import cluster, fleetpage
-from bench.common import ADMIN, RUN, Fault, median, pid_of, rss_mb, token, wrk
+from bench.common import ADMIN, BENCH, RUN, WORK, Fault, median, now_iso, pid_of, rss_mb, token, wrk
 from tests.helpers.servers import ServerProcess
 from tools.fleet_layout import write_fleet
 
@@ -74,12 +76,14 @@ def step(b: Bench) -> None:
     """Both fleets side by side: POSTs/s, the page in Chromium, then RSS, with the dashboards connected throughout."""
     servers = {"small": start(b, SMALL), "big": start(b, BIG)}
     sizes = {"small": SMALL, "big": BIG}
-    fig: dict[str, Any] = {"dispensers": sizes, "dashboards": DASHBOARDS, "window_s": WINDOW_S,
-                           "desk_uses_per_s": DESK_RATE, "kiosk_uses_per_s": KIOSK_RATE}
+    fig: dict[str, Any] = {"date": now_iso(), "loadavg_at_start": os.getloadavg()[0], "dispensers": sizes,
+                           "dashboards": DASHBOARDS, "window_s": WINDOW_S, "desk_uses_per_s": DESK_RATE,
+                           "kiosk_uses_per_s": KIOSK_RATE}
     with cluster.dashboards([srv.url for srv in servers.values() for _ in range(DASHBOARDS)]):
         runs: dict[str, list] = {k: [] for k in servers}
         for rep in range(REPS):
-            for k, srv in servers.items():  # interleaved, so that a noisy moment hits both
+            order = list(servers.items())[::-1 if rep % 2 else 1]  # interleaved, each first in turn
+            for k, srv in order:
                 runs[k].append(wrk(srv.url + "/mettre_a_jour_donnees", "post.lua", (f"f{rep}{k}", "1", str(sizes[k])),
                                    WRK_S))
         fig["post"] = {k: {"rps": median([r["rps"] for r in v]), "runs": v} for k, v in runs.items()}
@@ -136,8 +140,11 @@ def _tasks(p: dict) -> str:
     over = len(p["kiosk_long_tasks_ms"])  # a long task is one over 50 ms
     pages = f"{p['kiosk_pages']} page{'s' if p['kiosk_pages'] > 1 else ''}"
     if p["kiosk_pages"] > 1:
-        pages += f", {p.get('kiosk_page_turns', 0)} turned meanwhile"
-    context = f"{p['kiosk_uses_per_s']:.1f} uses/s achieved, {pages}"
+        pages += f", {p['kiosk_page_turns']} turned meanwhile"
+    wall, cpu = p["kiosk_longest_traced"]
+    traced = (f"traced: longest task {wall:.0f} ms wall, {cpu:.0f} ms main-thread CPU; most CPU in one task "
+              f"{p['kiosk_most_cpu_ms']:.0f} ms")
+    context = f"{traced}; {p['kiosk_uses_per_s']:.1f} uses/s achieved, {pages}"
     return f"{p['kiosk_longest_ms']:.0f} ms ({over} over 50 ms; {context})" if over else f"none over 50 ms ({context})"
 
 
@@ -158,11 +165,29 @@ def table(res: dict) -> str:
         return f"The fleet step was not measured in this run: {f['error']}."
     s, g = f["dispensers"]["small"], f["dispensers"]["big"]
     took = f" The step took {step_s:.0f} s." if step_s else ""
-    out = [f"{g:,} dispensers against {s}, both servers running side by side, {f['dashboards']} dashboards connected "
-           f"to each throughout.{took}", "",
+    out = [f"Measured {f['date']} (load average at start {f['loadavg_at_start']:.1f}): {g:,} dispensers against {s}, "
+           f"both servers running side by side, {f['dashboards']} dashboards connected to each throughout.{took}", "",
            f"| Figure | {s} dispensers | {g:,} dispensers | Goal | Ratio / value | Met |", "|---|---|---|---|---|---|"]
     for x in lines(f):
         met = x.measured is not None and (x.measured >= x.limit if x.op == ">=" else x.measured <= x.limit)
         out.append(f"| {x.figure} | {x.small} | {x.big} | {x.goal} | {round(x.measured, 3):g} | "
                    f"{'met' if met else '**not met**'} |")
     return "\n".join(out)
+
+
+def merge(partial: Path = WORK / "partial.json", results: Path = BENCH / "results.json") -> None:
+    """Put the fleet figures of an `--only fleet` run into results.json, its goals and the docs (dated apart)."""
+    from bench import report
+
+    part, res = json.loads(partial.read_text(encoding="utf-8")), json.loads(results.read_text(encoding="utf-8"))
+    res["figures"]["fleet"] = part["figures"]["fleet"]
+    res.setdefault("step_s", {})["fleet"] = part["step_s"]["fleet"]
+    res["goals"] = report.goals(res["figures"])
+    results.write_text(json.dumps(res, indent=2), encoding="utf-8")
+    report.write_docs(res)
+
+
+if __name__ == "__main__":  # python -m bench.fleet merge: after `python -m bench.run --only fleet`
+    if sys.argv[1:] != ["merge"]:
+        sys.exit("usage: python -m bench.fleet merge")
+    merge()
