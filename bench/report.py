@@ -99,7 +99,7 @@ def values(res: dict) -> dict[str, str]:
         "hand_p50": "not measured" if "error" in hand else _n(hand["p50_ms"]),
         "idle_disp": _n(idle["dispenser_pct"], 3), "idle_seed": _n(idle["seed_loop_pct"], 3),
         "idle_window": _n(idle["window_s"]), "idle_tick": _n(100 * 0.01 / idle["window_s"], 3),
-        "pp_rss": _n(pp["rss_mb"]), "pc_rss": _n(pc["rss_mb"]), "rss_diff": _n(pp["rss_mb"] - pc["rss_mb"]),
+        "pp_rss": _n(pp["rss_mb"]), "pc_rss": _n(pc["rss_mb"]), "rss_diff": _n(pp["rss_mb"] - pc["rss_mb"], 1),
         "push_note": "" if pp["one_client_p99_ms"] <= 1.5 * pc["one_client_p99_ms"] else
         " A ratio of 1.5x against a server that writes nothing is hard to reach with a durable write on the path.",
         **statuses(res["goals"]),
