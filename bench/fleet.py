@@ -141,10 +141,11 @@ def _tasks(p: dict) -> str:
     pages = f"{p['kiosk_pages']} page{'s' if p['kiosk_pages'] > 1 else ''}"
     if p["kiosk_pages"] > 1:
         pages += f", {p['kiosk_page_turns']} turned meanwhile"
-    wall, cpu = p["kiosk_longest_traced"]
-    traced = (f"traced: longest task {wall:.0f} ms wall, {cpu:.0f} ms main-thread CPU; most CPU in one task "
-              f"{p['kiosk_most_cpu_ms']:.0f} ms")
-    context = f"{traced}; {p['kiosk_uses_per_s']:.1f} uses/s achieved, {pages}"
+    context = f"{p['kiosk_uses_per_s']:.1f} uses/s achieved, {pages}"
+    if "kiosk_longest_traced" in p:  # figures from before the window was traced have no such key
+        wall, cpu = p["kiosk_longest_traced"]
+        context = (f"traced: longest task {wall:.0f} ms wall, {cpu:.0f} ms main-thread CPU; most CPU in one task "
+                   f"{p['kiosk_most_cpu_ms']:.0f} ms; {context}")
     return f"{p['kiosk_longest_ms']:.0f} ms ({over} over 50 ms; {context})" if over else f"none over 50 ms ({context})"
 
 
@@ -165,7 +166,9 @@ def table(res: dict) -> str:
         return f"The fleet step was not measured in this run: {f['error']}."
     s, g = f["dispensers"]["small"], f["dispensers"]["big"]
     took = f" The step took {step_s:.0f} s." if step_s else ""
-    out = [f"Measured {f['date']} (load average at start {f['loadavg_at_start']:.1f}): {g:,} dispensers against {s}, "
+    when = f.get("date", res["machine"]["date"])  # the step's own date (an --only run merged later has its own)
+    load = f.get("loadavg_at_start", res["machine"]["loadavg_at_start"])
+    out = [f"Measured {when} (load average at start {load:.1f}): {g:,} dispensers against {s}, "
            f"both servers running side by side, {f['dashboards']} dashboards connected to each throughout.{took}", "",
            f"| Figure | {s} dispensers | {g:,} dispensers | Goal | Ratio / value | Met |", "|---|---|---|---|---|---|"]
     for x in lines(f):
