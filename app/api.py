@@ -30,6 +30,8 @@ CONFIRMATION = "Données mises à jour avec succès"
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
 bp.after_request(allow_cross_origin_reads)
+NO_CACHE = (("Cache-Control", "no-cache"),)
+UNCHANGED_HEADERS = (*NO_CACHE, ("Vary", "Accept-Encoding"))
 
 
 def cacheable(payload: Payload) -> Response:
@@ -39,16 +41,16 @@ def cacheable(payload: Payload) -> Response:
     tag = f"{etag}-gz" if packed else etag  # a strong ETag names the bytes sent: gzip has its own
     if request.method == "GET" and (request.if_none_match.contains_weak(etag)
                                     or request.if_none_match.contains_weak(f"{etag}-gz")):
-        # The unchanged poll, answered without building (then discarding) the full response.
-        resp = Response(status=304)
-    else:
-        resp = Response(payload.gzipped() if packed else text, mimetype="application/json")
-        if packed:
-            resp.headers["Content-Encoding"] = "gzip"
+        # The unchanged poll, answered without building (then discarding) the full response; its headers given
+        # at once, as werkzeug's setters each search the header list.
+        return Response(status=304, headers=(("ETag", f'"{tag}"'), *UNCHANGED_HEADERS))
+    resp = Response(payload.gzipped() if packed else text, mimetype="application/json")
+    if packed:
+        resp.headers["Content-Encoding"] = "gzip"
     resp.set_etag(tag)
     resp.headers["Cache-Control"] = "no-cache"
     resp.vary.add("Accept-Encoding")
-    return resp if resp.status_code == 304 else resp.make_conditional(request)
+    return resp.make_conditional(request)
 
 
 def since_arg(raw: str) -> int:
@@ -64,9 +66,7 @@ def changes_since(figures: Figures, since: int, group: str | None) -> Response:
     if delta is None:
         if since > figures.view.seq:  # a number from another database (restored, replaced): start afresh
             return cacheable(figures.payload(group=group))
-        resp = Response(status=304)
-        resp.headers["Cache-Control"] = "no-cache"
-        return resp
+        return Response(status=304, headers=NO_CACHE)
     resp = Response(delta.encoded()[0], mimetype="application/json")
     resp.headers["Cache-Control"] = "no-cache"
     return gzip_if_accepted(resp)

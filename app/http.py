@@ -47,10 +47,19 @@ def inert(cell: object) -> object:
     return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
 
 
+SECURITY_PAIRS = tuple(SECURITY_HEADERS.items())
+CORS_READ_HEADERS = (("Access-Control-Allow-Headers", "If-None-Match"), ("Access-Control-Expose-Headers", "ETag"))
+SECURITY_NAMES = frozenset(name.lower() for name in SECURITY_HEADERS)
+
+
 def security_headers(resp: Response) -> Response:
     """The usual protective headers, unless the view set its own."""
-    for name, value in SECURITY_HEADERS.items():
-        resp.headers.setdefault(name, value)
+    # One pass over the few headers there are: werkzeug's setdefault raises and catches a KeyError per name.
+    present = {name.lower() for name, _ in resp.headers}
+    if present.isdisjoint(SECURITY_NAMES):
+        resp.headers.extend(SECURITY_PAIRS)
+    else:
+        resp.headers.extend([(k, v) for k, v in SECURITY_PAIRS if k.lower() not in present])
     return resp
 
 
@@ -109,8 +118,7 @@ def allow_cross_origin_reads(resp: Response) -> Response:
     """Read-only answers may be fetched by pages elsewhere on the LAN; writes need a token anyway."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         allow_origin(resp)
-        resp.headers["Access-Control-Allow-Headers"] = "If-None-Match"
-        resp.headers["Access-Control-Expose-Headers"] = "ETag"
+        resp.headers.extend(CORS_READ_HEADERS)  # no view sets these: added, not searched for and replaced
     return resp
 
 
@@ -130,6 +138,10 @@ def known_group(group_id: str | None) -> str | None:
 
 def accepts_gzip() -> bool:
     """True when the client said it reads gzip-compressed answers."""
+    header = request.headers.get("Accept-Encoding", "").lower()
+    if ";" not in header:  # no q-values: every encoding named is accepted (a poll's usual header, parsed cheaply)
+        names = {name.strip() for name in header.split(",")}
+        return "gzip" in names or "*" in names
     return request.accept_encodings["gzip"] > 0
 
 

@@ -42,3 +42,27 @@ def test_a_renamed_dispenser_is_noticed_by_running_processes(app):
         assert [(r.id, r.name) for r in renamed] == [("entree", "Hall")]  # the others were not rewritten
     finally:
         restarted.engine.dispose()
+
+
+def test_an_unchanged_poll_never_hides_a_write_made_by_another_process(app, client):
+    route = "/obtenir_donnees_utilisation"
+    first = client.get(route)
+    etag, seq = first.headers["ETag"], first.get_json()["seq"]
+    assert client.get(route, headers={"If-None-Match": etag}).status_code == 304
+    assert client.get(f"{route}?since={seq}").status_code == 304
+    mine = app.extensions["usage_store"]
+    other = Store(mine.engine.url.render_as_string(hide_password=False), mine.decls)  # a second process
+    try:
+        other.ingest("entree", [Event(gel_ul=1500, hands=1, ts=time.time(), event_id="elsewhere")])
+        changed = client.get(route, headers={"If-None-Match": etag})
+        assert changed.status_code == 200 and changed.get_json()["gel_used"] == 1.5
+        delta = client.get(f"{route}?since={seq}").get_json()
+        assert [d["id"] for d in delta["dispensers"]] == ["entree"]
+        # A write that moves no total (a heartbeat) ends the 304s too.
+        etag, seq = changed.headers["ETag"], delta["seq"]
+        assert client.get(route, headers={"If-None-Match": etag}).status_code == 304
+        other.heartbeat("b12", backlog=3, version="9.9", missed=0)
+        assert client.get(route, headers={"If-None-Match": etag}).status_code == 200
+        assert [d["id"] for d in client.get(f"{route}?since={seq}").get_json()["dispensers"]] == ["b12"]
+    finally:
+        other.engine.dispose()

@@ -14,6 +14,7 @@ from app.store.contact import set_mode
 from app.store.database import Database
 from app.store.reads import export_buckets, export_events, history, refill_history
 from app.store.sequence import Change, changed_since, current
+from app.store.watch import DataVersion
 from app.store.writes import Event, GroupCommit, Ingested, heartbeat, refill, sync_dispensers, touch
 
 
@@ -27,6 +28,8 @@ class Store(Database):
         self.decls = tuple(decls)
         self.group_commit = GroupCommit(self)
         self.recent_cache = RecentUseCache(self)
+        self.data_version = DataVersion(self.engine)
+        self.last_change: tuple[tuple[int, int] | None, Change] = (None, Change(-1, 0, 0))  # (data version, change)
         migrate(self.engine)
         self.sync_dispensers(self.decls)
 
@@ -70,10 +73,16 @@ class Store(Database):
         Every write stamps the rows it changes with its number, so this reads as many rows as changed, through
         the seq index, whatever the size of the fleet, and misses nothing another process wrote.
         """
+        version = self.data_version.read()  # before the counter: a commit after this read moves the next one
+        seen_at, seen = self.last_change
+        if version is not None and version == seen_at and seen.seq == since:
+            return seen, []  # nothing committed anywhere since the counter read `seen`: it still holds
         with self.engine.connect() as conn:
             change = current(conn)  # before the rows: a row may be newer than it, never older
             # Nothing numbered after `since`: no row to look for (one newer than the counter comes with the next).
-            return change, changed_since(conn, since) if change.seq != since else []
+            rows = changed_since(conn, since) if change.seq != since else []
+        self.last_change = (version, change)
+        return change, rows
 
     def recent_use_for(self, since: float, events_by_dispenser: dict[str, int]) -> dict[str, int]:
         """recent_use() for the dispensers given, re-reading only those whose event count moved."""
