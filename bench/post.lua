@@ -2,17 +2,15 @@
 -- dispenser tokens. Every answer must be 200: the count of others is printed for bench/common.py's wrk().
 -- args: run_prefix [batch_size] [n_dispensers]  (run_prefix only names the run in wrk's command line)
 local counter = 0
-local threads = {}
 local random = math.random
 
-function setup(thread)
-  table.insert(threads, thread)
-end
+-- The status check (setup, response, done) lives beside this script.
+dofile(debug.getinfo(1, "S").source:sub(2):match("(.*/)") .. "checked.lua")
 
 function init(args)
   batch = tonumber(args[2] or "1")
   ndisp = tonumber(args[3] or "100")
-  answered, unexpected, first_bad = 0, 0, 0
+  expected, answered, unexpected, first_bad = 200, 0, 0, 0
   -- Seeded from the OS per thread and per run, so no two runs send the same ids (a duplicate costs less).
   local f = assert(io.open("/dev/urandom", "rb"))
   local seed = 0
@@ -45,22 +43,4 @@ function request()
   headers["Content-Type"] = "application/json"
   headers["Authorization"] = string.format("Bearer tok-d%03d-bench-token", counter % ndisp)
   return wrk.format("POST", "/mettre_a_jour_donnees", headers, body)
-end
-
-function response(status, headers, body)
-  answered = answered + 1
-  if status ~= 200 then
-    unexpected = unexpected + 1
-    if first_bad == 0 then first_bad = status end
-  end
-end
-
-function done(summary, latency, requests)
-  local n, bad, first = 0, 0, 0
-  for _, t in ipairs(threads) do
-    n = n + t:get("answered")
-    bad = bad + t:get("unexpected")
-    if first == 0 then first = t:get("first_bad") end
-  end
-  io.write(string.format("Unexpected statuses: %d of %d (first: %d)\n", bad, n, first))
 end
