@@ -25,9 +25,9 @@ lock:
 	$(LOCK) $(UV_FLAGS) pyproject.toml --extra dispenser -o requirements/dispenser.lock
 	$(LOCK) $(UV_FLAGS) pyproject.toml requirements/build.in --extra dev -o requirements/dev.lock
 
-# The suite mostly waits (servers, browsers, timeouts): three workers on two cores, whole modules to each
-# (tests/helpers/workers.py). `make test WORKERS=0` runs it in one process.
-WORKERS ?= 3
+# The suite mostly waits (servers, browsers, timeouts): four workers on two cores, whole modules to each, the longest
+# first (tests/helpers/workers.py). `make test WORKERS=0` runs it in one process.
+WORKERS ?= 4
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile)

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         # The only place that knows about eventlet: patch before Flask, SQLAlchemy or redis load.
         import warnings
 
-        warnings.filterwarnings("ignore", message=".*Eventlet is deprecated", module="app.__main__")
+        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # its text starts with a newline
         import eventlet
 
         eventlet.monkey_patch()

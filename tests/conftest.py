@@ -17,7 +17,7 @@ from tests.helpers.browser import CHROMIUM_ARGS, Recorded, record, wait_state_is
 from tests.helpers.ci import on_ci, skip_or_fail
 from tests.helpers.config import CHROMIUM, POSTGRES, REDIS, TOKENS, config_text, worker_redis
 from tests.helpers.servers import ServerProcess, xdist_worker
-from tests.helpers.workers import REDIS_MODULES, module_scheduling
+from tests.helpers.workers import REDIS_MODULES, longest_first, module_scheduling
 
 # A test using one of these fixtures gets the marker, so `pytest -m "not slow"` and friends need no list to keep.
 MARK_BY_FIXTURE = {"server": "slow", "server_factory": "slow", "demo": "slow", "pg_databases": "services",
@@ -32,6 +32,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         module = item.nodeid.split("::", 1)[0]
         if "redis_url" in getattr(item, "fixturenames", ()) and module not in REDIS_MODULES:
             raise pytest.UsageError(f"{module} uses Redis: add it to REDIS_MODULES in tests/helpers/workers.py")
+    longest_first(items)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -186,11 +187,12 @@ def totals(client) -> Callable[[], tuple[float, int]]:
 
 @pytest.fixture
 def server_factory(write_config) -> Iterator[Callable[..., ServerProcess]]:
-    """Start real server processes (`python -m app`) on free ports; all stopped at teardown."""
+    """Start real server processes (`python -m app`) on free ports; all stopped at teardown. spawn=True: a fresh
+    interpreter rather than a fork of the pre-loaded zygote (tests/helpers/zygote.py)."""
     started: list[ServerProcess] = []
 
-    def start(config: Path | None = None, **server) -> ServerProcess:
-        proc = ServerProcess(config or write_config(**server)).start()
+    def start(config: Path | None = None, spawn: bool = False, **server) -> ServerProcess:
+        proc = ServerProcess(config or write_config(**server), spawn=spawn).start()
         started.append(proc)
         return proc
 

@@ -242,3 +242,22 @@ def test_dates_are_shown_in_the_servers_zone(server_factory, open_page):
     today = datetime.now(ZoneInfo("Pacific/Kiritimati")).date()
     page.wait_for_function("d => document.getElementById('csv-link').href.includes('from=' + d)", arg=str(today),
                            timeout=10000)  # "today" in the history is the server's day
+
+
+DOT_ANIMATION = """() => { const s = getComputedStyle(document.querySelector('#connection-status .connection-dot'));
+  return [s.animationName, s.animationIterationCount]; }"""
+
+
+def test_the_live_dot_beats_a_few_times_then_rests_and_never_moves_for_reduced_motion(server, open_page):
+    page, rec = open_page(server.url + "/", wait_state="live")
+    # A few beats on going live, not an endless pulse that repaints the page every frame for as long as it is open.
+    assert page.evaluate(DOT_ANIMATION) == ["pulse", "3"]
+    still, _ = open_page(server.url + "/", wait_state="live", reduced_motion="reduce")
+    assert still.evaluate(DOT_ANIMATION)[0] == "none"
+    # Charts drawn without animation either: Chart.js reports the option it was given.
+    still.wait_for_function("() => !!window.Chart.getChart(document.getElementById('realtime-chart'))")
+    assert still.evaluate("() => window.Chart.getChart(document.getElementById('realtime-chart')).options.animation") \
+        is False
+    assert page.evaluate("() => window.Chart.getChart(document.getElementById('realtime-chart')).options.animation"
+                         " !== false")
+    assert not rec.errors, rec.errors

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import threading
+from pathlib import Path
 
 import pytest
 import requests
@@ -10,7 +12,7 @@ import requests
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
 from tests.helpers.rigs import Listener
-from tests.helpers.servers import wait_for
+from tests.helpers.servers import ServerProcess, wait_for
 
 pytestmark = pytest.mark.slow  # real server processes
 
@@ -27,7 +29,7 @@ def get(url: str) -> dict:
 
 @pytest.mark.parametrize("mode", ["eventlet", "threading"])
 def test_post_is_pushed_to_a_real_socketio_client(server_factory, mode):
-    srv = server_factory(async_mode=mode)
+    srv = server_factory(async_mode=mode, spawn=True)  # the whole start of a fresh `python -m app`, in both modes
     listener = Listener(srv.url)
     try:
         wait_for(lambda: listener.received, 10, message="payload on connect")
@@ -83,7 +85,7 @@ def test_healthz_and_dashboard_are_served(server):
 @pytest.mark.parametrize("mode", ["eventlet", "threading"])
 def test_no_secret_sent_to_the_server_is_ever_logged(server_factory, mode):
     """At DEBUG every request line is logged: no secret sent, known or unknown, in a header or a query, appears."""
-    srv = server_factory(async_mode=mode, log_level="DEBUG")
+    srv = server_factory(async_mode=mode, log_level="DEBUG", spawn=True)
     unknown = ["not-a-real-token-5f3a9c", "guessed-token-77e1b0", "query-token-c0ffee"]
     post(srv.url, {"gel_used": 1, "hands_detected": 1})
     post(srv.url, {"gel_used": 1}, headers=bearer(unknown[0]))
@@ -99,3 +101,25 @@ def test_no_secret_sent_to_the_server_is_ever_logged(server_factory, mode):
     assert "ingest dispenser=entree" in log
     for secret in [*TOKENS.values(), ADMIN, *unknown]:
         assert secret not in log, secret
+
+
+@pytest.mark.parametrize("mode", ["eventlet", "threading"])
+def test_a_forked_server_ends_as_a_spawned_one(write_config, mode):
+    """The zygote's servers (tests/helpers/zygote.py) behave as `python -m app` at the end: exit status and log."""
+    ended = {}
+    for spawn in (False, True):
+        server = ServerProcess(write_config(async_mode=mode), spawn=spawn).start()
+        assert post(server.url, {"hands_detected": 1}).status_code == 200
+        pid = server.proc.pid
+        server.proc.send_signal(signal.SIGTERM)
+        ended[spawn] = server.proc.wait(10)
+        assert not Path(f"/proc/{pid}").exists()  # reaped, not left a zombie
+        assert "Traceback" not in server.log() and "Warning" not in server.log(), server.log()
+    assert ended[False] == ended[True], ended
+    refused = {}
+    for spawn in (False, True):
+        server = ServerProcess(write_config(async_mode=mode, port=70000), spawn=spawn)
+        with pytest.raises(AssertionError, match="exited with 2") as failure:
+            server.start()
+        refused[spawn] = str(failure.value).split("exited with 2: ", 1)[1].strip()
+    assert refused[False] == refused[True] == "error: [server] port must be an integer from 0 to 65535", refused

@@ -8,13 +8,18 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.zygote import Forked, Zygote
+
+ROOT = CHECKOUT = Path(__file__).resolve().parents[2]
+# GEL_TEST_SPAWN=1: every server a fresh `python -m app`, none forked from the zygote (tests/helpers/zygote.py).
+SPAWN_ALL = os.environ.get("GEL_TEST_SPAWN", "").lower() in ("1", "true", "yes", "on")
 
 
 def xdist_worker() -> tuple[int, int]:
@@ -76,16 +81,32 @@ class PortTaken(AssertionError):
     """The server could not bind its port."""
 
 
-class ServerProcess:
-    """`python -m app --config CONFIG --port PORT` as a child process."""
+def async_mode(config_path: Path) -> str | None:
+    """The config's [server] async_mode, None if the file does not parse (the server itself will say why)."""
+    try:
+        with open(config_path, "rb") as f:
+            return tomllib.load(f).get("server", {}).get("async_mode", "eventlet")
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        return None
 
-    def __init__(self, config_path: Path, port: int | None = None, log_path: Path | None = None):
+
+class ServerProcess:
+    """`python -m app --config CONFIG --port PORT` as a child process.
+
+    By default it is forked from a zygote that has already imported the server (tests/helpers/zygote.py): the same
+    entry point, without a second of imports per start. `spawn=True` (or GEL_TEST_SPAWN=1) runs a fresh
+    interpreter, for the tests whose subject is the process start itself.
+    """
+
+    def __init__(self, config_path: Path, port: int | None = None, log_path: Path | None = None,
+                 spawn: bool = False):
+        self.spawn = spawn or SPAWN_ALL
         self.config_path = Path(config_path)
         self.fixed_port, self.own_log = port is not None, log_path is not None
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or self.config_path.with_name(f"server-{self.port}.log")
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | Forked | None = None
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         """Start the server and wait until /healthz answers 200 (on another free port if its own was just taken)."""
@@ -103,13 +124,16 @@ class ServerProcess:
         return self._start(timeout)
 
     def _start(self, timeout: float) -> ServerProcess:
-        log = self.log_path.open("ab")
+        args = ["--config", str(self.config_path), "--port", str(self.port)]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "--config", str(self.config_path), "--port", str(self.port)],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
-        )
-        log.close()
+        # A test that points ROOT at a copy of the code runs that copy: only a fresh interpreter imports it.
+        mode = None if self.spawn or ROOT != CHECKOUT else async_mode(self.config_path)
+        if mode in ("eventlet", "threading"):
+            self.proc = Zygote.of(mode).start(args, str(ROOT), env, str(self.log_path))
+        else:
+            with self.log_path.open("ab") as log:
+                self.proc = subprocess.Popen([sys.executable, "-m", "app", *args], cwd=ROOT, stdout=log,
+                                             stderr=subprocess.STDOUT, env=env)
 
         def healthy_or_gone() -> bool:
             return self.proc.poll() is not None or requests.get(self.url + "/healthz", timeout=1).status_code == 200

@@ -8,6 +8,8 @@
   const HISTORY_THROTTLE_MS = 10000;
   const REALTIME_REFRESH_MS = 30000;
   const S = G.S;
+  // A wall redraws without animation, and so does a screen whose user asked for less motion.
+  const STILL = G.KIOSK || window.matchMedia("(prefers-reduced-motion: reduce)").matches;
   const charts = { realtime: null, history: null, range: "today", lastEvents: null };
 
   function cssVar(name) {
@@ -19,7 +21,7 @@
     return {
       responsive: true,
       maintainAspectRatio: false,
-      animation: G.KIOSK ? false : { duration: 300 },
+      animation: STILL ? false : { duration: 300 },
       interaction: { mode: "index", intersect: false },
       plugins: { legend: { display: false }, tooltip: { enabled: !G.KIOSK } },
       scales: {

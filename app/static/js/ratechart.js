@@ -101,11 +101,14 @@
     return rows.map((r) => (width < NARROW_PX ? R.weekShort(r) : [R.weekShort(r), R.dayMonthText(r.start)]));
   }
 
+  // Less motion asked for by the user: the chart is drawn at once.
+  const STILL = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+
   function options(rows, print) {
     const text = cssVar("--chart-text") || cssVar("--muted");
     const top = Math.max(100, ...rows.map((r) => r.compliance_pct || 0), ...rows.map((r) => r.entry_rate_pct || 0));
     return {
-      responsive: true, maintainAspectRatio: false, animation: print ? false : { duration: 250 },
+      responsive: true, maintainAspectRatio: false, animation: print || STILL ? false : { duration: 250 },
       devicePixelRatio: print ? 2 : undefined,
       onResize: (chart, size) => {
         chart.data.labels = labelsFor(rows, size.width);
