@@ -20,7 +20,7 @@ from tests.helpers.servers import ServerProcess, xdist_worker
 from tests.helpers.workers import REDIS_MODULES, longest_first, module_scheduling
 
 # A test using one of these fixtures gets the marker, so `pytest -m "not slow"` and friends need no list to keep.
-MARK_BY_FIXTURE = {"server": "slow", "server_factory": "slow", "demo": "slow", "pg_databases": "services",
+MARK_BY_FIXTURE = {"server": "slow", "server_factory": "slow", "demo": "slow", "pg_admin": "services",
                    "redis_url": "services", "chromium_path": "browser"}
 
 
@@ -76,35 +76,62 @@ def _reachable(probe: Callable[[], object]) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
-@pytest.fixture
-def pg_databases() -> Iterator[Callable[[], str]]:
-    """new() -> the URL of a fresh PostgreSQL database on $GEL_TEST_POSTGRES (default: 127.0.0.1:5432); all dropped."""
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Any]:
+    """An AUTOCOMMIT engine on $GEL_TEST_POSTGRES (default: 127.0.0.1:5432) for creating and dropping databases."""
     import sqlalchemy as sa
 
-    admin_url = "postgresql+pg8000://" + POSTGRES.split("://", 1)[1]
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine("postgresql+pg8000://" + POSTGRES.split("://", 1)[1], isolation_level="AUTOCOMMIT")
     problem = _reachable(lambda: admin.connect().close())
     if problem:
         admin.dispose()
         skip_or_fail(f"PostgreSQL not reachable at {POSTGRES} (set GEL_TEST_POSTGRES): {problem}")
-    names: list[str] = []
-
-    def new() -> str:
-        names.append(f"gel_test_{uuid.uuid4().hex[:12]}")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {names[-1]}")
-        return POSTGRES.rsplit("/", 1)[0] + "/" + names[-1]
-
-    yield new
-    with admin.connect() as conn:
-        for name in names:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    yield admin
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def pg_schema_template(pg_admin: Any) -> Iterator[str]:
+    """A database of this worker holding the current schema, made by the real migrations once: fresh ones are
+    copies of it, so each API test on PostgreSQL does not run every migration again (tests/test_migrations.py runs
+    them on empty and old databases)."""
+    import sqlalchemy as sa
+
+    from app.migrations import migrate
+
+    name = f"gel_template_{uuid.uuid4().hex[:12]}"
+    with pg_admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine = sa.create_engine("postgresql+pg8000://" + POSTGRES.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()  # a template is copied only while nobody is connected to it
+    yield name
+    with pg_admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
-def pg_url(pg_databases: Callable[[], str]) -> str:
-    """A fresh PostgreSQL database, dropped after."""
+def pg_databases(pg_admin: Any) -> Iterator[Callable[..., str]]:
+    """new(template=None) -> the URL of a fresh PostgreSQL database (empty, or a copy of `template`); all dropped."""
+    names: list[str] = []
+
+    def new(template: str | None = None) -> str:
+        names.append(f"gel_test_{uuid.uuid4().hex[:12]}")
+        with pg_admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {names[-1]}" + (f" TEMPLATE {template}" if template else ""))
+        return POSTGRES.rsplit("/", 1)[0] + "/" + names[-1]
+
+    yield new
+    with pg_admin.connect() as conn:
+        for name in names:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url(pg_databases: Callable[..., str]) -> str:
+    """A fresh, empty PostgreSQL database, dropped after."""
     return pg_databases()
 
 
@@ -126,10 +153,10 @@ def redis_url() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
 def database_url(request) -> str:
-    """The API suite runs on both databases."""
+    """The API suite runs on both databases: a new SQLite file, or a fresh PostgreSQL database with the schema."""
     if request.param == "sqlite":
         return "sqlite:///usage.db"
-    return request.getfixturevalue("pg_url")
+    return request.getfixturevalue("pg_databases")(request.getfixturevalue("pg_schema_template"))
 
 
 @pytest.fixture

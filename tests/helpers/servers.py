@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers.zygote import Forked, Zygote
+from tests.helpers.forked import Forked, Zygote
 
 ROOT = CHECKOUT = Path(__file__).resolve().parents[2]
 # GEL_TEST_SPAWN=1: every server a fresh `python -m app`, none forked from the zygote (tests/helpers/zygote.py).
@@ -84,7 +84,7 @@ class PortTaken(AssertionError):
 def async_mode(config_path: Path) -> str | None:
     """The config's [server] async_mode, None if the file does not parse (the server itself will say why)."""
     try:
-        with open(config_path, "rb") as f:
+        with open(ROOT / config_path, "rb") as f:  # the server reads it from ROOT, its working directory
             return tomllib.load(f).get("server", {}).get("async_mode", "eventlet")
     except (OSError, tomllib.TOMLDecodeError, AttributeError):
         return None

@@ -1,48 +1,44 @@
 """A pre-loaded parent that forks server processes for the tests: `python -m app` without its second of imports.
 
-`python -m tests.helpers.zygote eventlet|threading` does what `python -m app` does before it reads its arguments
-(eventlet's monkey patch first in eventlet mode, then Flask, SQLAlchemy, Socket.IO and the app), then waits for
-requests on stdin, one JSON line each, and answers on stdout:
+`python -m tests.helpers.zygote eventlet|threading` imports what `python -m app` imports, in the same order
+(app.__main__ and its config first, eventlet's monkey patch next in eventlet mode, then Flask, SQLAlchemy,
+Socket.IO and the app), then answers requests from stdin, one JSON line each, on stdout:
   {"start": {"args": [...], "cwd": ..., "env": {...}, "log": ..., "nofile": [soft, hard]}} -> {"pid": N}
   {"status": N} -> {"returncode": null while it runs, else as subprocess.Popen gives it}
-Each child runs app.__main__.main(args) with its own log as stdout and stderr, working directory, environment and
-open-files limit, and exits with what main returns, as the real entry point does. The zygote never runs the
-eventlet hub, so each child starts one of its own. It exits, killing any child still running, when stdin closes.
+  {"signal": N, "sig": S} -> {"sent": true if N still ran and got S}
+Only the zygote reaps its children, so a pid it answers about is never one the system gave to another process.
+Each child gets its own event hub, log (stdout and stderr), working directory, environment and open-files limit,
+runs app.__main__.main(args), and ends as the interpreter would: non-daemon threads joined, atexit handlers run.
+The zygote exits, killing any child still running, when stdin closes. The client is tests/helpers/forked.py.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import io
-import json
-import os
-import resource
-import signal
-import subprocess
 import sys
-import threading
-import time
-import traceback
-from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+import app.__main__  # what a real start imports before anything else: its config, logging, the toolkit
 
+MODE = sys.argv[1] if __name__ == "__main__" else "threading"
+if MODE == "eventlet":  # as app.__main__.main does it, before Flask, SQLAlchemy or redis load
+    import warnings
 
-def preload(mode: str) -> None:
-    """Import what the server imports, in the same order as app.__main__.main does."""
-    if mode == "eventlet":
-        import warnings
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    import eventlet
 
-        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-        import eventlet
+    eventlet.monkey_patch()
 
-        eventlet.monkey_patch()
-    import app.__main__
-    import app.factory
-    import app.logs
-    import app.realtime.watchdog  # noqa: F401
+import contextlib  # noqa: E402  (after the patch, as in the server)
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import signal  # noqa: E402
+import traceback  # noqa: E402
+from typing import Any  # noqa: E402
+
+import app.factory  # noqa: E402
+import app.logs  # noqa: E402
+import app.realtime.watchdog  # noqa: E402
 
 
 def exit_code(value: Any) -> int:
@@ -55,8 +51,18 @@ def exit_code(value: Any) -> int:
     return 1
 
 
-def run_child(request: dict[str, Any]) -> int:
-    """In the forked child: become the server the request describes, run it, return its exit status."""
+def own_hub() -> None:
+    """Give the child an event hub of its own: eventlet made one (an epoll) in the zygote, shared by every fork."""
+    if MODE == "eventlet":
+        from eventlet import hubs
+
+        inherited = hubs.get_hub()
+        del hubs._threadlocal.hub  # get_hub() makes a new one on first use
+        inherited.poll.close()
+
+
+def become(request: dict[str, Any]) -> None:
+    """In the forked child: take the log, directory, environment and limits the request describes."""
     log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -69,21 +75,35 @@ def run_child(request: dict[str, Any]) -> int:
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True, line_buffering=True)
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True, line_buffering=True,
                                   errors="backslashreplace")
+    own_hub()
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
-    soft, hard = request["nofile"]
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, tuple(request["nofile"]))
     sys.argv = [os.path.join(request["cwd"], "app", "__main__.py"), *request["args"]]
-    from app.__main__ import main
 
+
+def run_child(request: dict[str, Any]) -> int:
+    """Become the server, run it, end as an interpreter does; return the exit status."""
+    become(request)
     try:
-        return exit_code(main(request["args"]))
+        code = exit_code(app.__main__.main(request["args"]))
     except SystemExit as exc:
-        return exit_code(exc.code)
-    except BaseException:  # what the interpreter does with an uncaught exception: print it, exit 1
+        code = exit_code(exc.code)
+    except KeyboardInterrupt:  # as the interpreter does: the traceback, then death by SIGINT
         traceback.print_exc()
-        return 1
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        code = 1
+    except BaseException:  # an uncaught exception: printed, exit status 1
+        traceback.print_exc()
+        code = 1
+    import atexit
+    import threading
+
+    threading._shutdown()  # non-daemon threads are waited for, then the atexit handlers run
+    atexit._run_exitfuncs()
+    return code
 
 
 def fork_child(request: dict[str, Any]) -> int:
@@ -94,10 +114,11 @@ def fork_child(request: dict[str, Any]) -> int:
     code = 1
     try:
         code = run_child(request)
-        atexit._run_exitfuncs()  # what a normal interpreter exit runs (logging's flush among others)
+    except BaseException:  # a failure to become the server (no log, no directory): said, not swallowed
+        traceback.print_exc()
     finally:
         for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):  # a closed log: nothing more to say
+            with contextlib.suppress(Exception):  # a closed log: nothing more can be said
                 stream.flush()
         os._exit(code)
 
@@ -107,117 +128,57 @@ def returncode(status: int) -> int:
     return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
-def serve() -> None:
-    """Answer requests from stdin until it closes; then kill and reap every child still running."""
-    ended: dict[int, int] = {}
-    running: set[int] = set()
+class Children:
+    """The zygote's children: those running, and how the others ended."""
 
-    def reap() -> None:
-        while running:
+    def __init__(self) -> None:
+        self.running: set[int] = set()
+        self.ended: dict[int, int] = {}
+
+    def reap(self) -> None:
+        """Collect the children that have ended."""
+        while self.running:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if not pid:
                 return
-            running.discard(pid)
-            ended[pid] = returncode(status)
+            self.running.discard(pid)
+            self.ended[pid] = returncode(status)
 
-    for line in sys.stdin.buffer:
-        request = json.loads(line)
-        reap()
+    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request's answer."""
+        self.reap()
         if "start" in request:
             pid = fork_child(request["start"])
-            running.add(pid)
-            answer = {"pid": pid}
-        else:
-            pid = request["status"]
-            answer = {"returncode": ended.get(pid) if pid not in running else None}
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
-    for pid in running:
-        os.kill(pid, signal.SIGKILL)
-    for pid in list(running):
-        os.waitpid(pid, 0)
+            self.running.add(pid)
+            return {"pid": pid}
+        pid = request.get("status", request.get("signal"))
+        if pid not in self.running and pid not in self.ended:
+            return {"error": f"no child {pid}"}
+        if "signal" in request:
+            if pid in self.running:  # not reaped: still ours, whatever the system does with pids
+                os.kill(pid, request["sig"])
+            return {"sent": pid in self.running}
+        return {"returncode": None if pid in self.running else self.ended[pid]}
+
+    def kill_all(self) -> None:
+        """SIGKILL every child still running and reap it."""
+        for pid in self.running:
+            os.kill(pid, signal.SIGKILL)
+        for pid in self.running:
+            os.waitpid(pid, 0)
+        self.running.clear()
 
 
-class Forked:
-    """A server forked by a zygote, with the parts of subprocess.Popen the tests use."""
-
-    def __init__(self, zygote: Zygote, pid: int):
-        self.zygote, self.pid, self.returncode = zygote, pid, None
-
-    def poll(self) -> int | None:
-        """The exit status once the server has ended, else None."""
-        if self.returncode is None:
-            self.returncode = self.zygote.ask({"status": self.pid})["returncode"]
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        """Wait for the end (subprocess.TimeoutExpired after `timeout` seconds); the exit status."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(f"server {self.pid}", timeout)
-            time.sleep(0.01)  # one status request per wakeup: this loop waits on the exit, not a duration
-        return self.returncode
-
-    def send_signal(self, sig: int) -> None:
-        """Signal the server if it still runs."""
-        if self.poll() is None:
-            os.kill(self.pid, sig)
-
-    def terminate(self) -> None:
-        """SIGTERM."""
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        """SIGKILL."""
-        self.send_signal(signal.SIGKILL)
-
-
-class Zygote:
-    """The client side: one zygote process per async mode, started on first use, stopped with this process."""
-
-    _started: dict[str, Zygote] = {}
-    _guard = threading.Lock()
-
-    def __init__(self, mode: str):
-        self.mode = mode
-        self.lock = threading.Lock()
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.helpers.zygote", mode], cwd=ROOT,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        atexit.register(self.close)
-
-    @classmethod
-    def of(cls, mode: str) -> Zygote:
-        """The running zygote for `mode` (started now if there is none)."""
-        with cls._guard:
-            zygote = cls._started.get(mode)
-            if zygote is None or zygote.proc.poll() is not None:
-                zygote = cls._started[mode] = cls(mode)
-            return zygote
-
-    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One request, one answer."""
-        with self.lock:
-            self.proc.stdin.write((json.dumps(request) + "\n").encode())
-            self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"the {self.mode} zygote exited with {self.proc.wait()}")
-        return json.loads(line)
-
-    def start(self, args: list[str], cwd: str, env: dict[str, str], log: str) -> Forked:
-        """Fork `python -m app ARGS` with this process's open-files limit, as a spawned child would inherit it."""
-        nofile = list(resource.getrlimit(resource.RLIMIT_NOFILE))
-        answer = self.ask({"start": {"args": args, "cwd": cwd, "env": env, "log": log, "nofile": nofile}})
-        return Forked(self, answer["pid"])
-
-    def close(self) -> None:
-        """Stop the zygote: it kills what it still runs."""
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            self.proc.wait()
+def serve() -> None:
+    """Answer requests from stdin until it closes; then kill and reap every child still running."""
+    children = Children()
+    try:
+        for line in sys.stdin.buffer:
+            sys.stdout.write(json.dumps(children.answer(json.loads(line))) + "\n")
+            sys.stdout.flush()
+    finally:
+        children.kill_all()
 
 
 if __name__ == "__main__":
-    preload(sys.argv[1])
     serve()
