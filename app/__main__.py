@@ -42,6 +42,16 @@ def werkzeug_options(idle_timeout_s: float) -> dict[str, Any]:
     return {"allow_unsafe_werkzeug": True, "request_handler": handler}
 
 
+def patch_for_eventlet() -> None:
+    """The only place that knows about eventlet: patch before Flask, SQLAlchemy or redis load."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # its text starts with a newline
+    import eventlet
+
+    eventlet.monkey_patch()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the server; return an exit code (2 for a configuration that must not run)."""
     args = parse_args(argv)
@@ -57,13 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {reason}", file=sys.stderr)
         return 2
     if cfg.async_mode == "eventlet":
-        # The only place that knows about eventlet: patch before Flask, SQLAlchemy or redis load.
-        import warnings
-
-        warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # its text starts with a newline
-        import eventlet
-
-        eventlet.monkey_patch()
+        patch_for_eventlet()
 
     from app.factory import create_app
     from app.logs import ACCESS_LOGGER, setup_logging

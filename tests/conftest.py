@@ -76,12 +76,22 @@ def _reachable(probe: Callable[[], object]) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
+def pg_database(name: str) -> str:
+    """The URL of database `name` on $GEL_TEST_POSTGRES, as a config file gives it."""
+    return POSTGRES.rsplit("/", 1)[0] + "/" + name
+
+
+def pg_engine(url: str, **options: Any) -> Any:
+    """A SQLAlchemy engine on `url` through pg8000, the driver the server uses (app/config.py)."""
+    import sqlalchemy as sa
+
+    return sa.create_engine("postgresql+pg8000://" + url.split("://", 1)[1], **options)
+
+
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[Any]:
     """An AUTOCOMMIT engine on $GEL_TEST_POSTGRES (default: 127.0.0.1:5432) for creating and dropping databases."""
-    import sqlalchemy as sa
-
-    admin = sa.create_engine("postgresql+pg8000://" + POSTGRES.split("://", 1)[1], isolation_level="AUTOCOMMIT")
+    admin = pg_engine(POSTGRES, isolation_level="AUTOCOMMIT")
     problem = _reachable(lambda: admin.connect().close())
     if problem:
         admin.dispose()
@@ -95,14 +105,12 @@ def pg_schema_template(pg_admin: Any) -> Iterator[str]:
     """A database of this worker holding the current schema, made by the real migrations once: fresh ones are
     copies of it, so each API test on PostgreSQL does not run every migration again (tests/test_migrations.py runs
     them on empty and old databases)."""
-    import sqlalchemy as sa
-
     from app.migrations import migrate
 
     name = f"gel_template_{uuid.uuid4().hex[:12]}"
     with pg_admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine = sa.create_engine("postgresql+pg8000://" + POSTGRES.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name)
+    engine = pg_engine(pg_database(name))
     try:
         migrate(engine)
     finally:
@@ -121,7 +129,7 @@ def pg_databases(pg_admin: Any) -> Iterator[Callable[..., str]]:
         names.append(f"gel_test_{uuid.uuid4().hex[:12]}")
         with pg_admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE DATABASE {names[-1]}" + (f" TEMPLATE {template}" if template else ""))
-        return POSTGRES.rsplit("/", 1)[0] + "/" + names[-1]
+        return pg_database(names[-1])
 
     yield new
     with pg_admin.connect() as conn:

@@ -20,12 +20,7 @@ import app.__main__  # what a real start imports before anything else: its confi
 
 MODE = sys.argv[1] if __name__ == "__main__" else "threading"
 if MODE == "eventlet":  # as app.__main__.main does it, before Flask, SQLAlchemy or redis load
-    import warnings
-
-    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-    import eventlet
-
-    eventlet.monkey_patch()
+    app.__main__.patch_for_eventlet()
 
 import contextlib  # noqa: E402  (after the patch, as in the server)
 import io  # noqa: E402
