@@ -31,7 +31,7 @@ keyUsage = critical, keyCertSign, cRLSign
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 EOF
-    openssl req -x509 -new -config "$conf" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
+    openssl req -utf8 -x509 -new -config "$conf" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
         -days 3650 -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
     chmod 644 "$dir/ca.crt"
     echo "$dir/ca.crt: the CA certificate to install on browsers, kiosks and dispensers"
@@ -69,7 +69,7 @@ subjectAltName = $(subject_alt_names "$@")
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
 EOF
-    openssl req -new -config "$conf" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    openssl req -utf8 -new -config "$conf" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
         -keyout "$dir/$name.key" -out "$csr" 2>/dev/null
     openssl x509 -req -in "$csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -set_serial "0x$(openssl rand -hex 16)" \
         -sha256 -days 825 -extfile "$conf" -extensions v3_server -out "$dir/$name.crt" 2>/dev/null

@@ -213,3 +213,14 @@ def test_message_queue_over_tls_with_a_password(redis_tls, server_factory, tmp_p
         assert not marker.exists()
     finally:
         client.disconnect()
+
+
+def test_lan_ca_keeps_a_non_ascii_name_as_written(tmp_path):
+    # The docs' example name: without `openssl req -utf8` it was stored double-encoded ("HÃ´pital Nord â€“ …").
+    if shutil.which("openssl") is None:
+        skip_or_fail("openssl is not installed (apt-get install openssl)")
+    name = "Hôpital Nord – gel dispensers CA"
+    subprocess.run([DEPLOY / "lan-ca.sh", "ca", tmp_path / "ca", name], check=True, capture_output=True)
+    subject = subprocess.run(["openssl", "x509", "-noout", "-subject", "-nameopt", "RFC2253,-esc_msb",
+                              "-in", tmp_path / "ca" / "ca.crt"], check=True, capture_output=True).stdout
+    assert subject.decode("utf-8").strip() == f"subject=CN={name}"
