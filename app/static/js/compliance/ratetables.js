@@ -4,6 +4,8 @@
 import { rates as R } from "./rates.js";
 import { el } from "../shared/format.js";
 
+const cell = el; // a table cell: el(tag, className, text)
+
 const PERIOD_COLUMNS = ["first", "patients", "opps", "hands", "compliance", "entries", "entry_rate", "gel", "ml_pd",
   "state"];
 const HEADS = {
