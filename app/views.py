@@ -92,12 +92,6 @@ def is_kiosk() -> bool:
     return (request.args.get("kiosk") or "").lower() in ("1", "true", "yes", "on")
 
 
-# The dashboard's scripts, one job each, in load order (plain ES2019 files, no build step).
-DASHBOARD_MODULES = ("format", "state", "live", "panels", "groups", "cards", "kiosk", "charts", "rates", "kioskrate",
-                     "dashboard")
-TOURNEE_MODULES = ("format", "state", "live", "token", "tournee")
-COMPLIANCE_MODULES = ("format", "state", "live", "token", "rates", "ratetables", "ratechart", "census", "compliance")
-REPORT_MODULES = ("format", "rates", "ratetables", "ratechart", "report")
 PAGE_S = 10  # kiosk: seconds per page when the dispensers do not fit one screen
 
 
@@ -149,7 +143,7 @@ def html_page(html: str) -> Response:
     return resp
 
 
-def render_page(template: str, modules: tuple[str, ...], kiosk: bool | None = None, **extra: Any) -> Response:
+def render_page(template: str, kiosk: bool | None = None, **extra: Any) -> Response:
     """A page in the asked language, for everything or the `?group=` asked for; `kiosk` forces the mode, `extra`
     goes into the settings its scripts read."""
     lang = pick_language()
@@ -161,25 +155,25 @@ def render_page(template: str, modules: tuple[str, ...], kiosk: bool | None = No
         settings["kiosk"] = kiosk
     settings.update(extra)
     return html_page(render_template(template, t=strings, lang=lang, kiosk=settings["kiosk"], group=group,
-                                     version=settings["version"], settings=settings, modules=modules))
+                                     version=settings["version"], settings=settings))
 
 
 @bp.get("/")
 def index() -> Response:
     """The live dashboard, in French or English, normal or kiosk, for everything or one group."""
-    return render_page("index.html", DASHBOARD_MODULES)
+    return render_page("index.html")
 
 
 @bp.get("/tournee")
 def tournee() -> Response:
     """The refill round for phones: the dispensers to refill, most urgent first, with a "Refilled" button."""
-    return render_page("tournee.html", TOURNEE_MODULES, kiosk=False)
+    return render_page("tournee.html", kiosk=False)
 
 
 @bp.get("/conformite")
 def conformite() -> Response:
     """Hand-hygiene compliance of a group against its target: weeks, days, reference, census form; live."""
-    return render_page("conformite.html", COMPLIANCE_MODULES, kiosk=False, today=today().isoformat())
+    return render_page("conformite.html", kiosk=False, today=today().isoformat())
 
 
 @bp.get("/rapport")
@@ -189,7 +183,7 @@ def rapport() -> Response:
     raw = request.args.get("week")
     monday = iso_week(raw) if raw else now - timedelta(days=now.weekday())
     iso = monday.isocalendar()
-    return render_page("rapport.html", REPORT_MODULES, kiosk=False, today=now.isoformat(),
+    return render_page("rapport.html", kiosk=False, today=now.isoformat(),
                        week=f"{iso.year}-W{iso.week:02d}", week_from=monday.isoformat(),
                        week_to=(monday + timedelta(days=6)).isoformat())
 

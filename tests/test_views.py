@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from app.views import DASHBOARD_MODULES, content_hash
+from app.views import content_hash
 
 STATIC = Path(__file__).resolve().parent.parent / "app" / "static"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "app" / "translations"
@@ -121,11 +122,55 @@ def test_static_files_are_served(client) -> None:
     tags = parse(client.get("/").get_data(as_text=True))
     assets = [attrs["src"] for tag, attrs in tags.tags if tag == "script" and attrs.get("src")]
     assets += [attrs["href"] for tag, attrs in tags.tags if tag == "link" and attrs.get("rel") == "stylesheet"]
-    assert len(assets) == 3 + len(DASHBOARD_MODULES)  # two vendored scripts, the modules, the stylesheet
+    assert len(assets) == 4  # two vendored scripts, the entry module, the stylesheet
     for asset in assets:
         resp = client.get(asset)
         assert resp.status_code == 200, asset
         resp.close()
+
+
+IMPORT = re.compile(r'^import .* from "(\.{1,2}/[\w/]+\.js)";$', re.M)
+
+
+def imported(client, entry: str) -> set[str]:
+    """Every module URL the entry module reaches through its static imports, fetched as the browser would."""
+    seen, todo = set(), [entry.split("?")[0]]
+    while todo:
+        url = todo.pop()
+        if url in seen:
+            continue
+        seen.add(url)
+        resp = client.get(url)
+        assert resp.status_code == 200, url
+        # Imports carry no ?v=: they stay fresh because every static file is revalidated (base.html says why).
+        assert "no-cache" in resp.headers["Cache-Control"] and resp.headers.get("ETag"), url
+        base = url.rsplit("/", 1)[0] + "/"
+        todo += [posixpath.normpath(base + rel) for rel in IMPORT.findall(resp.get_data(as_text=True))]
+        resp.close()
+    return seen
+
+
+def test_each_page_has_one_entry_module_that_reaches_its_modules(client) -> None:
+    entries = {}
+    for url in ("/", "/?kiosk=1", "/tournee", "/conformite", "/rapport"):
+        tags = parse(client.get(url).get_data(as_text=True))
+        scripts = [attrs for tag, attrs in tags.tags if tag == "script" and attrs.get("src")]
+        modules = [a["src"] for a in scripts if a.get("type") == "module"]
+        assert len(modules) == 1, (url, scripts)
+        assert all(a["src"].startswith("/static/vendor/") for a in scripts if a.get("type") != "module"), url
+        entries[url] = modules[0]
+    reached = {url: imported(client, entry) for url, entry in entries.items()}
+    assert len(reached["/"]) > 10 and "/static/js/dashboard/render.js" in reached["/"]
+    assert "/static/js/compliance/census.js" in reached["/conformite"]
+    every = {"/static/js/" + p.relative_to(STATIC / "js").as_posix() for p in (STATIC / "js").rglob("*.js")}
+    assert set().union(*reached.values()) == every  # no module left unused
+
+
+def test_no_script_hangs_names_on_window_and_none_is_long() -> None:
+    for path in (STATIC / "js").rglob("*.js"):
+        text = path.read_text(encoding="utf-8")
+        assert "window.Gel" not in text and "globalThis." not in text or path.name == "vendor.js", path
+        assert len(text.splitlines()) <= 250, path
 
 
 def test_vendored_libraries_with_licences() -> None:

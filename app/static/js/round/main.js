@@ -1,0 +1,180 @@
+/* Refill round (`/tournee?group=ID`), for a cleaner's phone: the dispensers to refill, lowest and soonest empty
+ * first, each with its group path and a big "Refilled" button. The token (admin or maintenance) is typed once and
+ * kept in localStorage, sent as a Bearer header: no cookie session. The live push confirms the refill. */
+import { $, el, fill, levelOf, levelText, pathText, perFrame, setText, whenText } from "../shared/format.js";
+import { live } from "../shared/live.js";
+import { S } from "../shared/settings.js";
+import { state } from "../shared/state.js";
+import { staffToken } from "../shared/token.js";
+
+const REFILL_BELOW_PCT = 50; // a round refills what would not last until the next one
+const SOON_MS = 48 * 3600000;
+const round = { ids: [], items: new Map(), membership: -1, showAll: false, asked: new Map() };
+
+const t = (key, values) => fill(S[key] || key, values || {});
+
+const token = () => staffToken.get(); // token.js: kept in localStorage, shared with the census form
+
+function setToken(value) {
+  staffToken.set(value);
+  showTokenForm(!value, false);
+}
+
+function showTokenForm(show, refused) {
+  $("token-form").hidden = !show;
+  $("token-error").hidden = !refused;
+  $("forget-token").hidden = show;
+  if (show) $("token").focus();
+}
+
+function needsRefill(entry) {
+  const level = levelOf(entry);
+  const soon = entry.empty_at && new Date(entry.empty_at).getTime() - Date.now() < SOON_MS;
+  return round.showAll || entry.low || level < REFILL_BELOW_PCT || !!soon;
+}
+
+function byUrgency(a, b) {
+  const d = levelOf(a) - levelOf(b);
+  if (d) return d;
+  const ta = a.empty_at ? new Date(a.empty_at).getTime() : Infinity;
+  const tb = b.empty_at ? new Date(b.empty_at).getTime() : Infinity;
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return state.collator.compare(a.name, b.name);
+}
+
+function buildItem(entry) {
+  const li = el("li", "refill-item");
+  li.dataset.id = entry.id;
+  const p = {
+    name: el("h2", "refill-name"), path: el("p", "refill-path"), bar: el("span", "bar"),
+    fill: el("span", "bar-fill"), level: el("span", "refill-level"), when: el("span", "refill-when"),
+    button: el("button", "refill-button big-button", t("refill")), status: el("p", "refill-status"),
+  };
+  p.button.type = "button";
+  p.status.setAttribute("role", "status");
+  p.bar.appendChild(p.fill);
+  const gauge = el("div", "refill-gauge");
+  gauge.append(p.bar, p.level, p.when);
+  const info = el("div", "refill-info");
+  info.append(p.name, p.path, gauge);
+  li.append(info, p.button, p.status);
+  li._parts = p;
+  p.button.addEventListener("click", () => refill(entry.id));
+  return li;
+}
+
+function renderItem(li, entry) {
+  const p = li._parts;
+  li.classList.toggle("is-low", !!entry.low);
+  li.classList.toggle("is-offline", !entry.online);
+  setText(p.name, entry.name);
+  setText(p.path, pathText(entry) || entry.id);
+  p.fill.style.width = levelOf(entry) + "%"; // CSSOM: allowed by the style-src CSP
+  setText(p.level, levelText(entry));
+  let when = entry.empty_at ? fill(S.empty_at, { when: whenText(entry.empty_at) }) : S.empty_unknown;
+  if (!entry.online) when = S.offline + " · " + when;
+  setText(p.when, when);
+  const asked = round.asked.get(entry.id);
+  if (asked && (entry.refilled_at || "") !== asked.refilledAt) {
+    // The push (or poll) carries the new refill: the level went back up, on the server's word.
+    round.asked.delete(entry.id);
+    li.classList.add("is-refilled");
+    setText(p.status, t("refill_confirmed", { level: levelText(entry) }));
+    p.button.disabled = false;
+  }
+}
+
+async function refill(id) {
+  const li = round.items.get(id);
+  const entry = state.entry(id);
+  const value = token();
+  if (!value) {
+    showTokenForm(true, false);
+    return;
+  }
+  li._parts.button.disabled = true;
+  round.asked.set(id, { refilledAt: entry ? entry.refilled_at || "" : "" });
+  setText(li._parts.status, t("refill_sent"));
+  try {
+    const resp = await live.fetch("api/dispensers/" + encodeURIComponent(id) + "/refill", {
+      method: "POST", headers: { Authorization: "Bearer " + value }, cache: "no-store",
+    });
+    if (resp.status === 401 || resp.status === 403) {
+      round.asked.delete(id);
+      setToken("");
+      showTokenForm(true, true);
+      setText(li._parts.status, t("token_refused"));
+      li._parts.button.disabled = false;
+      return;
+    }
+    if (!resp.ok) throw new Error("HTTP " + resp.status);
+    setText(li._parts.status, t("refill_done"));
+    if (!live.socketUp()) live.poll(false); // no push coming: ask now
+  } catch (err) {
+    round.asked.delete(id);
+    setText(li._parts.status, t("refill_failed"));
+    li._parts.button.disabled = false;
+  }
+}
+
+/** The list keeps every entry it showed (a refilled one stays, confirmed, until the page is reloaded). */
+function render(change) {
+  if (!state.payload) return;
+  if (change.relayout && !round.showAll) {
+    // "Show all" unticked: drop what needs no refill, except the entries just refilled on this round.
+    round.ids.forEach((id) => {
+      const e = state.entry(id);
+      const done = round.items.get(id).classList.contains("is-refilled") || round.asked.has(id);
+      if (!e || (!needsRefill(e) && !done)) round.items.delete(id);
+    });
+  }
+  const fresh = state.sorted().filter((e) => !round.items.has(e.id) && needsRefill(e));
+  if (fresh.length || round.membership !== state.membership || change.relayout) {
+    round.membership = state.membership;
+    const entries = Array.from(round.items.keys()).map(state.entry).filter(Boolean).concat(fresh).sort(byUrgency);
+    round.ids = entries.map((e) => e.id);
+    const nodes = entries.map((e) => {
+      if (!round.items.has(e.id)) round.items.set(e.id, buildItem(e));
+      renderItem(round.items.get(e.id), e);
+      return round.items.get(e.id);
+    });
+    $("refill-list").replaceChildren(...nodes);
+  } else {
+    (change.changed || []).forEach((id) => {
+      if (round.items.has(id)) renderItem(round.items.get(id), state.entry(id));
+    });
+  }
+  const open = round.ids.map(state.entry).filter((e) => e && (e.low || levelOf(e) < REFILL_BELOW_PCT)).length;
+  setText($("refill-count"), t("to_refill", { n: open }));
+  $("refill-empty").hidden = round.ids.length > 0;
+}
+
+function start() {
+  let pending = null;
+  const flush = perFrame(() => {
+    const change = pending;
+    pending = null;
+    render(change || {});
+  });
+  const request = (change) => {
+    pending = pending || { changed: new Set() };
+    (change.changed || []).forEach((id) => pending.changed.add(id));
+    if (change.relayout) pending.relayout = true;
+    flush();
+  };
+  state.onChange(request);
+  $("token-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = $("token").value.trim();
+    if (value) setToken(value);
+  });
+  $("forget-token").addEventListener("click", () => setToken(""));
+  $("show-all").addEventListener("change", (event) => {
+    round.showAll = event.target.checked;
+    request({ relayout: true });
+  });
+  showTokenForm(!token(), false);
+  live.start();
+}
+
+start();
