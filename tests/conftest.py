@@ -198,6 +198,17 @@ def sio_client(app, client):
 
 
 @pytest.fixture
+def delta_client(app, client):
+    """Flask-SocketIO's test client, joined to the whole fleet's deltas (as the dashboard page is)."""
+    sio = socketio.test_client(app, flask_test_client=client)
+    assert sio.emit("join", {"group": None}, callback=True)["group"] is None
+    sio.get_received()
+    yield sio
+    if sio.is_connected():
+        sio.disconnect()
+
+
+@pytest.fixture
 def post(client) -> Callable:
     """POST usage as a dispenser: post(body, dispenser="entree") -> response."""
 

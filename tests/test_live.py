@@ -49,24 +49,26 @@ def test_rejected_posts_push_nothing(sio_client, post, client):
     assert payloads(sio_client) == []
 
 
-def test_alert_change_is_pushed_without_any_post(app, sio_client, client):
+def test_alert_change_is_pushed_without_any_post(app, sio_client, delta_client, client):
     """The periodic check pushes when a dispenser goes offline even though nothing was posted."""
     client.post("/mettre_a_jour_donnees", json={"gel_used": 1, "hands_detected": 1},
                 headers=bearer(TOKENS['entree']))
     memory = AlertMemory(None, 1)
     assert not check_alerts(app, memory)  # the first check only learns the state
     sio_client.get_received()
+    delta_client.get_received()
     assert not check_alerts(app, memory)
     assert payloads(sio_client) == []  # nothing changed, nothing pushed
     store = app.extensions["usage_store"]
     with store.writer() as conn:  # the dispenser was last heard from long ago (a write takes the next seq)
         conn.execute(dispensers.update().values(last_seen=1.0, updated_at=time.time(), seq=next_seq(conn).seq))
     assert check_alerts(app, memory)
-    received = sio_client.get_received()
-    deltas = [m["args"][0] for m in received if m["name"] == DELTA]  # at once: what changed
+    deltas = [m["args"][0] for m in delta_client.get_received() if m["name"] == DELTA]  # at once: what changed
     assert len(deltas) == 1 and [d["online"] for d in deltas[0]["dispensers"]] == [False] * 3
     assert {"dispenser": "entree", "name": "Entrée", "kind": "offline"} in deltas[0]["alerts"]
-    # The full figures follow within a second (coalesced), for the clients that read only those.
+    # The full figures, for the clients that read only those (and never a delta).
+    received = sio_client.get_received()
+    assert [m for m in received if m["name"] == DELTA] == []
     pushed = [m["args"][0] for m in received if m["name"] == EVENT]
     wait_for(lambda: pushed.extend(payloads(sio_client)) or pushed, 3, message="the full figures")
     assert len(pushed) == 1

@@ -44,25 +44,25 @@ def test_with_no_dashboard_a_post_builds_no_push_yet_answers_the_totals(app, cli
     dashboard.disconnect()
 
 
-def test_requests_sharing_a_commit_share_its_push(app, sio_client, post):
+def test_requests_sharing_a_commit_share_its_push(app, delta_client, post):
 
     post({"gel_used": 1, "hands_detected": 1})
-    sio_client.get_received()
+    delta_client.get_received()
     with app.app_context():
         seq = app.extensions["push_state"].pushed
         # Another request of the same group commit: the push already sent carries its data.
         assert pushes.push_after(seq) is False
-        assert deltas(sio_client) == []
+        assert deltas(delta_client) == []
         # A later commit is pushed again.
         post({"gel_used": 1, "hands_detected": 1})
-        assert [p["hands_detected"] for p in deltas(sio_client)] == [2]
+        assert [p["hands_detected"] for p in deltas(delta_client)] == [2]
         assert pushes.push_after(seq) is False
 
 
-def test_a_post_committed_while_a_push_is_built_is_pushed_by_its_builder(app, sio_client, post, monkeypatch):
+def test_a_post_committed_while_a_push_is_built_is_pushed_by_its_builder(app, delta_client, post, monkeypatch):
 
     post({"gel_used": 1, "hands_detected": 1})
-    sio_client.get_received()
+    delta_client.get_received()
     built: list[int] = []
     depth = [0, 0]  # now, deepest
     real = pushes.PushState.send_deltas
@@ -84,7 +84,7 @@ def test_a_post_committed_while_a_push_is_built_is_pushed_by_its_builder(app, si
     wait_for(lambda: len(built) == 2, 5, message="the second round")
     assert built == [2, 3] and depth[1] == 1
     received: list[dict] = []
-    wait_for(lambda: received.extend(deltas(sio_client)) or len(received) >= 2, 5, message="both pushes")
+    wait_for(lambda: received.extend(deltas(delta_client)) or len(received) >= 2, 5, message="both pushes")
     # Each round carries the changes it read; the last one ends on the final totals, each change once.
     assert [p["hands_detected"] for p in received] == [2, 3]
     assert received[1]["base"] == received[0]["seq"]

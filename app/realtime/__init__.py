@@ -29,6 +29,8 @@ def current_payload() -> Payload:
     return get_figures().payload()
 
 
-def push() -> None:
-    """Send the full figures to the clients that read them (of every server process, through the queue)."""
-    socketio.emit(EVENT, current_payload(), to=FULL_ROOM)
+def push() -> int:
+    """Send the full figures to the clients that read them (of every server process, through the queue); their size."""
+    payload = current_payload()
+    socketio.emit(EVENT, payload, to=FULL_ROOM)
+    return len(payload.encoded()[0])

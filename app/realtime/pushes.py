@@ -19,7 +19,10 @@ from app.realtime import DELTA, FULL_ROOM, group_room, socketio
 from app.realtime.rooms import reaches
 from app.services import get_figures
 
-FULL_EVERY_S = 1.0  # the full figures go out at most this often
+FULL_EVERY_S = 1.0  # large full figures go out at most this often
+# Full figures smaller than this go out after every change, as the seed's clients expect: a few dozen dispensers
+# (a 3-dispenser site's are about 1 KB). Above it, one push a second bounds what every use costs the old clients.
+PROMPT_FULL_BYTES = 16 * 1024
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +43,7 @@ class PushState:
         self.again = False
         self.full_due = 0.0  # monotonic time before which no full figures go out
         self.full_waiting = False
+        self.full_small = False  # the last full figures sent were under PROMPT_FULL_BYTES: send each change's
 
     def push_round(self) -> None:
         """Send the deltas of every change since the last round, then the full figures when due."""
@@ -65,8 +69,11 @@ class PushState:
                     socketio.emit(DELTA, delta, to=room)
 
     def full_soon(self) -> None:
-        """The full figures for the old clients: now if the last ones went a second ago, else once, then."""
+        """The full figures for the old clients: now if small or if the last ones went a second ago, else then."""
         if not reaches(FULL_ROOM):
+            return
+        if self.full_small:
+            self.full_small = realtime.push() < PROMPT_FULL_BYTES
             return
         with self.lock:
             if self.full_waiting:
@@ -76,7 +83,7 @@ class PushState:
             if wait <= 0:
                 self.full_due = time.monotonic() + FULL_EVERY_S
         if wait <= 0:
-            realtime.push()
+            self.full_small = realtime.push() < PROMPT_FULL_BYTES
         else:
             socketio.start_background_task(self._full_later, current_app._get_current_object(), wait)
 
@@ -88,7 +95,7 @@ class PushState:
             self.full_due = time.monotonic() + FULL_EVERY_S
         with app.app_context():
             try:
-                realtime.push()
+                self.full_small = realtime.push() < PROMPT_FULL_BYTES
             except Exception:
                 log.exception("full figures push failed")
 

@@ -13,7 +13,7 @@ import app.realtime as realtime
 from app.figures import Payload
 from app.realtime import socketio
 from app.realtime.pushes import push_write
-from app.services import get_store
+from app.services import get_figures, get_store
 
 log = logging.getLogger(__name__)
 
@@ -24,21 +24,42 @@ def alert_state(payload: Payload) -> str:
 
 
 def push_if_alerts_changed(swap: Callable[[str], str | None]) -> bool:
-    """Push the figures if their alerts differ from the previous state; True if pushed.
+    """Push the figures if their alerts differ from what the dashboards last received; True if pushed.
 
-    `swap` records the new state and returns the previous one (None when there is none to compare with).
+    `swap` records the new check and returns the previous one (None when there is none to compare with). What
+    the dashboards hold is the previous check's alerts, except for the dispensers written since: each write's
+    push carried them online, so one of them offline now flipped after that push, even if it was offline at
+    the previous check too (it reported once and fell silent again between two checks).
     """
     payload = realtime.current_payload()
     state = alert_state(payload)
-    previous = swap(state)
-    if previous is None or previous == state:
+    check = {"alerts": state, "seq": payload["seq"], "touched": [], "touch_seq": None}
+    previous = swap(json.dumps(check))
+    before = json.loads(previous) if previous is not None else None
+    if not isinstance(before, dict):  # the first check, or one recorded by an older release: nothing to compare
+        return False
+    moved = moved_with_time(json.loads(before["alerts"]), payload["alerts"])
+    moved = sorted(set(moved) | flipped_since(before, payload["alerts"]))
+    if not moved and before["alerts"] == state:
         return False
     log.info("alerts changed alerts=%s", state)
-    moved = moved_with_time(json.loads(previous), payload["alerts"])
     if moved:  # a change number for them: deltas and `?since` polls carry their new flags like any write
-        get_store().touch(moved)
+        check.update(touched=moved, touch_seq=get_store().touch(moved))
+        swap(json.dumps(check))
     push_write()
     return True
+
+
+def flipped_since(before: dict, alerts: list[dict]) -> set[str]:
+    """The dispensers offline now that were written after the previous check (its own touch aside)."""
+    offline = {a["dispenser"] for a in alerts if a["kind"] == "offline"}
+    if not offline:
+        return set()
+    view = get_figures().view
+    written = set(view.changed_ids(before["seq"])) - set(before["touched"])
+    if before["touch_seq"] is not None:  # written again after the previous check's own touch
+        written |= set(view.changed_ids(before["touch_seq"]))
+    return written & offline
 
 
 def moved_with_time(before: list[dict], after: list[dict]) -> list[str]:
