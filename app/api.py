@@ -55,7 +55,7 @@ def cacheable(payload: Payload) -> Response:
 
 def since_arg(raw: str) -> int:
     """The `since` query value: a change sequence number."""
-    if not raw.isdigit() or len(raw) > 18:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:  # int() would read other scripts' digits
         raise ApiError("since must be a change sequence number (an integer >= 0), as `seq` in a payload")
     return int(raw)
 
@@ -76,6 +76,8 @@ def changes_since(figures: Figures, since: int, group: str | None) -> Response:
 def obtenir_donnees_utilisation() -> Response:
     """Totals and per-dispenser figures, narrowed by `?dispenser=ID` or `?group=ID`; `?since=SEQ`: what changed."""
     group = known_group(request.args.get("group"))
+    if group is not None and request.args.get("dispenser"):
+        raise ApiError("ask for a dispenser or a group, not both")
     since = request.args.get("since")
     if since is not None:
         return changes_since(get_figures(), since_arg(since), group)

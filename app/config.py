@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.fleet import Fleet, GroupDecl, parse_groups, read_dispensers_csv
+from app.fleet import Fleet, GroupDecl, parse_groups, read_dispensers_csv, safe_id
 from gel_toolkit import ConfigFileError, is_loopback, load_toml
 
 # Tokens shipped in the example config.toml start with this (any case): served only by the demo, on loopback.
@@ -123,8 +123,8 @@ def _dispenser(raw: Any, where: str, groups: set[str]) -> DispenserDecl:
     if "id" not in raw:
         raise ConfigError(f"{where}: missing key 'id'")
     ident = str(raw["id"])
-    if not ident or len(ident) > 64:
-        raise ConfigError(f"{where}: id must be 1 to 64 characters")
+    if not safe_id(ident):
+        raise ConfigError(f"{where}: id {ident[:80]!r} must be 1 to 64 of A-Z a-z 0-9 - _ . (it travels in URLs)")
     token, digest = _credential(raw, where)
     capacity = raw.get("capacity_ml", 300)
     if (not isinstance(capacity, int | float) or isinstance(capacity, bool) or not math.isfinite(capacity)

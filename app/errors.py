@@ -17,7 +17,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def refused(exc: ApiError) -> Response:
-        resp = json_response({"error": str(exc)}, exc.status)
+        resp = json_response({"error": str(exc), **exc.extra}, exc.status)
         if exc.status == 401:
             resp.headers["WWW-Authenticate"] = "Bearer"
         if exc.retry_after is not None:

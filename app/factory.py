@@ -42,6 +42,7 @@ def create_app(config: ServerConfig | str | Path | None = None, demo: bool | Non
     app.extensions["usage_store"] = store
     app.extensions["figures"] = Figures(store, config)
     app.extensions["dispenser_rate"] = RateLimiter(config.dispenser_events_per_min)
+    app.extensions["refill_rate"] = RateLimiter(1)  # a reservoir is not refilled twice a minute
     app.extensions["export_slots"] = Slots(config.max_exports)
 
     for routes in (api_routes, ops_routes, dashboard_routes, ward_routes, rate_routes):

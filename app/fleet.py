@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # dispenser and group ids: they travel in URLs
 CSV_COLUMNS = ("id", "name", "group", "capacity_ml", "token_sha256")
 WARD_KEYS = ("opportunities_per_patient_day", "target_pct", "ward_type")  # a ward's optional compliance settings
 
@@ -53,8 +55,8 @@ def _group(table: Any, where: str) -> GroupDecl:
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}")
     ident = table.get("id")
-    if not isinstance(ident, str) or not 1 <= len(ident) <= 64:
-        raise ValueError(f"{where}: id must be a string of 1 to 64 characters")
+    if not safe_id(ident):
+        raise ValueError(f"{where}: id {str(ident)[:80]!r} must be 1 to 64 of A-Z a-z 0-9 - _ .")
     name, parent = table.get("name", ident), table.get("parent")
     if not isinstance(name, str) or not 1 <= len(name) <= 200:
         raise ValueError(f"{where} ({ident}): name must be a string of 1 to 200 characters")
@@ -62,6 +64,11 @@ def _group(table: Any, where: str) -> GroupDecl:
         raise ValueError(f"{where} ({ident}): parent must be a group id")
     return GroupDecl(ident, name, parent, **_ward(table, f"{where} ({ident})"))
 
+
+
+def safe_id(ident: object) -> bool:
+    """True for an id that URLs carry as written: 1 to 64 letters, digits, '-', '_' or '.' (not '.' or '..')."""
+    return isinstance(ident, str) and SAFE_ID.fullmatch(ident) is not None and ident not in (".", "..")
 
 
 def _ward(table: dict, where: str) -> dict[str, Any]:

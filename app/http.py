@@ -36,10 +36,11 @@ SECURITY_HEADERS = {
 class ApiError(ValueError):
     """A request the server refuses: `status` is the HTTP code, the message names the field."""
 
-    def __init__(self, message: str, status: int = 400, retry_after: int | None = None):
+    def __init__(self, message: str, status: int = 400, retry_after: int | None = None, **extra: object):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after  # seconds, sent as Retry-After (429, 503)
+        self.extra = extra  # more keys of the answer beside "error", for programs (e.g. max_batch)
 
 
 def inert(cell: object) -> object:
@@ -65,7 +66,11 @@ def security_headers(resp: Response) -> Response:
 
 def limit_dispenser(dispenser_id: str, cost: int = 1) -> None:
     """Count `cost` units against the dispenser's rate; 429 with Retry-After once it is used up."""
-    wait = current_app.extensions["dispenser_rate"].take(dispenser_id, cost)
+    rate = current_app.extensions["dispenser_rate"]
+    if rate.rate > 0 and cost > rate.burst:  # it would never fit: say what does, rather than a wait that never ends
+        raise ApiError(f"a batch of {cost} events is over this server's limit: at most {int(rate.burst)} per batch "
+                       f"(dispenser_events_per_min)", 429, retry_after=60, max_batch=int(rate.burst))
+    wait = rate.take(dispenser_id, cost)
     if wait:
         raise ApiError(f"too many events from dispenser {dispenser_id!r}: retry in {wait} s", 429, retry_after=wait)
 

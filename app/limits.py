@@ -21,7 +21,6 @@ class RateLimiter:
         if self.rate <= 0:
             return 0
         now = time.monotonic() if now is None else now
-        cost = min(float(cost), self.burst)  # a batch larger than the burst passes once the bucket is full
         with self.lock:
             left, then = self.buckets.get(key, (self.burst, now))
             left = min(self.burst, left + (now - then) * self.rate)

@@ -6,9 +6,10 @@ import csv
 import io
 import itertools
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, request
 
@@ -38,6 +39,10 @@ bp = Blueprint("ops", __name__)
 SPANS = {"minute": (3600, 2 * 86400), "hour": (86400, 93 * 86400), "day": (30 * 86400, 5 * 366 * 86400)}
 
 
+FIRST_TIME = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
+END_TIME = datetime(2101, 1, 1, tzinfo=UTC).timestamp()
+
+
 def _time_arg(name: str, default: float) -> float:
     raw = request.args.get(name)
     if raw is None or raw == "":
@@ -46,9 +51,12 @@ def _time_arg(name: str, default: float) -> float:
         value = datetime.fromisoformat(raw)
         if value.tzinfo is None:  # a bare date or time is the site's local time
             value = value.replace(tzinfo=get_store().tz) if get_store().tz else value.astimezone()
-        return value.timestamp()
+        stamp = value.timestamp()
     except (ValueError, OverflowError, OSError):  # also years that fall off the calendar in a time zone
-        raise ApiError(f"{name} must be an ISO 8601 date or time, got {raw[:40]!r}") from None
+        stamp = math.nan
+    if not FIRST_TIME <= stamp < END_TIME:  # as the compliance routes: buckets and file names stay computable
+        raise ApiError(f"{name} must be an ISO 8601 date or time between the years 2000 and 2100, got {raw[:40]!r}")
+    return stamp
 
 
 def _scope() -> tuple[str | None, str | None, list[str] | None]:
@@ -186,6 +194,10 @@ def bucket_rows(store: Store, size: str, found: list, with_test: bool) -> tuple[
 @dispenser_admin_or_maintenance
 def refill(dispenser_id: str, by: str) -> Response:
     """The reservoir was filled: its level restarts at capacity. Usage totals do not change."""
+    wait = current_app.extensions["refill_rate"].take(dispenser_id)
+    if wait:
+        raise ApiError(f"dispenser {dispenser_id!r} was refilled less than a minute ago: retry in {wait} s", 429,
+                       retry_after=wait)
     get_store().refill(dispenser_id, by)
     log.info("refill dispenser=%s by=%s", dispenser_id, by)
     push_write()
@@ -201,10 +213,14 @@ def refill_list(dispenser_id: str) -> Response:
                                       for r in rows]})
 
 
+MAX_HEARTBEAT_COUNT = 1_000_000_000  # a spool backlog or missed presences beyond this is no real dispenser's
+
+
 def _optional_int(body: dict, key: str) -> int | None:
     value = body.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ApiError(f"{key} must be an integer >= 0")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or not 0 <= value <= MAX_HEARTBEAT_COUNT):
+        raise ApiError(f"{key} must be an integer from 0 to {MAX_HEARTBEAT_COUNT}")
     return value
 
 

@@ -42,6 +42,8 @@ def put_census(group_id: str, day: str, by: str) -> Response:
     body = json_body()
     if not isinstance(body, dict) or "patients" not in body:
         raise ApiError('body must be a JSON object {"patients": N}')
+    if len(body) > 1:
+        raise ApiError(f'unknown key(s) {sorted(set(body) - {"patients"})[:10]}: the body is {{"patients": N}}')
     patients = patients_of(body["patients"])
     set_census(get_store(), group_id, [(when.isoformat(), patients)], by)
     log.info("census group=%s date=%s patients=%d by=%s", group_id, when, patients, by)

@@ -49,7 +49,7 @@ def test_csv_dispensers_join_the_toml_ones(tmp_path):
     ("c1,Chambre,cardio,300,\n", "line 2: token_sha256"),
     ("c1,Chambre,ortho,300,{h}\n", "line 2: unknown group 'ortho'"),
     ("c1,Chambre,cardio,300\n", "line 2: 4 columns, expected 5"),
-    (",Chambre,cardio,300,{h}\n", "line 2: id must be 1 to 64"),
+    (",Chambre,cardio,300,{h}\n", "line 2: id '' must be 1 to 64"),
     ("c1,A,cardio,300,{h}\nc1,B,cardio,300,{g}\n", "line 3: dispenser ids must be unique"),
     ("c1,A,cardio,300,{h}\nc2,B,cardio,300,{h}\n", "line 3: each dispenser needs its own token"),
     ('c1,"A\nB",cardio,300,{h}\nc2,B,cardio,-1,{g}\n', "line 4: capacity_ml"),  # quoted newline: real lines
