@@ -43,7 +43,7 @@ def create_app(config: ServerConfig | str | Path | None = None, demo: bool | Non
     app.extensions["figures"] = Figures(store, config)
     app.extensions["dispenser_rate"] = RateLimiter(config.dispenser_events_per_min)
     app.extensions["refill_rate"] = RateLimiter(1)  # a reservoir is not refilled twice a minute
-    app.extensions["export_slots"] = Slots(config.max_exports)
+    app.extensions["export_slots"] = Slots(config.max_exports, config.export_deadline_s)
 
     for routes in (api_routes, ops_routes, dashboard_routes, ward_routes, rate_routes):
         app.register_blueprint(routes)

@@ -32,23 +32,39 @@ class RateLimiter:
 
 
 class Slots:
-    """At most `size` holders at once; a taker that finds none free is refused, never queued."""
+    """At most `size` holders at once; a taker that finds none free is refused, never queued.
 
-    def __init__(self, size: int):
-        self.free = size
+    A slot held longer than `hold_s` (a client reading a few bytes now and then) is taken back by the next taker
+    and marked expired, so that its stream ends at its next chunk: slow readers cannot keep everyone out.
+    """
+
+    def __init__(self, size: int, hold_s: float = math.inf):
+        self.size, self.hold_s = size, hold_s
         self.lock = threading.Lock()
+        self.held: dict[Slot, float] = {}  # slot -> when it was taken (monotonic)
+
+    @property
+    def free(self) -> int:
+        """How many slots a taker would find free now (expired ones aside)."""
+        return self.size - len(self.held)
 
     def take(self) -> Slot | None:
         """A slot to give back once done, or None when all are taken."""
+        now = time.monotonic()
         with self.lock:
-            if self.free <= 0:
+            for slot, since in list(self.held.items()):
+                if now - since > self.hold_s:
+                    slot.expired = True
+                    del self.held[slot]
+            if len(self.held) >= self.size:
                 return None
-            self.free -= 1
-        return Slot(self)
+            slot = Slot(self)
+            self.held[slot] = now
+        return slot
 
-    def _give(self) -> None:
+    def _give(self, slot: Slot) -> None:
         with self.lock:
-            self.free += 1
+            self.held.pop(slot, None)
 
 
 class Slot:
@@ -56,9 +72,10 @@ class Slot:
 
     def __init__(self, slots: Slots):
         self.slots: Slots | None = slots
+        self.expired = False  # held past the deadline: taken back, the stream must stop
 
     def give(self) -> None:
         """Give the slot back (again: no effect)."""
         slots, self.slots = self.slots, None
         if slots is not None:
-            slots._give()
+            slots._give(self)

@@ -8,7 +8,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, request
@@ -28,6 +28,7 @@ from app.http import (
     known_group,
     limit_dispenser,
 )
+from app.limits import Slot
 from app.realtime.pushes import push_write
 from app.services import get_config, get_figures, get_store
 from app.store import Store
@@ -111,12 +112,19 @@ def history() -> Response:
 CSV_CHUNK = 500  # rows per write: few system calls, and other requests run between two chunks
 
 
-def _csv_lines(header: list[str], rows: Iterable[list], done: Callable[[], None]) -> Iterator[str]:
+class ExportCut(RuntimeError):
+    """An export outlived `export_deadline_s`: its connection is cut, so the client cannot take it as whole."""
+
+
+def _csv_lines(header: list[str], rows: Iterable[list], slot: Slot) -> Iterator[str]:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180; a CR in a cell is then quoted too
     rows = itertools.chain([header], rows)
     try:
         while chunk := list(itertools.islice(rows, CSV_CHUNK)):
+            if slot.expired:  # its slot went to another export: end this one with an error, never a short file
+                log.warning("export cut: still streaming past export_deadline_s, its slot given to another export")
+                raise ExportCut("export_deadline_s reached")
             writer.writerows([inert(cell) for cell in row] for row in chunk)
             yield buf.getvalue()
             buf.seek(0)
@@ -125,7 +133,7 @@ def _csv_lines(header: list[str], rows: Iterable[list], done: Callable[[], None]
             # the hub from every other request until its end: let them run between chunks.
             time.sleep(0)
     finally:
-        done()
+        slot.give()
 
 
 @bp.get("/api/export.csv")
@@ -138,14 +146,14 @@ def export_csv() -> Response:
     if slot is None:  # each export streams for as long as its client reads: a bounded number at once
         raise ApiError("too many exports at once, retry later", 503, retry_after=EXPORT_RETRY_S)
     try:
-        return _export(store, ids, bucket, slot.give)
+        return _export(store, ids, bucket, slot)
     except BaseException:
         slot.give()
         raise
 
 
-def _export(store: Store, ids: list[str] | None, bucket: str | None, done: Callable[[], None]) -> Response:
-    """The CSV answer; `done` runs once it is sent or dropped (it frees the export slot).
+def _export(store: Store, ids: list[str] | None, bucket: str | None, slot: Slot) -> Response:
+    """The CSV answer; `slot` is given back once it is sent or dropped.
 
     Test-mode events (commissioning) are left out unless `include_test=1`, which adds a `test` column (1 or 0).
     """
@@ -163,9 +171,9 @@ def _export(store: Store, ids: list[str] | None, bucket: str | None, done: Calla
                  r.entries, *([int(r.test)] if with_test else [])]
                 for r in store.export_events(start, end, ids, include_test=with_test))
     name = f"usage-{bucket or 'events'}-{datetime.fromtimestamp(start, store.tz).date()}.csv"
-    resp = Response(_csv_lines(header, rows, done), mimetype="text/csv",
+    resp = Response(_csv_lines(header, rows, slot), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
-    resp.call_on_close(done)  # a client that goes away before the end: the stream is closed, never finished
+    resp.call_on_close(slot.give)  # a client that goes away before the end: the stream is closed, never finished
     return resp
 
 

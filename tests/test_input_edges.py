@@ -8,8 +8,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.config import ConfigError, load_config
+from app.ops import ExportCut
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS, config_text
+from tests.helpers.servers import wait_for
 from tests.helpers.wards import ward_app
 
 
@@ -99,3 +101,27 @@ def test_group_ids_urls_cannot_carry_are_refused_at_start(tmp_path):
     path.write_text(config_text() + '\n[[server.groups]]\nid = "bat a/2"\nname = "Bâtiment A"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="A-Z a-z 0-9"):
         load_config(path)
+
+
+def test_exports_that_outlive_their_deadline_give_their_slot_up(tmp_path):
+    # Two clients that hold an export open (reading nothing, as a slow reader between its few bytes) keep both
+    # slots only until export_deadline_s: then another export is served, and the slow ones end with an error.
+    with ward_app(tmp_path, max_exports=2, export_deadline_s=0.3) as app:
+        client = app.test_client()
+        client.post("/mettre_a_jour_donnees", json=batch(600), headers=bearer(TOKENS["entree"]))
+        slow = [client.get("/api/export.csv", buffered=False) for _ in range(2)]
+        assert all(r.status_code == 200 for r in slow)
+        assert client.get("/api/export.csv").status_code == 503  # within the deadline: both slots are theirs
+        wait_for(lambda: client.get("/api/export.csv").status_code == 200, 10, message="a slot given up")
+        with pytest.raises(ExportCut):
+            b"".join(slow[0].response)
+        for resp in slow:
+            resp.close()
+
+
+def test_an_export_within_its_deadline_is_whole(client):
+    for first in (0, 600):  # more rows than one chunk
+        resp = client.post("/mettre_a_jour_donnees", json=batch(600, first), headers=bearer(TOKENS["entree"]))
+        assert resp.status_code == 200
+    rows = client.get("/api/export.csv").get_data(as_text=True).splitlines()
+    assert len(rows) == 1201
