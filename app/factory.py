@@ -17,7 +17,7 @@ from app.metrics import init_metrics
 from app.ops import bp as ops_routes
 from app.rates import bp as rate_routes
 from app.realtime import socketio
-from app.realtime.guard import DashboardGuard
+from app.realtime.guard import MAX_MESSAGE_BYTES, DashboardGuard
 from app.realtime.packets import PayloadPacket
 from app.realtime.pushes import init_pushes
 from app.store import Store
@@ -57,6 +57,7 @@ def create_app(config: ServerConfig | str | Path | None = None, demo: bool | Non
         message_queue=config.message_queue,
         cors_allowed_origins=config.cors_origins,
         serializer=PayloadPacket,
+        max_http_buffer_size=MAX_MESSAGE_BYTES,  # what a client may send at once: a `join` needs 30 bytes
     )
     app.extensions["dashboard_guard"] = DashboardGuard(socketio.server.eio, config.max_dashboards,
                                                        config.max_dashboards_per_address)
