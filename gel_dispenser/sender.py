@@ -47,7 +47,8 @@ class Sender:
         self.http.mount("http://", BoundedAdapter())
         self.http.mount("https://", BoundedAdapter())
         self.http.headers.update({"Authorization": f"Bearer {cfg.token}", "Content-Type": "application/json",
-                                  "User-Agent": f"gel-dispenser/{__version__}"})
+                                  "User-Agent": f"gel-dispenser/{__version__}",
+                                  "Accept-Encoding": "identity"})  # the cap counts what the server sent
         # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE override a session's verify.
         self.verify: str | bool = str(cfg.ca_file) if cfg.ca_file is not None else True
         self._wake = threading.Event()

@@ -102,13 +102,23 @@ class _TLSPool(HTTPSConnectionPool):
     ConnectionCls = _TLSConnection
 
 
+POOLS = {"http": _Pool, "https": _TLSPool}
+
+
 class BoundedAdapter(HTTPAdapter):
     """requests' adapter with connections the exchange's deadline can cut."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         """The usual pool manager, with our connection classes."""
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
+        self.poolmanager.pool_classes_by_scheme = POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """An HTTP(S) proxy's manager with our connection classes too (a SOCKS proxy keeps its own)."""
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = POOLS
+        return manager
 
 
 @dataclass(frozen=True)
