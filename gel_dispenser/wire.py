@@ -45,6 +45,12 @@ class _Deadline:
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
+    def start(self) -> None:
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
     def watch(self, sock: socket.socket | None) -> None:
         if sock is None:
             return
@@ -161,7 +167,7 @@ def exchange(session: requests.Session, url: str, body: bytes, *, headers: dict[
     """POST and read the answer within `deadline_s`; Failed on a network error, a redirect or a too long answer."""
     deadline = _Deadline(deadline_s)
     _current.deadline = deadline
-    deadline._timer.start()
+    deadline.start()
     try:
         resp = session.post(url, data=body, headers=headers, timeout=timeout, verify=verify, allow_redirects=False,
                             stream=True)
@@ -177,7 +183,7 @@ def exchange(session: requests.Session, url: str, body: bytes, *, headers: dict[
             raise Failed("deadline exceeded", f"deadline_s={deadline_s:g}") from None
         raise Failed(f"network error={type(exc).__name__}") from None
     finally:
-        deadline._timer.cancel()
+        deadline.cancel()
         _current.deadline = None
     return Answer(resp.status_code, resp.headers, data)
 
