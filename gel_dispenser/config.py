@@ -45,6 +45,7 @@ class Config:
     log_level: str = "INFO"
     batch_size: int = 100
     timeout_s: float = 5.0
+    deadline_s: float = 30.0  # the most one request may take, answer included, whatever the server's pace
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
     auth_retry_s: float = 60.0  # a refused token is a config problem: retry slowly, not in a burst
@@ -61,7 +62,8 @@ class Config:
 
 
 REQUIRED = ("id", "server_url", "token", "sensor_pin", "servo_pin", "dose_ml", "spool")
-POSITIVE = ("hold_s", "return_s", "stuck_after_s", "heartbeat_s", "timeout_s", "backoff_base_s", "backoff_max_s",
+POSITIVE = ("hold_s", "return_s", "stuck_after_s", "heartbeat_s", "timeout_s", "deadline_s",
+            "backoff_base_s", "backoff_max_s",
             "auth_retry_s", "simulate_mean_interval_s", "entry_window_s", "entry_stuck_after_s")
 NOT_NEGATIVE = ("bounce_s", "min_interval_s", "shutdown_flush_s", "entry_debounce_s")
 PINS = ("sensor_pin", "servo_pin", "refill_pin", "entry_pin", "exit_pin")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import threading
 import time
@@ -17,20 +16,24 @@ import requests
 from gel_dispenser import __version__
 from gel_dispenser.config import Config
 from gel_dispenser.spool import BOOT_ID, Pending, Spool
+from gel_dispenser.streak import Streak
+from gel_dispenser.wire import MAX_RETRY_AFTER_S, Answer, BoundedAdapter, Failed, exchange
 
 log = logging.getLogger("dispenser")
 
 CLOCK_HEADER = "X-Dispenser-Clock"
-MAX_RETRY_AFTER_S = 3600.0  # a server asking for longer is misconfigured: try again within the hour
 
 
-def retry_after(resp: requests.Response) -> float | None:
-    """The seconds of a Retry-After header (bounded), or None when it is absent or not a number of seconds."""
-    try:
-        seconds = float(resp.headers.get("Retry-After", ""))
-    except ValueError:
-        return None
-    return None if math.isnan(seconds) else min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+def ack_problem(payload: dict[str, Any] | None, size: int) -> Failed | None:
+    """Why a 2xx answer does not acknowledge a batch of `size` events, or None when it does."""
+    if payload is None:
+        return Failed("answer not JSON")
+    counts = [payload.get("accepted"), payload.get("duplicates")]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+        return Failed("answer without accepted and duplicates counts")
+    if counts[0] + counts[1] != size:
+        return Failed("answer counts another batch", f"accepted={counts[0]} duplicates={counts[1]} sent={size}")
+    return None
 
 
 class Sender:
@@ -41,14 +44,18 @@ class Sender:
         self.clock, self.boot = clock, boot
         self.base = cfg.server_url.rstrip("/")
         self.http = requests.Session()
+        self.http.mount("http://", BoundedAdapter())
+        self.http.mount("https://", BoundedAdapter())
         self.http.headers.update({"Authorization": f"Bearer {cfg.token}", "Content-Type": "application/json",
-                                  "User-Agent": f"gel-dispenser/{__version__}"})
+                                  "User-Agent": f"gel-dispenser/{__version__}",
+                                  "Accept-Encoding": "identity"})  # the cap counts what the server sent
         # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE override a session's verify.
         self.verify: str | bool = str(cfg.ca_file) if cfg.ca_file is not None else True
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._progress = threading.Condition()  # notified after each delivery round, for wait_empty()
         self._failures = 0
+        self._streaks = {"delivery": Streak(), "heartbeat": Streak(), "refill": Streak()}
         self._retry_at = 0.0  # our own backoff: skipped by wait_empty()
         self._server_hold = 0.0  # a 429's Retry-After: the server asked, so even a flush waits for it
         self._next_heartbeat = 0.0  # the first heartbeat goes out at start, so the dashboard sees us at once
@@ -88,7 +95,7 @@ class Sender:
         self._stopping.set()
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join(self.cfg.timeout_s + 1)
+            self._thread.join(self.cfg.deadline_s + 1)
         self.http.close()
         return not self._thread.is_alive()
 
@@ -102,7 +109,7 @@ class Sender:
                 self._round()
             except Exception:  # anything unexpected: keep the thread alive and retry later
                 log.exception("sender error dispenser=%s", self.cfg.id)
-                self._retry_at = time.monotonic() + self._backoff("sender error", 0)
+                self._retry_at = time.monotonic() + self._delay()
             with self._progress:
                 self._progress.notify_all()
             until = self._next_heartbeat
@@ -142,94 +149,121 @@ class Sender:
             parts.append(json.dumps(event, separators=(",", ":")))
         return ("[" + ",".join(parts) + "]").encode()
 
-    def _post(self, url: str, body: bytes) -> requests.Response:
-        """POST with our wall clock in a header: the server corrects doses without `age_s` by its offset."""
-        return self.http.post(url, data=body, timeout=self.cfg.timeout_s, verify=self.verify,
-                              headers={CLOCK_HEADER: f"{self.clock():.3f}"})
+    def _post(self, url: str, body: bytes) -> Answer:
+        """POST with our wall clock in a header (the server corrects doses without `age_s` by its offset).
+
+        Redirects are never followed, the answer is read up to a cap, the whole exchange has a deadline."""
+        return exchange(self.http, url, body, headers={CLOCK_HEADER: f"{self.clock():.3f}"},
+                        timeout=self.cfg.timeout_s, deadline_s=self.cfg.deadline_s, verify=self.verify)
 
     def _send(self, rows: list[Pending]) -> float | None:
         """POST one batch; None when done with it (delivered or quarantined), else seconds before a retry."""
         try:
-            resp = self._post(self.base + "/mettre_a_jour_donnees", self.body(rows))
-        except requests.RequestException as exc:
-            return self._backoff(f"network error={type(exc).__name__}", len(rows))
-        status = resp.status_code
-        if 200 <= status < 300:
-            self.spool.delete([row.seq for row in rows])
-            self._failures = 0
-            answer = _json_or_empty(resp)
-            log.info("delivered dispenser=%s events=%d accepted=%s duplicates=%s backlog=%d", self.cfg.id, len(rows),
-                     answer.get("accepted"), answer.get("duplicates"), self.spool.backlog())
-            return None
+            answer = self._post(self.base + "/mettre_a_jour_donnees", self.body(rows))
+        except Failed as exc:
+            return self._backoff(exc, len(rows))
+        status = answer.status
+        if answer.ok:
+            return self._acknowledged(rows, answer)
         if status in (400, 413) and len(rows) > 1:
             # Split so one bad event (or an oversized batch) does not hold back the good ones.
             half = len(rows) // 2
             first = self._send(rows[:half])
             return first if first is not None else self._send(rows[half:])
-        return self._not_delivered(rows, resp)
+        return self._not_delivered(rows, answer)
 
-    def _not_delivered(self, rows: list[Pending], resp: requests.Response) -> float | None:
-        status = resp.status_code
-        error = str(_json_or_empty(resp).get("error", resp.text[:200]))
+    def _acknowledged(self, rows: list[Pending], answer: Answer) -> float | None:
+        """Delete the batch only when the answer counts each of its events as accepted or duplicate."""
+        payload = answer.json_object()
+        problem = ack_problem(payload, len(rows))
+        if problem is not None or payload is None:
+            return self._backoff(problem or Failed("answer not JSON"), len(rows))
+        self.spool.delete([row.seq for row in rows])
+        self._failures = 0
+        failed = self._streaks["delivery"].ended()
+        log.info("delivered dispenser=%s events=%d accepted=%s duplicates=%s backlog=%d%s", self.cfg.id, len(rows),
+                 payload["accepted"], payload["duplicates"], self.spool.backlog(),
+                 f" after_failed_attempts={failed}" if failed else "")
+        return None
+
+    def _hold(self, wait: float, what: str) -> float:
+        """A server's Retry-After, capped (and the cap logged): one bad answer cannot stop delivery for long."""
+        if wait > MAX_RETRY_AFTER_S:
+            log.warning("%s retry_after=%.0fs capped to %.0fs dispenser=%s", what, wait, MAX_RETRY_AFTER_S,
+                        self.cfg.id)
+        return min(wait, MAX_RETRY_AFTER_S)
+
+    def _not_delivered(self, rows: list[Pending], answer: Answer) -> float | None:
+        status = answer.status
+        error = answer.error()
         if status in (400, 413):
             self.spool.quarantine(rows, status, error)
             log.error("quarantined dispenser=%s event_id=%s status=%d error=%r", self.cfg.id, rows[0].event_id,
                       status, error)
             return None
-        wait = retry_after(resp) if status in (429, 503) else None
+        wait = answer.retry_after() if status in (429, 503) else None
         if wait is not None:
+            wait = self._hold(wait, "delivery")
             self._server_hold = time.monotonic() + wait
             log.warning("delivery deferred dispenser=%s status=%d events=%d backlog=%d retry_after=%.1fs",
                         self.cfg.id, status, len(rows), self.spool.backlog(), wait)
             return 0.0
         if status == 401 or (400 <= status < 500 and status not in (408, 429)):
-            log.error("refused dispenser=%s status=%d error=%r backlog=%d retry_in=%.0fs "
-                      "hint='check token and server_url in [dispenser] and [[server.dispensers]]'",
-                      self.cfg.id, status, error, self.spool.backlog(), self.cfg.auth_retry_s)
+            level = self._streaks["delivery"].failed(f"refused status={status}", logging.ERROR)
+            log.log(level, "refused dispenser=%s status=%d error=%r backlog=%d retry_in=%.0fs "
+                    "hint='check token and server_url in [dispenser] and [[server.dispensers]]'",
+                    self.cfg.id, status, error, self.spool.backlog(), self.cfg.auth_retry_s)
             return self.cfg.auth_retry_s
-        return self._backoff(f"status={status}", len(rows))
+        return self._backoff(Failed(f"status={status}"), len(rows))
 
-    def _backoff(self, reason: str, events: int) -> float:
+    def _delay(self) -> float:
         """Capped exponential backoff with jitter, so many dispensers do not retry in step."""
         delay = min(self.cfg.backoff_max_s, self.cfg.backoff_base_s * 2 ** min(self._failures, 30))
-        delay *= random.uniform(0.5, 1.0)
         self._failures += 1
-        log.warning("delivery failed dispenser=%s %s events=%d backlog=%d attempt=%d retry_in=%.1fs",
-                    self.cfg.id, reason, events, self.spool.backlog(), self._failures, delay)
+        return delay * random.uniform(0.5, 1.0)
+
+    def _backoff(self, failure: Failed, events: int) -> float:
+        """A failed delivery: the delay before the next try; each reason logged once per failure streak."""
+        delay = self._delay()
+        level = self._streaks["delivery"].failed(failure.reason)
+        log.log(level, "delivery failed dispenser=%s %s events=%d backlog=%d attempt=%d retry_in=%.1fs",
+                self.cfg.id, failure, events, self.spool.backlog(), self._failures, delay)
         return delay
 
-    def _post_ops(self, what: str, body: dict[str, Any] | None) -> requests.Response | None:
+    def _post_ops(self, what: str, body: dict[str, Any] | None) -> Answer | None:
+        """POST a heartbeat or a refill; the answer when it acknowledges it (a 2xx JSON object), else None."""
         url = f"{self.base}/api/dispensers/{quote(self.cfg.id, safe='')}/{what}"
+        streak = self._streaks[what]
         try:
-            resp = self._post(url, json.dumps(body or {}).encode())
-        except requests.RequestException as exc:
-            log.warning("%s failed dispenser=%s error=%s", what, self.cfg.id, type(exc).__name__)
+            answer = self._post(url, json.dumps(body or {}).encode())
+        except Failed as exc:
+            log.log(streak.failed(exc.reason), "%s failed dispenser=%s %s", what, self.cfg.id, exc)
             return None
-        level = logging.DEBUG if resp.ok else logging.ERROR
-        log.log(level, "%s dispenser=%s status=%d", what, self.cfg.id, resp.status_code)
-        return resp
+        if answer.ok and answer.json_object() is None:
+            log.log(streak.failed("answer not JSON"), "%s failed dispenser=%s answer not JSON status=%d", what,
+                    self.cfg.id, answer.status)
+            return None
+        if not answer.ok:
+            level = streak.failed(f"status={answer.status}", logging.ERROR)
+            log.log(level, "%s failed dispenser=%s status=%d error=%r", what, self.cfg.id, answer.status,
+                    answer.error()[:200])
+            return answer
+        streak.ended()
+        log.debug("%s dispenser=%s status=%d", what, self.cfg.id, answer.status)
+        return answer
 
     def _heartbeat(self) -> None:
         self._post_ops("heartbeat", {"backlog": self.spool.backlog(), "version": __version__,
                                      "missed": self.spool.counter("missed")})
 
     def _refill(self) -> None:
-        resp = self._post_ops("refill", None)
-        status = None if resp is None else resp.status_code
-        if status is not None and 200 <= status < 300:
+        answer = self._post_ops("refill", None)
+        if answer is not None and answer.ok:
             self.spool.set_counter("refill_pending", 0)
             log.info("refill dispenser=%s reported=yes", self.cfg.id)
-        elif status is None or status >= 500 or status == 429:
-            wait = None if resp is None else retry_after(resp)
-            delay = self._backoff("refill", 0) if wait is None else wait
+        elif answer is None or answer.status >= 500 or answer.status == 429:
+            wait = None if answer is None else answer.retry_after()
+            delay = self._delay() if wait is None else self._hold(wait, "refill")
             self._retry_at = max(self._retry_at, time.monotonic() + delay)
         else:
             self.spool.set_counter("refill_pending", 0)  # refused for good (wrong id or token): do not loop
-
-
-def _json_or_empty(resp: requests.Response) -> dict[str, Any]:
-    try:
-        data = resp.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -1,0 +1,259 @@
+"""The dispenser deletes only what the server acknowledged: fake servers that are not it, the spool checked after."""
+
+from __future__ import annotations
+
+import json
+import logging
+import select
+import threading
+import tracemalloc
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import dispenser
+from dispenser import Sender, Spool
+from tests.helpers.rigs import TOKEN, make_config
+from tests.helpers.servers import wait_for
+
+EVENTS_PATH = "/mettre_a_jour_donnees"
+BIG = 50 * 1024 * 1024
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Records every request on its server, then lets the server's `behave(handler, batch)` answer it."""
+
+    server: Fake
+
+    def do_GET(self) -> None:
+        self.server.record(self, None)
+        self.server.behave(self, None)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.record(self, body)
+        self.server.behave(self, body)
+
+    def send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
+             content_type: str = "application/json") -> None:
+        """One whole answer with a Content-Length."""
+        self.send_response(status)
+        for name, value in {"Content-Type": content_type, "Content-Length": str(len(body)), **(headers or {})}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class Fake(ThreadingHTTPServer):
+    """A threaded http.server on a free port: what it received, and a `behave` that answers."""
+
+    daemon_threads = True
+
+    def __init__(self, behave: Callable[[Handler, bytes | None], None]) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.behave = behave
+        self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers)
+        self.lock = threading.Lock()
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def record(self, handler: Handler, body: bytes | None) -> None:
+        with self.lock:
+            self.requests.append((handler.command, handler.path, dict(handler.headers)))
+
+    def posts(self, path: str = EVENTS_PATH) -> int:
+        """How many POSTs to `path` it received."""
+        with self.lock:
+            return sum(1 for method, p, _ in self.requests if method == "POST" and p.endswith(path))
+
+
+@pytest.fixture
+def fake() -> Iterator[Callable[..., Fake]]:
+    """fake(behave) -> a running Fake, shut down at teardown."""
+    servers: list[Fake] = []
+
+    def start(behave: Callable[[Handler, bytes | None], None]) -> Fake:
+        servers.append(Fake(behave))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def counts_right(handler: Handler, body: bytes | None) -> None:
+    """What the usage server answers: each event accepted; heartbeats and refills acknowledged."""
+    if body is not None and handler.path == EVENTS_PATH:
+        batch = json.loads(body)
+        return handler.send(200, json.dumps({"accepted": len(batch), "duplicates": 0}).encode())
+    return handler.send(200, json.dumps({"status": "ok", "dispenser": {"id": "entree"}}).encode())
+
+
+@pytest.fixture
+def sender_for(tmp_path) -> Iterator[Callable[..., tuple[Sender, Spool]]]:
+    """sender_for(url, **config) -> a started Sender with 3 doses spooled (and a refill pending when asked)."""
+    made: list[tuple[Sender, Spool]] = []
+
+    def start(url: str, refill: bool = False, **changes) -> tuple[Sender, Spool]:
+        cfg = make_config(tmp_path, server_url=url, backoff_base_s=0.05, backoff_max_s=0.2, **changes)
+        spool = Spool(cfg.spool)
+        for _ in range(3):
+            spool.add(dispenser.new_event(1.5))
+        sender = Sender(cfg, spool)
+        if refill:
+            sender.request_refill()
+        made.append((sender.start(), spool))
+        return made[-1]
+
+    yield start
+    for sender, spool in made:
+        assert sender.stop()
+        spool.close()
+
+
+def warnings(caplog: pytest.LogCaptureFixture, text: str) -> int:
+    """Log lines at WARNING or above that contain `text`."""
+    return sum(1 for r in caplog.records if r.levelno >= logging.WARNING and text in r.getMessage())
+
+
+def test_a_captive_portal_200_deletes_nothing_and_is_logged_once_per_streak(fake, sender_for, caplog):
+    caplog.set_level(logging.DEBUG, logger="dispenser")
+    portal = fake(lambda h, body: h.send(200, b"<html><body>Welcome, please log in</body></html>",
+                                         content_type="text/html"))
+    sender, spool = sender_for(portal.url, refill=True)
+    wait_for(lambda: portal.posts() >= 4 and portal.posts("/refill") >= 2, 15, message="several tries")
+    assert spool.backlog() == 3
+    assert spool.counter("refill_pending") == 1  # a refill stays pending unless properly acknowledged
+    assert warnings(caplog, "delivery failed dispenser=entree answer not JSON") == 1  # not once per try
+    assert warnings(caplog, "refill failed dispenser=entree answer not JSON") == 1
+    assert caplog.text.count("delivery failed dispenser=entree answer not JSON") >= 4  # the others at DEBUG
+    assert TOKEN not in caplog.text
+
+
+def test_a_200_counting_another_batch_deletes_nothing_until_the_count_is_right(fake, sender_for, caplog):
+    caplog.set_level(logging.INFO, logger="dispenser")
+    right = threading.Event()
+
+    def behave(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH and not right.is_set():
+            return handler.send(200, b'{"accepted": 1, "duplicates": 0}')
+        return counts_right(handler, body)
+
+    server = fake(behave)
+    sender, spool = sender_for(server.url)
+    wait_for(lambda: server.posts() >= 3, 15, message="three tries")
+    assert spool.backlog() == 3
+    assert warnings(caplog, "delivery failed dispenser=entree answer counts another batch "
+                            "accepted=1 duplicates=0 sent=3") == 1
+    right.set()
+    line = "delivered dispenser=entree events=3 accepted=3 duplicates=0 backlog=0 after_failed_attempts="
+    wait_for(lambda: line in caplog.text, 15, message="delivered once the count is right")  # logged after the delete
+    assert spool.backlog() == 0
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_is_not_followed_and_the_token_stays_home(fake, sender_for, caplog, status):
+    caplog.set_level(logging.INFO, logger="dispenser")
+    elsewhere = fake(counts_right)  # a server that would gladly acknowledge anything
+    redirecting = fake(lambda h, body: h.send(status, b"", {"Location": elsewhere.url + h.path}))
+    sender, spool = sender_for(redirecting.url, refill=True)
+    wait_for(lambda: redirecting.posts() >= 3 and redirecting.posts("/refill") >= 2, 15, message="several tries")
+    assert spool.backlog() == 3 and spool.counter("refill_pending") == 1
+    assert elsewhere.requests == []  # no batch, no heartbeat, no token: nothing at all
+    assert warnings(caplog, f"delivery failed dispenser=entree redirect not followed status={status} "
+                            f"location='{elsewhere.url}{EVENTS_PATH}'") == 1
+    assert warnings(caplog, "heartbeat failed dispenser=entree redirect not followed") == 1
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "until-close"])
+def test_a_50_mb_answer_is_read_up_to_the_cap_only(fake, sender_for, caplog, declared):
+    caplog.set_level(logging.INFO, logger="dispenser")
+    sent: list[int] = []
+    block = b"x" * (1024 * 1024)
+
+    def behave(handler: Handler, body: bytes | None) -> None:
+        if handler.path != EVENTS_PATH:
+            return counts_right(handler, body)
+        handler.send_response(200)
+        if declared:
+            handler.send_header("Content-Length", str(BIG))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        total = 0
+        try:
+            while total < BIG:
+                handler.wfile.write(block)
+                total += len(block)
+        except OSError:  # the dispenser hung up
+            pass
+        with server.lock:
+            sent.append(total)
+
+    server = fake(behave)
+    tracemalloc.start()
+    try:
+        sender, spool = sender_for(server.url)
+        wait_for(lambda: len(sent) >= 2, 30, message="two answers sent, or cut short")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert spool.backlog() == 3
+    assert all(total < BIG for total in sent), sent  # the dispenser hung up before the end
+    assert peak < 16 * 1024 * 1024, peak  # this process never held the 50 MB (the cap is 64 KiB)
+    assert warnings(caplog, "delivery failed dispenser=entree answer too large") == 1
+
+
+@pytest.mark.parametrize("stage", ["status line", "body"])
+def test_a_server_dripping_one_byte_every_2_s_does_not_hold_the_sender(fake, sender_for, caplog, stage):
+    caplog.set_level(logging.INFO, logger="dispenser")
+    hung_up = threading.Event()  # the dispenser closed the dripping connection
+    stop = threading.Event()
+
+    def behave(handler: Handler, body: bytes | None) -> None:
+        if handler.path != EVENTS_PATH or hung_up.is_set():
+            return counts_right(handler, body)
+        answer = b'{"accepted": 3, "duplicates": 0}'
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(answer)}\r\n\r\n".encode()
+        if stage == "body":
+            handler.wfile.write(head)
+        drip = head + answer if stage == "status line" else answer
+        conn = handler.connection
+        for byte in drip:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            # Two seconds to the next byte, unless the client hangs up first (readable with nothing to read).
+            readable, _, _ = select.select([conn], [], [], 2.0)
+            if readable and not conn.recv(1) or stop.is_set():
+                hung_up.set()
+                return None
+        return None
+
+    server = fake(behave)
+    try:
+        sender, spool = sender_for(server.url, timeout_s=5.0, deadline_s=1.0)  # each byte comes before the timeout
+        assert hung_up.wait(15), "the sender never gave up on the dripping answer"
+        wait_for(lambda: spool.backlog() == 0, 15, message="the next try delivered")
+    finally:
+        stop.set()
+    assert warnings(caplog, "delivery failed dispenser=entree deadline exceeded") == 1
+
+
+def test_a_retry_after_of_decades_is_capped_at_15_minutes_and_logged(fake, sender_for, caplog):
+    caplog.set_level(logging.INFO, logger="dispenser")
+
+    def behave(handler: Handler, body: bytes | None) -> None:
+        if handler.path != EVENTS_PATH:
+            return counts_right(handler, body)
+        return handler.send(429, b'{"error": "slow down"}', {"Retry-After": "999999999"})
+
+    server = fake(behave)
+    sender, spool = sender_for(server.url)
+    wait_for(lambda: "delivery deferred" in caplog.text, 15, message="the 429 handled")
+    assert "delivery retry_after=999999999s capped to 900s dispenser=entree" in caplog.text
+    assert "delivery deferred dispenser=entree status=429 events=3 backlog=3 retry_after=900.0s" in caplog.text
+    assert spool.backlog() == 3 and server.posts() == 1
