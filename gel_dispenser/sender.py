@@ -17,7 +17,7 @@ from gel_dispenser import __version__
 from gel_dispenser.config import Config
 from gel_dispenser.spool import BOOT_ID, Pending, Spool
 from gel_dispenser.streak import Streak
-from gel_dispenser.wire import MAX_RETRY_AFTER_S, Answer, BoundedAdapter, Failed, exchange
+from gel_dispenser.wire import MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S, Answer, BoundedAdapter, Failed, exchange
 
 log = logging.getLogger("dispenser")
 
@@ -165,7 +165,7 @@ class Sender:
         status = answer.status
         if answer.ok:
             return self._acknowledged(rows, answer)
-        if status in (400, 413) and len(rows) > 1:
+        if (status in (400, 413) or self._over_server_batch(answer, len(rows))) and len(rows) > 1:
             # Split so one bad event (or an oversized batch) does not hold back the good ones.
             half = len(rows) // 2
             first = self._send(rows[:half])
@@ -186,12 +186,18 @@ class Sender:
                  f" after_failed_attempts={failed}" if failed else "")
         return None
 
+    @staticmethod
+    def _over_server_batch(answer: Answer, size: int) -> bool:
+        """A 429 saying a batch this large can never fit the server's rate limit (its `max_batch`): split it."""
+        limit = (answer.json_object() or {}).get("max_batch") if answer.status == 429 else None
+        return isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < size
+
     def _hold(self, wait: float, what: str) -> float:
         """A server's Retry-After, capped (and the cap logged): one bad answer cannot stop delivery for long."""
         if wait > MAX_RETRY_AFTER_S:
             log.warning("%s retry_after=%.0fs capped to %.0fs dispenser=%s", what, wait, MAX_RETRY_AFTER_S,
                         self.cfg.id)
-        return min(wait, MAX_RETRY_AFTER_S)
+        return min(max(wait, MIN_RETRY_AFTER_S), MAX_RETRY_AFTER_S)
 
     def _not_delivered(self, rows: list[Pending], answer: Answer) -> float | None:
         status = answer.status

@@ -21,6 +21,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 MAX_ANSWER_BYTES = 64 * 1024  # a usage server's answer is a few hundred bytes; a captive portal's page is not
 MAX_RETRY_AFTER_S = 900.0  # a server asking for longer is misconfigured or hostile: try again within 15 minutes
+MIN_RETRY_AFTER_S = 1.0  # "Retry-After: 0" answered again and again would be a tight loop
 CHUNK_BYTES = 8192
 
 _current = threading.local()  # the deadline of the exchange running in this thread, for the connections it opens

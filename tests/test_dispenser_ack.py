@@ -257,3 +257,21 @@ def test_a_retry_after_of_decades_is_capped_at_15_minutes_and_logged(fake, sende
     assert "delivery retry_after=999999999s capped to 900s dispenser=entree" in caplog.text
     assert "delivery deferred dispenser=entree status=429 events=3 backlog=3 retry_after=900.0s" in caplog.text
     assert spool.backlog() == 3 and server.posts() == 1
+
+
+def test_a_429_naming_the_most_a_batch_may_hold_splits_the_batch(fake, sender_for):
+    # A server whose rate limit is below the dispenser's batch size says so with `max_batch`: waiting would
+    # never help, splitting does.
+    sizes: list[int] = []
+
+    def behave(handler: Handler, body: bytes | None) -> None:
+        if body is not None and handler.path == EVENTS_PATH:
+            sizes.append(len(json.loads(body)))
+            if sizes[-1] > 1:
+                return handler.send(429, b'{"error": "over the limit", "max_batch": 1}', {"Retry-After": "60"})
+        return counts_right(handler, body)
+
+    server = fake(behave)
+    sender, spool = sender_for(server.url)
+    wait_for(lambda: spool.backlog() == 0, 15, message="every dose delivered")
+    assert sizes[0] == 3 and sizes.count(1) == 3  # no waiting out a minute: split at once
