@@ -24,7 +24,7 @@ from app.http import (
 from app.ingest import parse_events
 from app.metrics import get_metrics
 from app.realtime.pushes import push_after
-from app.services import get_figures, get_store
+from app.services import get_config, get_figures, get_store
 
 CONFIRMATION = "Données mises à jour avec succès"
 log = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ def obtenir_donnees_utilisation() -> Response:
 def mettre_a_jour_donnees(caller: str) -> Response:
     """Add a use (or a batch of uses) to the totals, then push the new figures to every dashboard."""
     require_json()
-    batch = parse_events(request.get_data(cache=False), time.time(), request.headers.get("X-Dispenser-Clock"))
+    batch = parse_events(request.get_data(cache=False), time.time(), request.headers.get("X-Dispenser-Clock"),
+                         get_config().max_event_age_days)
     limit_dispenser(caller, len(batch))
     done = get_store().ingest_shared(caller, batch)  # group commit with concurrent POSTs
     metrics = get_metrics()

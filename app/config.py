@@ -71,6 +71,7 @@ class ServerConfig:
     dispensers: tuple[DispenserDecl, ...] = field(default_factory=tuple)
     # Limits against slow or greedy clients (per server process).
     max_exports: int = 2  # CSV exports streaming at once; more get 503 with Retry-After
+    max_event_age_days: float = 31  # older dose times are refused (400): they would land in weeks long reported
     export_deadline_s: float = 600.0  # an export still streaming after this gives its slot up and is cut
     dispenser_events_per_min: int = 6000  # per dispenser token, events and heartbeats; 0: no limit
     max_dashboards: int = 2000  # Socket.IO connections in all
@@ -249,7 +250,8 @@ def _check_values(cfg: ServerConfig) -> None:
     """Refuse values that would only fail later, at run time."""
     if not isinstance(cfg.port, int) or not 0 <= cfg.port <= 65535:
         raise ConfigError("[server] port must be an integer from 0 to 65535")
-    for key in ("low_level_pct", "offline_after_s", "check_interval_s", "idle_timeout_s", "export_deadline_s"):
+    for key in ("low_level_pct", "offline_after_s", "check_interval_s", "idle_timeout_s", "export_deadline_s",
+                "max_event_age_days"):
         value = getattr(cfg, key)
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
             raise ConfigError(f"[server] {key} must be a positive number")

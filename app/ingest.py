@@ -91,14 +91,22 @@ def _event_time(item: dict, where: str, now: float, offset: float) -> float:
     return _timestamp(item, where, now, offset)
 
 
-def parse_events(body: bytes, now: float, clock: str | None = None) -> list[Event]:
+def parse_events(body: bytes, now: float, clock: str | None = None, max_age_days: float = math.inf) -> list[Event]:
     """Validate a POST body: one object or an array of 1 to MAX_BATCH objects, all or nothing."""
     offset = clock_offset(clock, now)
     data = load_json(body)
     if isinstance(data, dict):
-        return [parse_event(data, "", now, offset)]
-    if not isinstance(data, list):
+        events = [parse_event(data, "", now, offset)]
+    elif not isinstance(data, list):
         raise ApiError("body must be a JSON object or an array of objects")
-    if not 1 <= len(data) <= MAX_BATCH:
+    elif not 1 <= len(data) <= MAX_BATCH:
         raise ApiError(f"a batch must hold 1 to {MAX_BATCH} events, got {len(data)}")
-    return [parse_event(item, f"event {i}: ", now, offset) for i, item in enumerate(data)]
+    else:
+        events = [parse_event(item, f"event {i}: ", now, offset) for i, item in enumerate(data)]
+    oldest = now - max_age_days * 86400
+    for i, event in enumerate(events):
+        if event.ts < oldest:  # into weeks long reported: refused, so the dispenser quarantines it and says so
+            where = f"event {i}: " if isinstance(data, list) else ""
+            raise ApiError(f"{where}dose time {datetime.fromtimestamp(event.ts, UTC).isoformat()} is older than "
+                           f"max_event_age_days ({max_age_days:g} days)")
+    return events

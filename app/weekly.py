@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from app.compliance import daily, group_settings, midnight, offline_intervals, weekly
 from app.config import ServerConfig
 from app.store import Store
-from app.store.wards import dispenser_states, dispenser_sums, refills_between
+from app.store.wards import dispenser_states, dispenser_sums, late_arrivals, refills_between
 
 PREVIOUS_WEEKS = 8  # the weeks before the report's: the page, the JSON and the CSV all show these
 
@@ -65,4 +65,13 @@ def weekly_report(store: Store, cfg: ServerConfig, group: str | None, monday: da
         "week": f"{iso.year}-W{iso.week:02d}", "from": monday.isoformat(), "to": sunday.isoformat(),
         "summary": weeks[-1], "previous": weeks[:-1], "days": [p.row("day") for p in days[-7:]],
         "dispensers": dispenser_rows(store, cfg, group, start, end, now),
+        "late": late_doses(store, cfg, group, start, end),
     }
+
+
+def late_doses(store: Store, cfg: ServerConfig, group: str | None, start: float, end: float) -> dict[str, Any]:
+    """Doses of the week recorded late, and those that arrived after it ended: a report printed before differs."""
+    members = list(cfg.fleet.members[group]) if group is not None else None
+    late, after_end, last = late_arrivals(store, members, start, end)
+    return {"late": late, "after_week": after_end,
+            "last_after_week": datetime.fromtimestamp(last, UTC).isoformat() if last is not None else None}

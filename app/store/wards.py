@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from app.schema import census, dispensers, refills, rollups
+from app.schema import census, dispensers, events, refills, rollups
 from app.store.database import Database, total
 
 
@@ -75,3 +75,21 @@ def refills_between(db: Database, ids: list[str] | None, start: float, end: floa
         q = q.where(refills.c.dispenser_id.in_(ids))
     with db.engine.connect() as conn:
         return conn.execute(q).all()
+
+
+LATE_S = 3600  # a dose recorded more than an hour after it was given arrived late (a spool delivered after an outage)
+
+
+def late_arrivals(db: Database, ids: list[str] | None, start: float, end: float) -> tuple[int, int, float | None]:
+    """Of the doses given in [start, end): how many arrived late, how many after `end`, and the last such arrival."""
+    after = events.c.received_at >= end
+    q = sa.select(
+        sa.func.coalesce(sa.func.sum(sa.case((events.c.received_at - events.c.ts > LATE_S, 1), else_=0)), 0),
+        sa.func.coalesce(sa.func.sum(sa.case((after, 1), else_=0)), 0),
+        sa.func.max(sa.case((after, events.c.received_at), else_=None)),
+    ).where(events.c.ts >= start, events.c.ts < end, events.c.test.is_(False))
+    if ids is not None:
+        q = q.where(events.c.dispenser_id.in_(ids))
+    with db.engine.connect() as conn:
+        late, after_end, last = conn.execute(q).one()
+    return int(late), int(after_end), last

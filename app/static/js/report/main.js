@@ -116,6 +116,14 @@ function render(report, kids) {
   setText($("report-week"), R.weekText(Object.assign({}, row, { start: FROM, end: TO, week: report.week })));
   setText($("report-generated"), R.t("report_generated", { when: fmt.dateTime.format(new Date()) }));
   $("report-partial").hidden = TO < TODAY;
+  const late = report.late || {};
+  $("report-late").hidden = !late.after_week;
+  if (late.after_week) {
+    setText($("report-late"), R.t("report_late", {
+      count: fmt.int.format(late.after_week),
+      when: fmt.dateTime.format(new Date(late.last_after_week)),
+    }));
+  }
   renderSummary(row, weeks, report);
   rateChart.draw($("trend-chart"), weeks, true);
   // Entries and gel are in the CSV: on A4 the rates and what they stand on.
