@@ -117,7 +117,10 @@ def mettre_a_jour_donnees(caller: str) -> Response:
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    """200 when the database answers, 503 otherwise."""
+    """200 when the database answers and takes writes, 503 with the reason otherwise."""
+    refusing = get_store().write_health.reason
+    if refusing is not None:
+        return json_response({"status": "unavailable", "error": f"the database refuses writes: {refusing}"}, 503)
     if get_store().ping():
         return json_response({"status": "ok"})
     return json_response({"status": "unavailable", "error": "database does not answer"}, 503)

@@ -8,8 +8,10 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from app.http import MAX_BODY_TEXT, ApiError, json_response
+from app.store.health import WritesRefused
 
 log = logging.getLogger(__name__)
+STORAGE_RETRY_S = 60  # a full disk is not freed in a second: dispensers keep their spool and come back
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -22,6 +24,12 @@ def register_error_handlers(app: Flask) -> None:
             resp.headers["WWW-Authenticate"] = "Bearer"
         if exc.retry_after is not None:
             resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
+
+    @app.errorhandler(WritesRefused)
+    def storage_refused(exc: WritesRefused) -> Response:
+        resp = json_response({"error": str(exc)}, 503)  # logged once per streak by the store, not per request
+        resp.headers["Retry-After"] = str(STORAGE_RETRY_S)
         return resp
 
     @app.errorhandler(HTTPException)

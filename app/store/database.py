@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.schema import make_engine
+from app.store.health import WriteHealth, WritesRefused, refusal
 
 
 def total(column: sa.ColumnElement) -> sa.ColumnElement:
@@ -26,6 +27,7 @@ class Database:
     def __init__(self, url: str, timezone: str | None = None):
         self.engine = make_engine(url)
         self.tz = ZoneInfo(timezone) if timezone else None
+        self.write_health = WriteHealth()
 
     def insert(self, table: sa.Table) -> sa.Insert:
         """An INSERT of this dialect, which knows ON CONFLICT."""
@@ -35,8 +37,16 @@ class Database:
     @contextmanager
     def writer(self) -> Iterator[sa.Connection]:
         """A write transaction (BEGIN IMMEDIATE on SQLite, so writers queue instead of deadlocking)."""
-        with self.engine.connect().execution_options(writer=True) as conn, conn.begin():
-            yield conn
+        try:
+            with self.engine.connect().execution_options(writer=True) as conn, conn.begin():
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            reason = refusal(exc)
+            if reason is None:
+                raise
+            self.write_health.refused(reason)
+            raise WritesRefused(reason) from None  # named for the client; the storage's own words are logged once
+        self.write_health.accepted()
 
     def bucket_start(self, size: str, ts: float) -> int:
         """Start (epoch seconds) of the minute, hour or local day holding `ts`."""
