@@ -73,10 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     from app.logs import ACCESS_LOGGER, setup_logging
     from app.realtime import socketio
     from app.realtime.watchdog import run_watchdog
+    from app.store.retention import run_retention
 
     setup_logging(cfg.log_level, cfg.secrets())
     app = create_app(cfg, demo=args.demo)
     socketio.start_background_task(run_watchdog, app)
+    if cfg.keep_events_days is not None:
+        socketio.start_background_task(run_retention, app.extensions["usage_store"], cfg.keep_events_days,
+                                       socketio.sleep)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"Dashboard: http://{shown}:{port}/", flush=True)
     # eventlet writes its request lines straight to stderr unless given a logger: through logging they are redacted.

@@ -71,6 +71,7 @@ class ServerConfig:
     dispensers: tuple[DispenserDecl, ...] = field(default_factory=tuple)
     # Limits against slow or greedy clients (per server process).
     max_exports: int = 2  # CSV exports streaming at once; more get 503 with Retry-After
+    keep_events_days: float | None = None  # raw events older than this are deleted (rollups kept); None: forever
     max_event_age_days: float = 31  # older dose times are refused (400): they would land in weeks long reported
     export_deadline_s: float = 600.0  # an export still streaming after this gives its slot up and is cut
     dispenser_events_per_min: int = 6000  # per dispenser token, events and heartbeats; 0: no limit
@@ -255,6 +256,12 @@ def _check_values(cfg: ServerConfig) -> None:
         value = getattr(cfg, key)
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
             raise ConfigError(f"[server] {key} must be a positive number")
+    keep = cfg.keep_events_days
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int | float) or not 0 < keep < math.inf):
+        raise ConfigError("[server] keep_events_days must be a positive number of days (leave it out: keep forever)")
+    if keep is not None and keep <= cfg.max_event_age_days:
+        raise ConfigError(f"[server] keep_events_days ({keep:g}) must be more than max_event_age_days "
+                          f"({cfg.max_event_age_days:g}): a dose resent after its event was deleted would count twice")
     if cfg.timezone is not None:
         try:
             ZoneInfo(cfg.timezone)

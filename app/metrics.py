@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from app.store.retention import database_bytes
+
 REJECT_REASONS = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                   413: "too_large", 415: "unsupported_media_type", 429: "rate_limited"}
 
@@ -60,6 +62,10 @@ class Metrics:
                                  registry=self.registry,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
         self.registry.register(UsageCollector(app))
+        store = app.extensions["usage_store"]
+        self.database_bytes = Gauge("gel_database_bytes", "Size of the database on disk (SQLite file and WAL)",
+                                    registry=self.registry)
+        self.database_bytes.set_function(lambda: database_bytes(store))
 
 
 def get_metrics() -> Metrics:

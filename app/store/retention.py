@@ -1,0 +1,65 @@
+"""Retention: raw events older than `keep_events_days` deleted in small batches; rollups, refills, outages and
+the census are kept, so history by hour and day, compliance and reports do not change."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from app.schema import events
+from app.store.database import Database
+
+log = logging.getLogger(__name__)
+PURGE_BATCH = 2000  # rows per transaction: the write lock is held for milliseconds, POSTs go on in between
+
+
+def purge_events_before(db: Database, before: float, pause: Callable[[], None] = lambda: None) -> int:
+    """Delete the raw events whose dose time is before `before`, a batch at a time; return how many."""
+    oldest = sa.select(events.c.id).where(events.c.ts < before).order_by(events.c.ts).limit(PURGE_BATCH)
+    total = 0
+    while True:
+        with db.writer() as conn:
+            deleted = conn.execute(sa.delete(events).where(events.c.id.in_(oldest.scalar_subquery()))).rowcount
+        total += deleted
+        if deleted < PURGE_BATCH:
+            return total
+        pause()  # let the requests waiting for the write lock (or the event loop) go first
+
+
+def purge_expired(db: Database, keep_days: float, now: float | None = None,
+                  pause: Callable[[], None] = lambda: None) -> int:
+    """One retention pass: events older than `keep_days` deleted, logged when there were any."""
+    now = time.time() if now is None else now
+    started = time.monotonic()
+    deleted = purge_events_before(db, now - keep_days * 86400, pause)
+    if deleted:
+        log.info("retention: %d events older than %g days deleted in %.1f s", deleted, keep_days,
+                 time.monotonic() - started)
+    return deleted
+
+
+def database_bytes(db: Database) -> float:
+    """The database's size on disk: SQLite's file and its WAL, or PostgreSQL's pg_database_size."""
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite":
+        path = url.database or ""
+        return float(sum(os.path.getsize(p) for p in (path, path + "-wal") if p and os.path.exists(p)))
+    with db.engine.connect() as conn:
+        return float(conn.execute(sa.text("SELECT pg_database_size(current_database())")).scalar_one())
+
+
+RETENTION_EVERY_S = 3600.0
+
+
+def run_retention(db: Database, keep_days: float, sleep: Callable[[float], None]) -> None:
+    """Forever: a retention pass at start, then hourly (a background task; `sleep` is the server's own)."""
+    while True:
+        try:
+            purge_expired(db, keep_days, pause=lambda: sleep(0.01))
+        except Exception:  # a locked or full database this hour: try again the next
+            log.exception("retention pass failed")
+        sleep(RETENTION_EVERY_S)

@@ -1,0 +1,59 @@
+"""Retention: raw events past keep_events_days are deleted in batches; the day and hour figures stay as they were."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app.config import ConfigError, load_config
+from app.schema import events
+from app.store import Event, retention
+from app.store.retention import purge_expired
+from tests.helpers.auth import bearer
+from tests.helpers.config import ADMIN, config_text
+from tests.helpers.wards import ward_app
+
+DAY = 86400
+
+
+def count_events(store) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one()
+
+
+def test_old_events_go_and_the_figures_stay(tmp_path, monkeypatch):
+    monkeypatch.setattr(retention, "PURGE_BATCH", 7)  # several batches, and a last short one
+    with ward_app(tmp_path, max_event_age_days=5, keep_events_days=10) as app:
+        store, client = app.extensions["usage_store"], app.test_client()
+        now = time.time()
+        old = [Event(1500, 1, now - 20 * DAY + i, f"old-{i}") for i in range(30)]
+        recent = [Event(1500, 1, now - DAY + i, f"new-{i}") for i in range(5)]
+        store.ingest_shared("entree", old + recent)
+        query = "/api/history?bucket=day&dispenser=entree&from={}&to={}"
+        days = query.format(time.strftime("%Y-%m-%d", time.gmtime(now - 25 * DAY)),
+                            time.strftime("%Y-%m-%d", time.gmtime(now + DAY)))
+        before = client.get(days, headers=bearer(ADMIN)).get_json()
+        totals = client.get("/obtenir_donnees_utilisation").get_json()
+        paused: list[int] = []
+        assert purge_expired(store, 10, now, pause=lambda: paused.append(1)) == 30
+        assert len(paused) == 30 // 7  # a pause after each full batch: the write lock is let go between them
+        assert count_events(store) == 5
+        assert client.get(days, headers=bearer(ADMIN)).get_json() == before  # rollups kept
+        assert client.get("/obtenir_donnees_utilisation").get_json()["hands_detected"] == totals["hands_detected"]
+        assert purge_expired(store, 10, now) == 0
+        metrics = client.get("/metrics").get_data(as_text=True)
+        size = next(line for line in metrics.splitlines() if line.startswith("gel_database_bytes "))
+        assert float(size.split()[1]) > 0
+
+
+@pytest.mark.parametrize(("keep", "error"), [(0, "positive"), (31, "more than max_event_age_days"),
+                                            ('"x"', "positive")])
+def test_a_retention_shorter_than_what_dispensers_may_still_send_is_refused(tmp_path: Path, keep, error):
+    path = tmp_path / "config.toml"
+    text = config_text().replace("max_event_age_days = 100000", "max_event_age_days = 31")
+    path.write_text(text.replace("[server]\n", f"[server]\nkeep_events_days = {keep}\n", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match=error):
+        load_config(path)
