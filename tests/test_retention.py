@@ -10,10 +10,11 @@ import sqlalchemy as sa
 
 from app.config import ConfigError, load_config
 from app.schema import events
-from app.store import Event, retention
+from app.store import Event, Store, retention
 from app.store.retention import purge_expired
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, config_text
+from tests.helpers.servers import wait_for
 from tests.helpers.wards import ward_app
 
 DAY = 86400
@@ -57,3 +58,16 @@ def test_a_retention_shorter_than_what_dispensers_may_still_send_is_refused(tmp_
     path.write_text(text.replace("[server]\n", f"[server]\nkeep_events_days = {keep}\n", 1), encoding="utf-8")
     with pytest.raises(ConfigError, match=error):
         load_config(path)
+
+
+@pytest.mark.slow
+def test_the_server_purges_at_start(tmp_path, server_factory, write_config):
+    config = write_config(database=f"sqlite:///{tmp_path}/usage.db", async_mode="eventlet", max_event_age_days=5,
+                          keep_events_days=10)
+    cfg = load_config(config)
+    store = Store(cfg.database, cfg.dispensers)  # the database filled before the server starts
+    store.ingest_shared("entree", [Event(1500, 1, time.time() - 20 * DAY + i, f"old-{i}") for i in range(12)])
+    store.engine.dispose()
+    server = server_factory(config)
+    wait_for(lambda: "retention: 12 events older than 10 days deleted" in server.log(), 10,
+             message="the purge at start")
