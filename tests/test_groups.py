@@ -28,7 +28,8 @@ CARDIO = ["CHU Nord", "Bâtiment A", "Étage 1", "Cardiologie"]
 def fleet(tmp_path) -> Iterator[tuple]:
     """An app serving 25 dispensers in 3 wards (site -> 2 buildings -> floors -> wards), its client, tokens."""
     config, tokens = write_fleet(tmp_path, 25, {"database": "sqlite:///usage.db", "async_mode": "threading",
-                                                "admin_token": ADMIN, "maintenance_token": MAINTENANCE})
+                                                "admin_token": ADMIN, "maintenance_token": MAINTENANCE,
+                                                "max_event_age_days": 100_000})  # a January dose time
     app = create_app(load_config(config))
     client = app.test_client()
 
