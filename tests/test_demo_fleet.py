@@ -47,4 +47,5 @@ def test_the_fleet_demo_serves_n_dispensers_in_groups_from_one_simulator(tmp_pat
         assert len(children) == 1
         generated = tmp_path / "instance" / "fleet-40"
         assert (generated / "dispensers.csv").read_text().startswith("id,name,group,capacity_ml,token_sha256\n")
+        assert (generated / "demo.log").exists() and not (generated / "instance").exists()
         assert stop_process(proc, signal.SIGINT, 30) == 0

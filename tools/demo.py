@@ -190,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     port = pick_port(server)
     url = f"http://{HOST}:{port}"
-    instance = config.parent / "instance"
+    # A fleet's generated config already lives in instance/fleet-N: its log goes beside it, not one level deeper.
+    instance = config.parent if fleet_tokens else config.parent / "instance"
     instance.mkdir(exist_ok=True)
 
     stop = threading.Event()
