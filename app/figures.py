@@ -155,8 +155,9 @@ class Figures:
             delta = Payload(base=base, seq=view.seq if seq is None else seq, gel_used=gel_ul / 1000,
                             hands_detected=int(hands), entries=int(passages), updated_at=iso(updated),
                             dispensers=[view.entries[i] for i in ids], removed=[], groups=view.groups_of(ids, group))
-            if view.totals.alerts_moved(ids, base):
-                delta["alerts"] = view.totals.alerts(group)
+            raised, resolved = view.totals.alert_changes(ids, base)
+            if raised or resolved:  # what moved, never the whole list: 1,000 offline must not ride along each use
+                delta["alerts_added"], delta["alerts_removed"] = raised, resolved
             return delta
 
     def _flags(self, row: Any, now: float) -> Flags:

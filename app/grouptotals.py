@@ -89,6 +89,21 @@ class GroupTotals:
                 found += [(ALERT_KINDS.index(k), self.order.get(ident, 0), ident, name, k) for k in kinds]
         return [{"dispenser": ident, "name": name, "kind": k} for _, _, ident, name, k in sorted(found)]
 
+    def alert_changes(self, ids: list[str], since: int) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """(raised, resolved) for the dispensers among `ids` whose alerts moved after change `since`.
+
+        Resolved lists every kind such a dispenser does not raise now: a receiver drops it if it held it.
+        """
+        raised: list[dict[str, Any]] = []
+        resolved: list[dict[str, str]] = []
+        for ident in ids:
+            if self.alert_seq.get(ident, since + 1) <= since:
+                continue
+            name, kinds = self.alerting.get(ident, ("", ()))
+            raised += [{"dispenser": ident, "name": name, "kind": k} for k in kinds]
+            resolved += [{"dispenser": ident, "kind": k} for k in ALERT_KINDS if k not in kinds]
+        return raised, resolved
+
     def alerts_moved(self, ids: list[str], since: int) -> bool:
         """True when the alerts of these (changed) dispensers may have moved after change `since`."""
         return any(self.alert_seq.get(i, since + 1) > since for i in ids)

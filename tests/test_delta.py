@@ -82,7 +82,9 @@ def test_per_use_the_dashboard_gets_totals_and_the_changed_dispenser_only(fleet_
     wait_for(lambda: page.deltas, 10, message="the first delta")
     first = page.deltas[0]
     assert first["base"] <= start < first["seq"] and [d["id"] for d in first["dispensers"]] == ["d0003"]
-    assert len(first["alerts"]) == FLEET - 1 and first["gel_used"] == 1.5
+    # Its offline alert resolved, nothing raised: never the list of the other 999 offline dispensers.
+    assert first["alerts_added"] == [] and first["gel_used"] == 1.5
+    assert {"dispenser": "d0003", "kind": "offline"} in first["alerts_removed"] and "alerts" not in first
     use("d0003")
     wait_for(lambda: len(page.deltas) == 2, 10, message="the second delta")
     second = page.deltas[1]
@@ -90,7 +92,7 @@ def test_per_use_the_dashboard_gets_totals_and_the_changed_dispenser_only(fleet_
     assert (second["gel_used"], second["hands_detected"]) == (3.0, 2)  # the fleet's totals
     assert [d["id"] for d in second["dispensers"]] == ["d0003"] and second["dispensers"][0]["hands_detected"] == 2
     assert [g["id"] for g in second["groups"]] == WARD_1 and second["groups"][-1]["gel_used"] == 3.0
-    assert "alerts" not in second  # unchanged: 999 offline dispensers do not ride along with every use
+    assert "alerts_added" not in second and "alerts_removed" not in second  # unchanged: nothing about alerts
     full_size, delta_size = page.sizes["donnees_utilisation"][0], page.sizes["donnees_delta"][1]
     assert delta_size < 2048 < 100 * 2048 < full_size, (delta_size, full_size)
     # Old clients get the full figures, coalesced (at 1,000 dispensers), and no delta; the page that joined gets
@@ -111,7 +113,7 @@ def test_a_group_room_gets_its_own_changes_and_totals(fleet_server, dashboards):
     mine = ward.deltas[0]
     assert [d["id"] for d in mine["dispensers"]] == ["d0011"] and [g["id"] for g in mine["groups"]] == ["ward-002"]
     assert (mine["gel_used"], mine["hands_detected"]) == (1.5, 1)  # the group's totals, not the fleet's
-    assert {a["dispenser"] for a in mine["alerts"]} == {f"d{i:04d}" for i in range(12, 21)}  # its own only
+    assert {a["dispenser"] for a in mine["alerts_removed"]} == {"d0011"} and mine["alerts_added"] == []
     assert [g["id"] for g in building_b.deltas[0]["groups"]] == ["bat-b", "bat-b-e1", "ward-002"]
     assert mine["base"] <= ward.full[0]["seq"] < mine["seq"]  # no gap: applied without a re-fetch
     assert fleet.deltas[1]["base"] == fleet.deltas[0]["seq"] and fleet.deltas[1]["gel_used"] == 3.0

@@ -102,20 +102,20 @@ def test_since_answers_what_changed_or_304(fleet):
     delta = resp.get_json()
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-cache"
     assert set(delta) == {"base", "seq", "gel_used", "hands_detected", "entries", "updated_at", "dispensers",
-                          "removed", "alerts", "groups"}
+                          "removed", "alerts_added", "alerts_removed", "groups"}
     assert (delta["base"], delta["removed"], delta["gel_used"], delta["hands_detected"]) == (seq, [], 1.5, 1)
     assert delta["seq"] > seq and [d["id"] for d in delta["dispensers"]] == ["d0003"]
     assert delta["dispensers"][0] == by_id(client.get(ROUTE).get_json()["dispensers"])["d0003"]  # full entry
     assert [g["id"] for g in delta["groups"]] == ["site", "bat-a", "bat-a-e1", "ward-001"]
     assert delta["groups"][-1]["gel_used"] == 1.5
-    # Every dispenser alerts (offline) but d0003: the delta carries the full alert list.
-    assert len(delta["alerts"]) == 24 and "d0003" not in {a["dispenser"] for a in delta["alerts"]}
+    # Every dispenser alerts (offline) but d0003: the delta carries d0003's resolved alert, not the 24 others.
+    assert delta["alerts_added"] == [] and {"dispenser": "d0003", "kind": "offline"} in delta["alerts_removed"]
     assert client.get(f"{ROUTE}?since={delta['seq']}").status_code == 304
     # A group that did not change answers 304; one that did gets its own totals.
     assert client.get(f"{ROUTE}?since={seq}&group=bat-b").status_code == 304
     ward = client.get(f"{ROUTE}?since={seq}&group=ward-001").get_json()
     assert (ward["gel_used"], [g["id"] for g in ward["groups"]]) == (1.5, ["ward-001"])
-    assert {a["dispenser"] for a in ward["alerts"]} == {f"d{i:04d}" for i in range(1, 11)} - {"d0003"}
+    assert {a["dispenser"] for a in ward["alerts_removed"]} == {"d0003"} and ward["alerts_added"] == []
 
 
 def test_since_checks_its_value(fleet):
@@ -197,7 +197,7 @@ def test_a_dispenser_going_silent_gets_a_change_number_for_polls(write_config):
         assert check_alerts(app, memory)
         delta = client.get(f"{ROUTE}?since={seq}").get_json()
         assert [(d["id"], d["online"]) for d in delta["dispensers"]] == [("entree", False)]
-        assert {"dispenser": "entree", "name": "Entrée", "kind": "offline"} in delta["alerts"]
+        assert {"dispenser": "entree", "name": "Entrée", "kind": "offline"} in delta["alerts_added"]
     finally:
         app.extensions["usage_store"].engine.dispose()
 

@@ -65,7 +65,7 @@ def test_alert_change_is_pushed_without_any_post(app, sio_client, delta_client, 
     assert check_alerts(app, memory)
     deltas = [m["args"][0] for m in delta_client.get_received() if m["name"] == DELTA]  # at once: what changed
     assert len(deltas) == 1 and [d["online"] for d in deltas[0]["dispensers"]] == [False] * 3
-    assert {"dispenser": "entree", "name": "Entrée", "kind": "offline"} in deltas[0]["alerts"]
+    assert {"dispenser": "entree", "name": "Entrée", "kind": "offline"} in deltas[0]["alerts_added"]
     # The full figures, for the clients that read only those (and never a delta).
     received = sio_client.get_received()
     assert [m for m in received if m["name"] == DELTA] == []

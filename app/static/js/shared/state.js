@@ -120,11 +120,31 @@ function applyDelta(delta) {
   if (membership) state.membership += 1;
   state.seq = delta.seq;
   const groups = takeGroups(delta.groups);
-  const alerts = Array.isArray(delta.alerts) && takeAlerts(delta.alerts); // absent: the alerts did not move
-  const totals = takeTotals(delta);
+  // Absent: the alerts did not move. Present: what was raised and resolved, applied to the list held.
+  const list = delta.alerts_added || delta.alerts_removed ? movedAlerts(delta) : null;
+  const alerts = list !== null && takeAlerts(list);
+  const totals = takeTotals(list !== null ? Object.assign({}, delta, { alerts: list }) : delta);
   emit({ full: false, changed: changed, membership: membership, renamed: renamed, alerts: alerts, totals: totals,
     groups: groups });
   return "applied";
+}
+
+const ALERT_ORDER = ["offline", "low", "no_use"]; // worst first, as the server lists them
+
+/** The alert list after a delta: the resolved and re-raised kinds of its dispensers dropped, the raised added,
+ * worst kind first then in the fleet's order. */
+function movedAlerts(delta) {
+  const key = (a) => a.dispenser + "\u0000" + a.kind;
+  const gone = new Set((delta.alerts_removed || []).concat(delta.alerts_added || []).map(key));
+  const order = new Map(Array.from(state.byId.keys(), (id, i) => [id, i]));
+  const rank = (a) => [ALERT_ORDER.indexOf(a.kind), order.has(a.dispenser) ? order.get(a.dispenser) : 1e9];
+  const list = ((state.payload && state.payload.alerts) || []).filter((a) => !gone.has(key(a)))
+    .concat(delta.alerts_added || []);
+  return list.sort((a, b) => {
+    const [ka, oa] = rank(a);
+    const [kb, ob] = rank(b);
+    return ka - kb || oa - ob;
+  });
 }
 
 function sortKey(entry) {
