@@ -120,6 +120,7 @@ def test_a_mode_change_reaches_the_dashboards(tmp_path):
     with ward_app(tmp_path) as app:
         client = app.test_client()
         sio = socketio.test_client(app, flask_test_client=client)
+        sio.emit("join", {"group": None})  # the deltas go to the clients that joined
         sio.get_received()
         set_mode(client, "test")
         deltas = [m["args"][0] for m in sio.get_received() if m["name"] == "donnees_delta"]

@@ -55,6 +55,9 @@ def test_alert_change_is_pushed_without_any_post(app, sio_client, client):
                 headers=bearer(TOKENS['entree']))
     memory = AlertMemory(None, 1)
     assert not check_alerts(app, memory)  # the first check only learns the state
+    page = socketio.test_client(app, flask_test_client=client)
+    page.emit("join", {"group": None})  # the deltas go to the clients that joined
+    page.get_received()
     sio_client.get_received()
     assert not check_alerts(app, memory)
     assert payloads(sio_client) == []  # nothing changed, nothing pushed
@@ -63,7 +66,8 @@ def test_alert_change_is_pushed_without_any_post(app, sio_client, client):
         conn.execute(dispensers.update().values(last_seen=1.0, updated_at=time.time(), seq=next_seq(conn).seq))
     assert check_alerts(app, memory)
     received = sio_client.get_received()
-    deltas = [m["args"][0] for m in received if m["name"] == DELTA]  # at once: what changed
+    deltas = [m["args"][0] for m in page.get_received() if m["name"] == DELTA]  # at once: what changed
+    page.disconnect()
     assert len(deltas) == 1 and [d["online"] for d in deltas[0]["dispensers"]] == [False] * 3
     assert {"dispenser": "entree", "name": "Entrée", "kind": "offline"} in deltas[0]["alerts"]
     # The full figures follow within a second (coalesced), for the clients that read only those.

@@ -46,6 +46,7 @@ def test_with_no_dashboard_a_post_builds_no_push_yet_answers_the_totals(app, cli
 
 def test_requests_sharing_a_commit_share_its_push(app, sio_client, post):
 
+    sio_client.emit("join", {"group": None})  # the deltas go to the clients that joined
     post({"gel_used": 1, "hands_detected": 1})
     sio_client.get_received()
     with app.app_context():
@@ -61,6 +62,7 @@ def test_requests_sharing_a_commit_share_its_push(app, sio_client, post):
 
 def test_a_post_committed_while_a_push_is_built_is_pushed_by_its_builder(app, sio_client, post, monkeypatch):
 
+    sio_client.emit("join", {"group": None})  # the deltas go to the clients that joined
     post({"gel_used": 1, "hands_detected": 1})
     sio_client.get_received()
     built: list[int] = []
