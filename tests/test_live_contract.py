@@ -85,8 +85,8 @@ def test_a_small_site_sends_every_change_at_once_to_seed_clients(server_factory,
     assert [p["hands_detected"] for p in seed.full()] == [0, 1, 2, 3, 4, 5]
 
 
-BAD_JOINS = ["x", 1, [], [None], {}, {"group": {"a": 1}}, {"group": 3}, {"group": ["cardio"]},
-             {"group": None, "since": 3}, {"grp": None}, "x" * 10_000]
+BAD_JOINS = ["x", 1, [], [None], {}, {"group": {"a": 1}}, {"group": 3}, {"group": ["cardio"]}, {"since": 3},
+             {"group": None, "since": -1}, {"group": None, "since": "3"}, {"grp": None}, "x" * 10_000]
 
 
 def test_a_join_that_is_not_the_contract_is_refused_and_changes_nothing(server_factory, clients):

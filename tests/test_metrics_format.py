@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 
 def test_metrics_content_type_is_exactly_prometheus_text_format(client):
     resp = client.get("/metrics")
     assert resp.status_code == 200
-    assert resp.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    assert resp.headers["Content-Type"] == CONTENT_TYPE_PLAIN_0_0_4  # what generate_latest() writes
     assert resp.headers["Content-Type"].count("charset") == 1
