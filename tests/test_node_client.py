@@ -149,7 +149,9 @@ def test_node_reference_client_keeps_the_figures_of_the_fleet_and_of_a_group(nod
     wait_for(lambda: all_offline(server.url, IN_GROUP + OUTSIDE), 30, message="the offline flip")
     use(server.url, tokens, "d0011")  # the last changes (its use, its flip) outside the group
     wait_for(lambda: all_offline(server.url, ["d0011"]), 30, message="d0011 offline again")
-    checked = node.check()
+    # The GET shows the flip as soon as the time passes; its push follows the watchdog's next check.
+    checked = wait_for(lambda: (c := node.check())["fleet"]["held"] == c["fleet"]["fresh_seq"] and c, 15,
+                       message="the last push received")
     assert_equal_to_the_get(checked)
     fleet_seq, group_seq = checked["fleet"]["held"], checked["group"]["held"]
     assert fleet_seq == checked["fleet"]["fresh_seq"]
