@@ -236,8 +236,11 @@ class Sender:
                 self.cfg.id, failure, events, self.spool.backlog(), self._failures, delay)
         return delay
 
-    def _post_ops(self, what: str, body: dict[str, Any] | None) -> Answer | None:
-        """POST a heartbeat or a refill; the answer when it acknowledges it (a 2xx JSON object), else None."""
+    def _post_ops(self, what: str, body: dict[str, Any] | None,
+                  acknowledges: Callable[[dict[str, Any]], bool]) -> Answer | None:
+        """POST a heartbeat or a refill: its answer, or None when there is none or a 2xx that does not acknowledge it.
+
+        A 2xx acknowledges only as a JSON object the usage server would answer (`acknowledges`)."""
         url = f"{self.base}/api/dispensers/{quote(self.cfg.id, safe='')}/{what}"
         streak = self._streaks[what]
         try:
@@ -245,9 +248,11 @@ class Sender:
         except Failed as exc:
             log.log(streak.failed(exc.reason), "%s failed dispenser=%s %s", what, self.cfg.id, exc)
             return None
-        if answer.ok and answer.json_object() is None:
-            log.log(streak.failed("answer not JSON"), "%s failed dispenser=%s answer not JSON status=%d", what,
-                    self.cfg.id, answer.status)
+        payload = answer.json_object() if answer.ok else None
+        if answer.ok and (payload is None or not acknowledges(payload)):
+            reason = "answer not JSON" if payload is None else "answer does not acknowledge it"
+            log.log(streak.failed(reason), "%s failed dispenser=%s %s status=%d", what, self.cfg.id, reason,
+                    answer.status)
             return None
         if not answer.ok:
             level = streak.failed(f"status={answer.status}", logging.ERROR)
@@ -260,10 +265,11 @@ class Sender:
 
     def _heartbeat(self) -> None:
         self._post_ops("heartbeat", {"backlog": self.spool.backlog(), "version": __version__,
-                                     "missed": self.spool.counter("missed")})
+                                     "missed": self.spool.counter("missed")},
+                       lambda payload: payload.get("status") == "ok")
 
     def _refill(self) -> None:
-        answer = self._post_ops("refill", None)
+        answer = self._post_ops("refill", None, self._names_us)
         if answer is not None and answer.ok:
             self.spool.set_counter("refill_pending", 0)
             log.info("refill dispenser=%s reported=yes", self.cfg.id)
@@ -273,3 +279,8 @@ class Sender:
             self._retry_at = max(self._retry_at, time.monotonic() + delay)
         else:
             self.spool.set_counter("refill_pending", 0)  # refused for good (wrong id or token): do not loop
+
+    def _names_us(self, payload: dict[str, Any]) -> bool:
+        """A refill's acknowledgement: the usage server answers with this dispenser's entry."""
+        entry = payload.get("dispenser")
+        return isinstance(entry, dict) and entry.get("id") == self.cfg.id

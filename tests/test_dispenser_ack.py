@@ -6,6 +6,7 @@ import json
 import logging
 import select
 import threading
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -213,36 +214,48 @@ def test_a_50_mb_answer_is_read_up_to_the_cap_only(fake, sender_for, caplog, dec
 @pytest.mark.parametrize("stage", ["status line", "body"])
 def test_a_server_dripping_one_byte_every_2_s_does_not_hold_the_sender(fake, sender_for, caplog, stage):
     caplog.set_level(logging.INFO, logger="dispenser")
-    hung_up = threading.Event()  # the dispenser closed the dripping connection
+    cut: list[float] = []  # seconds each dripped answer lasted before the dispenser hung up
+    heartbeats_while_dripping = 0
+    healed = threading.Event()  # from then on, answer as the usage server does
     stop = threading.Event()
 
     def behave(handler: Handler, body: bytes | None) -> None:
-        if handler.path != EVENTS_PATH or hung_up.is_set():
+        nonlocal heartbeats_while_dripping
+        if handler.path != EVENTS_PATH or healed.is_set():
+            if cut and not healed.is_set():
+                with server.lock:
+                    heartbeats_while_dripping += handler.path.endswith("/heartbeat")
             return counts_right(handler, body)
         answer = b'{"accepted": 3, "duplicates": 0}'
         head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(answer)}\r\n\r\n".encode()
         if stage == "body":
             handler.wfile.write(head)
         drip = head + answer if stage == "status line" else answer
-        conn = handler.connection
+        conn, began = handler.connection, time.monotonic()
         for byte in drip:
             handler.wfile.write(bytes([byte]))
             handler.wfile.flush()
             # Two seconds to the next byte, unless the client hangs up first (readable with nothing to read).
             readable, _, _ = select.select([conn], [], [], 2.0)
             if readable and not conn.recv(1) or stop.is_set():
-                hung_up.set()
+                with server.lock:
+                    cut.append(time.monotonic() - began)
                 return None
-        return None
+        return None  # the whole answer dripped out: the deadline did not hold
 
     server = fake(behave)
     try:
-        sender, spool = sender_for(server.url, timeout_s=5.0, deadline_s=1.0)  # each byte comes before the timeout
-        assert hung_up.wait(15), "the sender never gave up on the dripping answer"
+        # Each byte comes well before timeout_s: only the overall deadline can end the answer.
+        sender, spool = sender_for(server.url, timeout_s=5.0, deadline_s=1.0, heartbeat_s=0.2)
+        wait_for(lambda: len(cut) >= 3 and heartbeats_while_dripping >= 2, 20,
+                 message="three dripped answers cut off, heartbeats sent between them")
+        assert spool.backlog() == 3  # a cut answer acknowledges nothing
+        healed.set()
         wait_for(lambda: spool.backlog() == 0, 15, message="the next try delivered")
     finally:
         stop.set()
     assert warnings(caplog, "delivery failed dispenser=entree deadline exceeded") == 1
+    assert max(cut) < 10, cut  # cut near deadline_s (1 s), not after the whole drip (over a minute)
 
 
 def test_a_retry_after_of_decades_is_capped_at_15_minutes_and_logged(fake, sender_for, caplog):
@@ -277,3 +290,15 @@ def test_a_429_naming_the_most_a_batch_may_hold_splits_the_batch(fake, sender_fo
     sender, spool = sender_for(server.url)
     wait_for(lambda: spool.backlog() == 0, 15, message="every dose delivered")
     assert sizes[0] == 3 and sizes.count(1) == 3  # no waiting out a minute: split at once
+
+
+def test_a_json_200_from_another_api_acknowledges_no_batch_and_no_refill(fake, sender_for, caplog):
+    caplog.set_level(logging.INFO, logger="dispenser")
+    other = fake(lambda h, body: h.send(200, b'{"ok": true, "status": "queued"}'))
+    sender, spool = sender_for(other.url, refill=True)
+    wait_for(lambda: other.posts() >= 3 and other.posts("/refill") >= 2 and other.posts("/heartbeat") >= 1, 15,
+             message="several tries")
+    assert spool.backlog() == 3 and spool.counter("refill_pending") == 1
+    assert warnings(caplog, "delivery failed dispenser=entree answer without accepted and duplicates counts") == 1
+    assert warnings(caplog, "refill failed dispenser=entree answer does not acknowledge it") == 1
+    assert "reported=yes" not in caplog.text
