@@ -126,7 +126,9 @@ def test_a_spool_that_cannot_be_written_does_not_stop_dispensing(rig, caplog):
         db.execute("CREATE TRIGGER full BEFORE INSERT ON events BEGIN SELECT RAISE(FAIL, 'database or disk is full'); "
                    "END")
     present(r, doses=1)
-    assert "stroke failed dispenser=entree" in caplog.text and "disk is full" in caplog.text
+    # The line is written by the dose's worker just after the stroke: wait for it, not only for the stroke.
+    wait_for(lambda: "stroke failed dispenser=entree" in caplog.text and "disk is full" in caplog.text, 10,
+             message="the stroke's failure logged")
     duty = [a for a in r.angles() if a]  # pressed, then back at rest and detached all the same
     assert len(duty) == 2 and r.angles()[-1] == 0.0 and r.dispenser.servo.value is None
     assert r.spool.backlog() == 0
