@@ -36,7 +36,6 @@ class GroupTotals:
 
     def __init__(self, fleet: Fleet):
         self.fleet = fleet
-        self.order = {d: i for i, d in enumerate(fleet.group_of)}  # declaration order of the dispensers
         self.sums = {g: GroupSums() for g in fleet.groups}
         self.parts: dict[str, tuple[int, int, int, int]] = {}  # dispenser -> (gel_ul, hands, alerts, entries)
         self.alerting: dict[str, tuple[str, tuple[str, ...]]] = {}  # dispenser -> (name, kinds), if any
@@ -81,14 +80,6 @@ class GroupTotals:
         ids = self.fleet.subtrees[within] if within is not None else list(self.fleet.groups)
         return [self.group(g) for g in ids]
 
-    def alerts(self, within: str | None = None) -> list[dict[str, Any]]:
-        """The alert list (of `within`'s subtree if given): worst kind first, then in declaration order."""
-        found = []
-        for ident, (name, kinds) in self.alerting.items():
-            if within is None or within in self.fleet.ancestors(ident):
-                found += [(ALERT_KINDS.index(k), self.order.get(ident, 0), ident, name, k) for k in kinds]
-        return [{"dispenser": ident, "name": name, "kind": k} for _, _, ident, name, k in sorted(found)]
-
     def alert_changes(self, ids: list[str], since: int) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         """(raised, resolved) for the dispensers among `ids` whose alerts moved after change `since`.
 
@@ -103,7 +94,3 @@ class GroupTotals:
             raised += [{"dispenser": ident, "name": name, "kind": k} for k in kinds]
             resolved += [{"dispenser": ident, "kind": k} for k in ALERT_KINDS if k not in kinds]
         return raised, resolved
-
-    def alerts_moved(self, ids: list[str], since: int) -> bool:
-        """True when the alerts of these (changed) dispensers may have moved after change `since`."""
-        return any(self.alert_seq.get(i, since + 1) > since for i in ids)
