@@ -9,7 +9,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, current_app, request
 
@@ -33,6 +33,7 @@ from app.realtime.pushes import push_write
 from app.services import get_config, get_figures, get_store
 from app.store import Store
 from app.store.sums import TEST_PREFIX
+from app.wardargs import EARLIEST, LATEST
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ops", __name__)
@@ -40,8 +41,9 @@ bp = Blueprint("ops", __name__)
 SPANS = {"minute": (3600, 2 * 86400), "hour": (86400, 93 * 86400), "day": (30 * 86400, 5 * 366 * 86400)}
 
 
-FIRST_TIME = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
-END_TIME = datetime(2101, 1, 1, tzinfo=UTC).timestamp()
+# The one range of dates the server takes (app/wardargs.py), as instants: from its first day to past its last.
+FIRST_TIME = datetime.combine(EARLIEST, datetime.min.time(), UTC).timestamp()
+END_TIME = datetime.combine(LATEST + timedelta(days=1), datetime.min.time(), UTC).timestamp()
 
 
 def _time_arg(name: str, default: float) -> float:
