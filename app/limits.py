@@ -8,11 +8,11 @@ import time
 
 
 class RateLimiter:
-    """A token bucket per key (a dispenser): `per_min` units a minute, bursts up to one minute's worth."""
+    """A token bucket per key (a dispenser): `per_min` units a minute, bursts up to `burst` (a minute's worth)."""
 
-    def __init__(self, per_min: int):
+    def __init__(self, per_min: int, burst: float | None = None):
         self.rate = per_min / 60
-        self.burst = float(per_min)
+        self.burst = float(per_min if burst is None else burst)
         self.lock = threading.Lock()
         self.buckets: dict[str, tuple[float, float]] = {}  # key -> (units left, when counted); keys: declared ids
 
@@ -29,6 +29,11 @@ class RateLimiter:
                 return 0
             self.buckets[key] = (left, now)
         return max(1, math.ceil((cost - left) / self.rate))
+
+    def forget(self, key: str) -> None:
+        """Drop a key's bucket (a client gone): the next one of that key starts full."""
+        with self.lock:
+            self.buckets.pop(key, None)
 
 
 class Slots:

@@ -9,6 +9,8 @@ import threading
 import time
 from typing import Any
 
+from app.limits import RateLimiter
+
 log = logging.getLogger(__name__)
 # What may wait for one client. A client that reads has a packet or two waiting; a long-polling one collects
 # what came between two polls. Past either bound it is not reading: it is dropped (a dashboard reconnects and
@@ -60,7 +62,7 @@ class DashboardGuard:
         self.per_address: dict[str, int] = {}
         self.pending: dict[str, float] = {}  # sid -> when its handshake came (insertion order: oldest first)
         self.connected: set[str] = set()  # sids whose Socket.IO namespace is connected: the dashboards
-        self.allowance: dict[str, tuple[float, float]] = {}  # sid -> (messages it may still send, when counted)
+        self.messages = RateLimiter(round(MESSAGES_PER_S * 60), burst=MESSAGES_BURST)  # per sid
         self._connect = eio.handlers["connect"]
         self._disconnect = eio.handlers["disconnect"]
         self._message = eio.handlers["message"]
@@ -121,17 +123,14 @@ class DashboardGuard:
             return None  # already cut: what was still in flight is dropped unread
         if isinstance(data, bytes) or data[:1] in ("5", "6"):  # binary events and attachments: no handler wants them
             return self.cut(sid, "binary data refused")
-        now = time.monotonic()
+        flooding = self.messages.take(sid) > 0
         with self.lock:
-            left, then = self.allowance.get(sid, (MESSAGES_BURST, now))
-            left = min(MESSAGES_BURST, left + (now - then) * MESSAGES_PER_S) - 1
-            self.allowance[sid] = (left, now)
             full = False
             if data[:1] == "0" and self.pending.pop(sid, None) is not None:  # the namespace connects: a dashboard
                 full = len(self.connected) >= self.max_total
                 if not full:
                     self.connected.add(sid)
-        if left < 0:
+        if flooding:
             return self.cut(sid, f"more than {MESSAGES_PER_S:.0f} messages a second")
         if full:
             return self.cut(sid, f"{self.max_total} dashboards already")
@@ -148,10 +147,10 @@ class DashboardGuard:
         sock.close(wait=False, abort=True)  # runs the disconnect handlers
 
     def _forget(self, sid: str) -> None:
+        self.messages.forget(sid)
         with self.lock:
             self.pending.pop(sid, None)
             self.connected.discard(sid)
-            self.allowance.pop(sid, None)
             address = self.address_of.pop(sid, None)
             if address is not None:
                 left = self.per_address.get(address, 1) - 1
