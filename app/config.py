@@ -251,14 +251,13 @@ def _check_values(cfg: ServerConfig) -> None:
     """Refuse values that would only fail later, at run time."""
     if not isinstance(cfg.port, int) or not 0 <= cfg.port <= 65535:
         raise ConfigError("[server] port must be an integer from 0 to 65535")
+    optional = ("keep_events_days",) if cfg.keep_events_days is not None else ()  # left out: keep forever
     for key in ("low_level_pct", "offline_after_s", "check_interval_s", "idle_timeout_s", "export_deadline_s",
-                "max_event_age_days"):
+                "max_event_age_days", *optional):
         value = getattr(cfg, key)
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
             raise ConfigError(f"[server] {key} must be a positive number")
     keep = cfg.keep_events_days
-    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int | float) or not 0 < keep < math.inf):
-        raise ConfigError("[server] keep_events_days must be a positive number of days (leave it out: keep forever)")
     if keep is not None and keep <= cfg.max_event_age_days:
         raise ConfigError(f"[server] keep_events_days ({keep:g}) must be more than max_event_age_days "
                           f"({cfg.max_event_age_days:g}): a dose resent after its event was deleted would count twice")
