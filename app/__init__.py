@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:
 
         return create_app
     if name == "socketio":
-        from app.realtime import socketio
+        from app.live import socketio
 
         return socketio
     raise AttributeError(f"module 'app' has no attribute {name!r}")

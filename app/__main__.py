@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         patch_for_eventlet()
 
     from app.factory import create_app
+    from app.live import socketio
+    from app.live.watchdog import run_watchdog
     from app.logs import ACCESS_LOGGER, setup_logging
-    from app.realtime import socketio
-    from app.realtime.watchdog import run_watchdog
     from app.store.retention import run_retention
 
     setup_logging(cfg.log_level, cfg.secrets())

@@ -8,34 +8,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
-from pathlib import Path
-
-from sqlalchemy.engine import make_url
 
 from app.config import ConfigError, load_config
-
-
-def backup_sqlite(source: str | Path, dest: str | Path) -> Path:
-    """Copy the live database at `source` to `dest` (written to a temporary name, then renamed)."""
-    dest = Path(dest)
-    tmp = dest.with_name(dest.name + ".part")
-    tmp.unlink(missing_ok=True)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
-    out = sqlite3.connect(tmp)
-    try:
-        # In one step: a stepped copy starts over whenever the server commits between two steps, so under steady
-        # writes it may never end. In WAL mode (the store's) one long read transaction holds no writer up.
-        src.backup(out)
-        out.execute("PRAGMA journal_mode=DELETE")  # a self-contained single file
-        if out.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-            raise RuntimeError("backup failed its integrity check")
-    finally:
-        out.close()
-        src.close()
-    os.replace(tmp, dest)
-    return dest
+from app.store.backup import backup_sqlite, sqlite_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,14 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dest", help="file to write, e.g. backups/usage-$(date +%%F).db")
     args = parser.parse_args(argv)
     try:
-        url = make_url(load_config(args.config).database)
+        path = sqlite_file(load_config(args.config).database)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if url.get_backend_name() != "sqlite" or not url.database:
+    if path is None:
         print("error: only SQLite databases are backed up this way; use pg_dump for PostgreSQL", file=sys.stderr)
         return 2
-    print(backup_sqlite(url.database, args.dest))
+    print(backup_sqlite(path, args.dest))
     return 0
 
 

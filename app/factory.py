@@ -7,22 +7,22 @@ from pathlib import Path
 
 from flask import Flask
 
-from app.api import bp as api_routes
 from app.config import ConfigError, ServerConfig, insecure_reason, load_config
-from app.errors import register_error_handlers
-from app.figures import Figures
-from app.http import MAX_BODY, DispenserConverter, security_headers
 from app.limits import RateLimiter, Slots
+from app.live import socketio
+from app.live.figures import Figures
+from app.live.guard import MAX_MESSAGE_BYTES, DashboardGuard
+from app.live.packets import PayloadPacket
+from app.live.pushes import init_pushes
 from app.metrics import init_metrics
-from app.ops import bp as ops_routes
-from app.rates import bp as rate_routes
-from app.realtime import socketio
-from app.realtime.guard import MAX_MESSAGE_BYTES, DashboardGuard
-from app.realtime.packets import PayloadPacket
-from app.realtime.pushes import init_pushes
 from app.store import Store
-from app.views import bp as dashboard_routes
-from app.wards import bp as ward_routes
+from app.web.api import bp as api_routes
+from app.web.census import bp as ward_routes
+from app.web.compliance import bp as rate_routes
+from app.web.errors import register_error_handlers
+from app.web.http import MAX_BODY, DispenserConverter, security_headers
+from app.web.ops import bp as ops_routes
+from app.web.views import bp as dashboard_routes
 
 
 def create_app(config: ServerConfig | str | Path | None = None, demo: bool | None = None) -> Flask:

@@ -82,7 +82,7 @@ def pg_database(name: str) -> str:
 
 
 def pg_engine(url: str, **options: Any) -> Any:
-    """A SQLAlchemy engine on `url` through pg8000, the driver the server uses (app/config.py)."""
+    """A SQLAlchemy engine on `url` through pg8000, the driver the server uses (app/config/__init__.py)."""
     import sqlalchemy as sa
 
     return sa.create_engine("postgresql+pg8000://" + url.split("://", 1)[1], **options)
@@ -105,7 +105,7 @@ def pg_schema_template(pg_admin: Any) -> Iterator[str]:
     """A database of this worker holding the current schema, made by the real migrations once: fresh ones are
     copies of it, so each API test on PostgreSQL does not run every migration again (tests/test_migrations.py runs
     them on empty and old databases)."""
-    from app.migrations import migrate
+    from app.store.migrations import migrate
 
     name = f"gel_template_{uuid.uuid4().hex[:12]}"
     with pg_admin.connect() as conn:

@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from app import create_app
-from app.api import CONFIRMATION
 from app.config import load_config
+from app.web.api import CONFIRMATION
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 
@@ -216,13 +216,13 @@ def test_gel_totals_are_exact(post, totals):
 
 
 def test_one_log_line_per_post_and_at_debug_one_per_event(post, caplog):
-    with caplog.at_level(logging.INFO, logger="app.api"):
+    with caplog.at_level(logging.INFO, logger="app.web.api"):
         post([{"gel_used": 1.5, "hands_detected": 1, "event_id": "a"}, {"gel_used": 1.5, "hands_detected": 1}])
-    lines = [r.getMessage() for r in caplog.records if r.name == "app.api"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.web.api"]
     assert lines == ["ingest dispenser=entree accepted=2 duplicates=0 gel_ml=3.000 hands=2"]
     caplog.clear()
-    with caplog.at_level(logging.DEBUG, logger="app.api"):
+    with caplog.at_level(logging.DEBUG, logger="app.web.api"):
         post([{"gel_used": 1.5, "hands_detected": 1, "event_id": "b"}, {"gel_used": 2, "hands_detected": 1}])
-    events = [r.getMessage() for r in caplog.records if r.name == "app.api" and r.getMessage().startswith("event ")]
+    events = [r.getMessage() for r in caplog.records if r.name == "app.web.api" and r.getMessage().startswith("event ")]
     assert len(events) == 2 and "event_id=b" in events[0] and "gel_ml=2.000" in events[1]
     assert all(TOKENS["entree"] not in r.getMessage() for r in caplog.records)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.config import server_config
-from app.figures import Figures
+from app.live.figures import Figures
 from app.store import Store
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from app import create_app
 from app.config import load_config
-from app.realtime.watchdog import AlertMemory, check_alerts
+from app.live.watchdog import AlertMemory, check_alerts
 from app.store import Event, Store
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
@@ -155,8 +155,8 @@ def test_maintenance_token_records_refills_only(fleet):
     refill = client.post("/api/dispensers/d0001/refill", headers=bearer(MAINTENANCE))
     assert refill.status_code == 200 and refill.get_json()["dispenser"]["level_pct"] == 100
     assert client.get("/api/dispensers/d0001/refills").get_json()["refills"][0]["by"] == "maintenance"
-    assert client.post("/api/dispensers/d0001/heartbeat", json={}, headers=bearer(MAINTENANCE)).status_code == 401
-    assert client.post("/mettre_a_jour_donnees", json={"gel_used": 1}, headers=bearer(MAINTENANCE)).status_code == 401
+    assert client.post("/api/dispensers/d0001/heartbeat", json={}, headers=bearer(MAINTENANCE)).status_code == 403
+    assert client.post("/mettre_a_jour_donnees", json={"gel_used": 1}, headers=bearer(MAINTENANCE)).status_code == 403
 
 
 def test_a_config_without_groups_keeps_its_payload(client, post):

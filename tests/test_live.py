@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 from app import socketio
-from app.realtime import DELTA, EVENT
-from app.realtime.watchdog import AlertMemory, check_alerts
-from app.schema import dispensers
+from app.live import DELTA, EVENT
+from app.live.watchdog import AlertMemory, check_alerts
+from app.store.schema import dispensers
 from app.store.sequence import next_seq
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS

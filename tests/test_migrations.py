@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from app import create_app
 from app.config import load_config
-from app.migrations import SCHEMA_VERSION, migrate, schema_version
-from app.schema import make_engine, metadata
+from app.store.migrations import SCHEMA_VERSION, migrate, schema_version
+from app.store.schema import make_engine, metadata
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.servers import ServerProcess, wait_for
@@ -86,7 +86,7 @@ def test_migrating_step_by_step_gives_the_current_schema(database, tmp_path, req
 
 @pytest.mark.parametrize("database", DATABASES)
 def test_an_upgraded_release_1_database_has_exactly_the_declared_schema(database, tmp_path, request):
-    """Types, nullability, keys, indexes and unique constraints: as if app/schema.py had created it."""
+    """Types, nullability, keys, indexes and unique constraints: as if app/store/schema.py had created it."""
     upgraded = engine_for(database, tmp_path, request, "upgraded")
     release_1_database(upgraded)
     assert migrate(upgraded) == SCHEMA_VERSION

@@ -7,10 +7,10 @@ import json
 from flask import current_app
 from socketio.packet import BINARY_EVENT, Packet
 
-from app import realtime, socketio
-from app.realtime import DELTA, EVENT, pushes
-from app.realtime.packets import PayloadPacket
-from app.services import get_store
+from app import live, socketio
+from app.extensions import get_store
+from app.live import DELTA, EVENT, pushes
+from app.live.packets import PayloadPacket
 from tests.helpers.servers import wait_for
 
 
@@ -24,7 +24,7 @@ def deltas(sio) -> list[dict]:
 
 def test_with_no_dashboard_a_post_builds_no_push_yet_answers_the_totals(app, client, post, monkeypatch):
     built = []
-    real = realtime.current_payload
+    real = live.current_payload
 
     def counted() -> dict:
         # Only this app's pushes: a coalesced push of an earlier test's app may still be due in this process.
@@ -32,7 +32,7 @@ def test_with_no_dashboard_a_post_builds_no_push_yet_answers_the_totals(app, cli
             built.append(1)
         return real()
 
-    monkeypatch.setattr(realtime, "current_payload", counted)
+    monkeypatch.setattr(live, "current_payload", counted)
     post({"gel_used": 1.5, "hands_detected": 1})
     answer = post({"gel_used": 2, "hands_detected": 2}).get_json()
     assert (answer["gel_used"], answer["hands_detected"], built) == (3.5, 3, [])

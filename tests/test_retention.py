@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.config import ConfigError, load_config
-from app.schema import events
 from app.store import Event, Store, retention
 from app.store.retention import purge_expired
+from app.store.schema import events
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, config_text
 from tests.helpers.servers import wait_for

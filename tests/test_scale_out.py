@@ -9,7 +9,7 @@ import pytest
 import requests
 import socketio as sio_lib
 
-from app.realtime.watchdog import AlertMemory
+from app.live.watchdog import AlertMemory
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.servers import wait_for

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.views import content_hash
+from app.web.views import content_hash
 
 STATIC = Path(__file__).resolve().parent.parent / "app" / "static"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "app" / "translations"

@@ -6,9 +6,9 @@ import threading
 
 import sqlalchemy as sa
 
-from app.schema import rollups
 from app.store.database import Database, total
 from app.store.reads import recent_use
+from app.store.schema import rollups
 
 FEW = 20  # beyond this many changed dispensers, one read of them all is cheaper than one per dispenser
 # Built once: its construction costs more than running it on a few rows.

@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from app.schema import dispensers, outages
 from app.store.database import Database
+from app.store.schema import dispensers, outages
 from app.store.sequence import next_seq
 
 MODES = ("live", "test")

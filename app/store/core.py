@@ -8,12 +8,12 @@ from collections.abc import Collection, Iterable, Iterator
 import sqlalchemy as sa
 
 from app.config import DispenserDecl
-from app.migrations import migrate
 from app.store.caches import RecentUseCache
 from app.store.contact import set_mode
 from app.store.database import Database
+from app.store.migrations import migrate
 from app.store.reads import export_buckets, export_events, history, refill_history
-from app.store.sequence import Change, changed_since, current
+from app.store.sequence import Change, changed_since, current, ids_changed_since
 from app.store.watch import DataVersion
 from app.store.writes import Event, GroupCommit, Ingested, heartbeat, refill, sync_dispensers, touch
 
@@ -83,6 +83,11 @@ class Store(Database):
             rows = changed_since(conn, since) if change.seq != since else []
         self.last_change = (version, change)
         return change, rows
+
+    def ids_changed_since(self, since: int) -> list[str]:
+        """The ids of the dispensers written after change `since`, declared or not (through the seq index)."""
+        with self.engine.connect() as conn:
+            return ids_changed_since(conn, since)
 
     def recent_use_for(self, since: float, events_by_dispenser: dict[str, int]) -> dict[str, int]:
         """recent_use() for the dispensers given, re-reading only those whose event count moved."""

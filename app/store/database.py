@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.schema import make_engine
 from app.store.health import WriteHealth, WritesRefused, refusal
+from app.store.schema import make_engine
 
 
 def total(column: sa.ColumnElement) -> sa.ColumnElement:

@@ -6,8 +6,8 @@ from collections.abc import Collection, Iterator
 
 import sqlalchemy as sa
 
-from app.schema import events, refills, rollups
 from app.store.database import Database, total
+from app.store.schema import events, refills, rollups
 from app.store.sums import TEST_PREFIX
 
 EXPORT_PAGE = 1000  # events per read of an export: small enough to be quick, large enough to cost little

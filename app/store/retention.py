@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from app.schema import events
 from app.store.database import Database
+from app.store.schema import events
 
 log = logging.getLogger(__name__)
 PURGE_BATCH = 2000  # rows per transaction: the write lock is held for milliseconds, POSTs go on in between

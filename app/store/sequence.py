@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
-from app.schema import changes, dispensers
+from app.store.schema import changes, dispensers
 
 # Every write transaction takes the next change sequence number here and stamps the rows it changes with it. The
 # row lock it takes orders PostgreSQL writers, so sequence numbers become visible in order: a reader that saw
@@ -40,6 +40,14 @@ CHANGED_SINCE = sa.select(dispensers).where(dispensers.c.seq > sa.bindparam("sin
 def current(conn: sa.Connection) -> Change:
     """The last change sequence number and the totals it left."""
     return Change(*conn.execute(CURRENT).one())
+
+
+CHANGED_IDS = sa.select(dispensers.c.id).where(dispensers.c.seq > sa.bindparam("since", type_=sa.BigInteger))
+
+
+def ids_changed_since(conn: sa.Connection, since: int) -> list[str]:
+    """The ids of the dispensers written after change `since` (through the seq index)."""
+    return [i for (i,) in conn.execute(CHANGED_IDS, {"since": since})]
 
 
 def changed_since(conn: sa.Connection, since: int) -> list[sa.Row]:

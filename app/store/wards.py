@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from app.schema import census, dispensers, events, refills, rollups
 from app.store.database import Database, total
+from app.store.schema import census, dispensers, events, refills, rollups
 
 
 def set_census(db: Database, group_id: str, days: Iterable[tuple[str, int]], by: str,

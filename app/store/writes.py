@@ -11,9 +11,9 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from app.config import DispenserDecl
-from app.schema import dispensers, events, refills, rollups
 from app.store.contact import contacts, record_contact, record_outages
 from app.store.database import Database
+from app.store.schema import dispensers, events, refills, rollups
 from app.store.sequence import Change, next_seq
 from app.store.sums import DispenserSums, rollup_sums, sum_new_events
 

@@ -32,8 +32,8 @@ import traceback  # noqa: E402
 from typing import Any  # noqa: E402
 
 import app.factory  # noqa: E402
+import app.live.watchdog  # noqa: E402
 import app.logs  # noqa: E402
-import app.realtime.watchdog  # noqa: E402
 
 
 def exit_code(value: Any) -> int:

@@ -1,20 +1,17 @@
-"""What every route shares: the API error, JSON answers, CORS, the auth checks and the dispenser URL part."""
+"""What every route shares: JSON answers, CORS, gzip, the security headers and the dispenser URL part."""
 
 from __future__ import annotations
 
-import functools
 import gzip
-import hmac
 import json
-from collections.abc import Callable
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import BaseConverter
 
-from app.config import token_digest
-from app.services import get_config
+from app.domain.input import ApiError, load_json
+from app.extensions import get_config, get_dispenser_rate
 
 MAX_BODY = 1024 * 1024  # the largest request body accepted: 1 MiB, a full batch with room to spare
 MAX_BODY_TEXT = f"{MAX_BODY // (1024 * 1024)} MiB"
@@ -31,16 +28,6 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'",
 }
-
-
-class ApiError(ValueError):
-    """A request the server refuses: `status` is the HTTP code, the message names the field."""
-
-    def __init__(self, message: str, status: int = 400, retry_after: int | None = None, **extra: object):
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after  # seconds, sent as Retry-After (429, 503)
-        self.extra = extra  # more keys of the answer beside "error", for programs (e.g. max_batch)
 
 
 def inert(cell: object) -> object:
@@ -66,7 +53,7 @@ def security_headers(resp: Response) -> Response:
 
 def limit_dispenser(dispenser_id: str, cost: int = 1) -> None:
     """Count `cost` units against the dispenser's rate; 429 with Retry-After once it is used up."""
-    rate = current_app.extensions["dispenser_rate"]
+    rate = get_dispenser_rate()
     if rate.rate > 0 and cost > rate.burst:  # it would never fit: say what does, rather than a wait that never ends
         raise ApiError(f"a batch of {cost} events is over this server's limit: at most {int(rate.burst)} per batch "
                        f"(dispenser_events_per_min)", 429, retry_after=60, max_batch=int(rate.burst))
@@ -85,22 +72,6 @@ def require_json() -> None:
     """Refuse (415) a body that is not declared as JSON."""
     if not request.is_json:
         raise ApiError("Content-Type must be application/json", status=415)
-
-
-def _no_constants(name: str) -> Any:
-    raise ApiError(f"invalid JSON: {name} is not a number")
-
-
-def load_json(body: bytes) -> Any:
-    """Parse a JSON body strictly: NaN, Infinity and bad UTF-8 are refused."""
-    try:
-        return json.loads(body, parse_constant=_no_constants)
-    except ApiError:
-        raise
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(f"invalid JSON: {exc}") from None
-    except RecursionError:  # thousands of nested [ or {: no valid body nests more than twice
-        raise ApiError("invalid JSON: nested too deeply") from None
 
 
 def json_body() -> Any:
@@ -172,70 +143,3 @@ class DispenserConverter(BaseConverter):
         """The id, checked against the config."""
         known_dispenser(value)
         return value
-
-
-def bearer_token() -> str | None:
-    """The token of an `Authorization: Bearer` header, if any."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-def caller_dispenser() -> str:
-    """The dispenser id the Bearer token names; 401 for a missing or unknown one."""
-    token = bearer_token()
-    if token is None:
-        raise ApiError("missing Authorization: Bearer <token> header", status=401)
-    found = get_config().token_digests.get(token_digest(token))
-    if found is None:
-        raise ApiError("unknown token", status=401)
-    return found
-
-
-def _bearer_is(secret: str | None) -> bool:
-    """True when a Bearer token was sent and is `secret` (compared in constant time)."""
-    token = bearer_token()
-    return bool(secret and token and hmac.compare_digest(secret.encode(), token.encode()))
-
-
-def is_admin() -> bool:
-    """True when the Bearer token is `[server] admin_token`."""
-    return _bearer_is(get_config().admin_token)
-
-
-def is_maintenance() -> bool:
-    """True when the Bearer token is `[server] maintenance_token` (staff: refills, census, modes; never uses)."""
-    return _bearer_is(get_config().maintenance_token)
-
-
-def dispenser_required(view: Callable[..., Response]) -> Callable[..., Response]:
-    """The view is called with `caller`: the dispenser its Bearer token names (401 without one)."""
-
-    @functools.wraps(view)
-    def checked(*args: Any, **kwargs: Any) -> Response:
-        return view(*args, caller=caller_dispenser(), **kwargs)
-
-    return checked
-
-
-def dispenser_or_admin(view: Callable[..., Response], maintenance: bool = False) -> Callable[..., Response]:
-    """For routes about `dispenser_id`: the admin token, or that dispenser's own; the view gets `by`."""
-
-    @functools.wraps(view)
-    def checked(*args: Any, dispenser_id: str, **kwargs: Any) -> Response:
-        if is_admin():
-            by = "admin"
-        elif maintenance and is_maintenance():
-            by = "maintenance"
-        elif caller_dispenser() != dispenser_id:
-            raise ApiError("this token belongs to another dispenser", status=403)
-        else:
-            by = "dispenser"
-        return view(*args, dispenser_id=dispenser_id, by=by, **kwargs)
-
-    return checked
-
-
-def dispenser_admin_or_maintenance(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Like dispenser_or_admin, with the maintenance token accepted too (`by` is then "maintenance")."""
-    return dispenser_or_admin(view, maintenance=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.fleet import Fleet, GroupDecl, parse_groups, read_dispensers_csv, safe_id
+from app.config.fleet import Fleet, GroupDecl, parse_groups, read_dispensers_csv, safe_id
 from gel_toolkit import ConfigFileError, is_loopback, load_toml
 
 # Tokens shipped in the example config.toml start with this (any case): served only by the demo, on loopback.

@@ -10,11 +10,12 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from app.compliance import BUCKETS, compliance
-from app.http import ApiError, allow_cross_origin_reads, gzip_if_accepted, inert, json_response, known_group
-from app.services import get_config, get_store
-from app.wardargs import date_range, iso_week, today
-from app.weekly import weekly_report
+from app.domain.compliance import BUCKETS, compliance
+from app.domain.input import ApiError
+from app.domain.weekly import weekly_report
+from app.extensions import get_config, get_store
+from app.web.dates import date_range, iso_week, today
+from app.web.http import allow_cross_origin_reads, gzip_if_accepted, inert, json_response, known_group
 
 bp = Blueprint("rates", __name__)
 bp.after_request(allow_cross_origin_reads)

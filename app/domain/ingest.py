@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from app.http import ApiError, load_json
+from app.domain.input import ApiError, load_json
 from app.store import Event
 
 MAX_BATCH = 1000

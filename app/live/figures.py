@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.config import ServerConfig
-from app.fleetview import FleetView
-from app.grouptotals import ALERT_KINDS, alert_kinds
+from app.live.fleetview import FleetView
+from app.live.grouptotals import ALERT_KINDS, alert_kinds
 from app.store import Store
 
 RATE_WINDOW_S = 24 * 3600

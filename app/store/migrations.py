@@ -1,8 +1,8 @@
 """Versioned schema migrations, the same on SQLite and PostgreSQL.
 
 Each step moves the schema one version up inside one transaction. A released step is never edited:
-a change to app/schema.py comes with a new step here, and tests/test_migrations.py checks that a fresh
-database migrated step by step matches app/schema.py exactly.
+a change to app/store/schema.py comes with a new step here, and tests/test_migrations.py checks that a fresh
+database migrated step by step matches app/store/schema.py exactly.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from app.schema import census, dispensers, meta, outages, refills, required, rollups, sums
+from app.store.schema import census, dispensers, meta, outages, refills, required, rollups, sums
 
 # Release 1 (usage only), frozen as it shipped (built from the column primitives only, never from the tables).
 _v1 = sa.MetaData()

@@ -7,8 +7,9 @@ import logging
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
-from app.http import MAX_BODY_TEXT, ApiError, json_response
+from app.domain.input import ApiError
 from app.store.health import WritesRefused
+from app.web.http import MAX_BODY_TEXT, json_response
 
 log = logging.getLogger(__name__)
 STORAGE_RETRY_S = 60  # a full disk is not freed in a second: dispensers keep their spool and come back

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from flask_socketio import SocketIO
 
-from app.figures import Payload
-from app.services import get_figures
+from app.extensions import get_figures
+from app.live.figures import Payload
 
 EVENT = "donnees_utilisation"
 DELTA = "donnees_delta"

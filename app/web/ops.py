@@ -11,15 +11,20 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
-from app.figures import iso
-from app.http import (
+from app.domain.input import ApiError
+from app.extensions import get_config, get_export_slots, get_figures, get_refill_rate, get_store
+from app.limits import Slot
+from app.live.figures import iso
+from app.live.pushes import push_write
+from app.store import Store
+from app.store.sums import TEST_PREFIX
+from app.web.auth import Caller, requires
+from app.web.dates import EARLIEST, LATEST
+from app.web.http import (
     EXPORT_RETRY_S,
-    ApiError,
     allow_origin,
-    dispenser_admin_or_maintenance,
-    dispenser_or_admin,
     gzip_if_accepted,
     inert,
     json_body,
@@ -28,12 +33,6 @@ from app.http import (
     known_group,
     limit_dispenser,
 )
-from app.limits import Slot
-from app.realtime.pushes import push_write
-from app.services import get_config, get_figures, get_store
-from app.store import Store
-from app.store.sums import TEST_PREFIX
-from app.wardargs import EARLIEST, LATEST
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ops", __name__)
@@ -41,7 +40,7 @@ bp = Blueprint("ops", __name__)
 SPANS = {"minute": (3600, 2 * 86400), "hour": (86400, 93 * 86400), "day": (30 * 86400, 5 * 366 * 86400)}
 
 
-# The one range of dates the server takes (app/wardargs.py), as instants: from its first day to past its last.
+# The one range of dates the server takes (app/web/dates.py), as instants: from its first day to past its last.
 FIRST_TIME = datetime.combine(EARLIEST, datetime.min.time(), UTC).timestamp()
 END_TIME = datetime.combine(LATEST + timedelta(days=1), datetime.min.time(), UTC).timestamp()
 
@@ -144,7 +143,7 @@ def export_csv() -> Response:
     ids = _scope()[2]
     bucket = request.args.get("bucket")
     store = get_store()
-    slot = current_app.extensions["export_slots"].take()
+    slot = get_export_slots().take()
     if slot is None:  # each export streams for as long as its client reads: a bounded number at once
         raise ApiError("too many exports at once, retry later", 503, retry_after=EXPORT_RETRY_S)
     try:
@@ -201,14 +200,14 @@ def bucket_rows(store: Store, size: str, found: list, with_test: bool) -> tuple[
 
 
 @bp.post("/api/dispensers/<dispenser:dispenser_id>/refill")
-@dispenser_admin_or_maintenance
-def refill(dispenser_id: str, by: str) -> Response:
+@requires("dispenser:self", "admin", "maintenance")
+def refill(dispenser_id: str, by: Caller) -> Response:
     """The reservoir was filled: its level restarts at capacity. Usage totals do not change."""
-    wait = current_app.extensions["refill_rate"].take(dispenser_id)
+    wait = get_refill_rate().take(dispenser_id)
     if wait:
         raise ApiError(f"dispenser {dispenser_id!r} was refilled less than a minute ago: retry in {wait} s", 429,
                        retry_after=wait)
-    get_store().refill(dispenser_id, by)
+    get_store().refill(dispenser_id, by.role)
     log.info("refill dispenser=%s by=%s", dispenser_id, by)
     push_write()
     entry = get_figures().payload(dispenser_id)["dispensers"][0]
@@ -235,11 +234,9 @@ def _optional_int(body: dict, key: str) -> int | None:
 
 
 @bp.post("/api/dispensers/<dispenser:dispenser_id>/heartbeat")
-@dispenser_or_admin
-def heartbeat(dispenser_id: str, by: str) -> Response:
+@requires("dispenser:self")
+def heartbeat(dispenser_id: str, by: Caller) -> Response:
     """A dispenser says it is alive, with its spool backlog, software version and missed presences."""
-    if by == "admin":
-        raise ApiError("a heartbeat comes from the dispenser itself", status=403)
     limit_dispenser(dispenser_id)
     body = json_body()
     if not isinstance(body, dict):

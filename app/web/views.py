@@ -9,11 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
+from flask import Blueprint, Flask, Response, abort, render_template, request
 from flask.blueprints import BlueprintSetupState
 
-from app.services import get_config
-from app.wardargs import iso_week, today
+from app.extensions import get_config, get_dashboard_version, get_translations
+from app.web.dates import iso_week, today
 
 bp = Blueprint("views", __name__)
 LANGUAGES = ("fr", "en")
@@ -23,7 +23,7 @@ POLL_S = 5  # the page polls this often; its text says so through "{s}"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'; "
        "form-action 'self'")
-TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 
 def load_catalogs(folder: Path = TRANSLATIONS) -> dict[str, dict[str, Any]]:
@@ -64,14 +64,6 @@ def _compute_version(state: BlueprintSetupState) -> None:
     state.app.extensions["translations"] = load_catalogs()
 
 
-def catalog(lang: str) -> dict[str, Any]:
-    """The strings of one language, read when the app was built."""
-    return current_app.extensions["translations"][lang]
-
-
-def dashboard_version() -> str:
-    """The version computed when the app was built."""
-    return current_app.extensions["dashboard_version"]
 
 
 def pick_language() -> str:
@@ -122,7 +114,7 @@ def page_settings(lang: str, strings: dict[str, Any], group: dict[str, Any] | No
         "lang": lang,
         "locale": strings["locale"],
         "kiosk": is_kiosk(),
-        "version": dashboard_version(),
+        "version": get_dashboard_version(),
         "timezone": get_config().timezone,
         "poll_ms": POLL_S * 1000,
         "page_s": PAGE_S,
@@ -147,7 +139,7 @@ def render_page(template: str, kiosk: bool | None = None, **extra: Any) -> Respo
     """A page in the asked language, for everything or the `?group=` asked for; `kiosk` forces the mode, `extra`
     goes into the settings its scripts read."""
     lang = pick_language()
-    strings = catalog(lang)
+    strings = get_translations(lang)
     tree = group_tree()
     group = chosen_group(tree)
     settings = page_settings(lang, strings, group, tree)
@@ -191,6 +183,6 @@ def rapport() -> Response:
 @bp.get("/api/version")
 def version() -> Response:
     """The dashboard version: a kiosk reloads itself when it changes."""
-    resp = Response(json.dumps({"version": dashboard_version()}), mimetype="application/json")
+    resp = Response(json.dumps({"version": get_dashboard_version()}), mimetype="application/json")
     resp.headers["Cache-Control"] = "no-store"
     return resp

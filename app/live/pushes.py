@@ -13,11 +13,11 @@ import time
 
 from flask import Flask, current_app
 
-import app.realtime as realtime
-from app.figures import Figures
-from app.realtime import DELTA, FULL_ROOM, group_room, socketio
-from app.realtime.rooms import reaches
-from app.services import get_figures
+import app.live as realtime
+from app.extensions import get_figures
+from app.live import DELTA, FULL_ROOM, group_room, socketio
+from app.live.figures import Figures
+from app.live.rooms import reaches
 
 FULL_EVERY_S = 1.0  # large full figures go out at most this often
 # Full figures smaller than this go out after every change, as the seed's clients expect: a few dozen dispensers

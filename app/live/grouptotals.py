@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.fleet import Fleet
+from app.config.fleet import Fleet
 
 ALERT_KINDS = ("offline", "low", "no_use")  # worst first: the order of the alert list
 

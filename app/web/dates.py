@@ -1,17 +1,14 @@
-"""What the ward routes share: local dates in URLs and queries, and the staff tokens (admin or maintenance)."""
+"""The dates routes take: local dates in URLs and queries, ISO weeks, ranges; all within 2000-2100."""
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
 
-from flask import Response, request
+from flask import request
 
-from app.http import ApiError, bearer_token, caller_dispenser, is_admin, is_maintenance
-from app.services import get_store
+from app.domain.input import ApiError
+from app.extensions import get_store
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 WEEK = re.compile(r"(\d{4})-W(\d{2})")
@@ -60,25 +57,3 @@ def date_range(default_days: int, widest_days: int) -> tuple[date, date]:
     if (last - first).days + 1 > widest_days:
         raise ApiError(f"at most {widest_days} days at once")
     return first, last
-
-
-def staff() -> str:
-    """Who sends this request: "admin" or "maintenance"; 401 without a known token, 403 for a dispenser's."""
-    if is_admin():
-        return "admin"
-    if is_maintenance():
-        return "maintenance"
-    if bearer_token() is None:
-        raise ApiError("missing Authorization: Bearer <admin or maintenance token> header", status=401)
-    caller_dispenser()  # 401 for an unknown token
-    raise ApiError("a dispenser's token may not do this: use the admin or maintenance token", status=403)
-
-
-def staff_required(view: Callable[..., Response]) -> Callable[..., Response]:
-    """The view is called with `by`: "admin" or "maintenance" (401/403 for anyone else)."""
-
-    @functools.wraps(view)
-    def checked(*args: Any, **kwargs: Any) -> Response:
-        return view(*args, by=staff(), **kwargs)
-
-    return checked

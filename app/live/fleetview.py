@@ -6,14 +6,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
-
 from app.config import ServerConfig
-from app.grouptotals import GroupTotals
-from app.schema import dispensers
+from app.live.grouptotals import GroupTotals
 from app.store import Store
 
-CHANGED_IDS = sa.select(dispensers.c.id).where(dispensers.c.seq > sa.bindparam("since", type_=sa.BigInteger))
 # (row, recent use in µl, now) -> the dispenser's entry
 EntryBuilder = Callable[[Any, int, float], dict[str, Any]]
 
@@ -75,8 +71,7 @@ class FleetView:
 
     def changed_ids(self, since: int) -> list[str]:
         """The declared dispensers written after change `since`, in declaration order (through the seq index)."""
-        with self.store.engine.connect() as conn:
-            ids = [i for (i,) in conn.execute(CHANGED_IDS, {"since": since}) if i in self.declared]
+        ids = [i for i in self.store.ids_changed_since(since) if i in self.declared]
         return sorted(ids, key=self.declared.__getitem__)
 
     def ids(self, group: str | None = None) -> list[str]:

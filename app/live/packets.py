@@ -8,8 +8,8 @@ from typing import Any
 from socketio.packet import EVENT as EVENT_PACKET
 from socketio.packet import Packet
 
-from app.figures import Payload
-from app.realtime import DELTA, EVENT
+from app.live import DELTA, EVENT
+from app.live.figures import Payload
 
 
 class PayloadPacket(Packet):

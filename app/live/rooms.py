@@ -11,10 +11,10 @@ from typing import Any
 
 from flask_socketio import emit, join_room, leave_room, rooms
 
-import app.realtime as realtime
+import app.live as realtime
+from app.extensions import get_config, get_figures
+from app.live import ALL_ROOM, DELTA, EVENT, FULL_ROOM, group_room, socketio
 from app.metrics import get_metrics
-from app.realtime import ALL_ROOM, DELTA, EVENT, FULL_ROOM, group_room, socketio
-from app.services import get_config, get_figures
 
 
 @socketio.on("connect")

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.config import ServerConfig
-from app.fleet import GroupDecl
+from app.config.fleet import GroupDecl
 from app.store import Store
 from app.store.contact import outages_between
 from app.store.wards import census_between, day_sums, dispenser_states

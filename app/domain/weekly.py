@@ -6,8 +6,8 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from app.compliance import daily, group_settings, midnight, offline_intervals, weekly
 from app.config import ServerConfig
+from app.domain.compliance import daily, group_settings, midnight, offline_intervals, weekly
 from app.store import Store
 from app.store.wards import dispenser_states, dispenser_sums, late_arrivals, refills_between
 

@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 from flask import Flask
 
-import app.realtime as realtime
-from app.figures import Payload
-from app.realtime import socketio
-from app.realtime.pushes import push_write
-from app.services import get_figures, get_store
+import app.live as live
+from app.extensions import get_figures, get_store
+from app.live import socketio
+from app.live.figures import Payload
+from app.live.pushes import push_write
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def push_if_alerts_changed(swap: Callable[[str], str | None]) -> bool:
     push carried them online, so one of them offline now flipped after that push, even if it was offline at
     the previous check too (it reported once and fell silent again between two checks).
     """
-    payload = realtime.current_payload()
+    payload = live.current_payload()
     state = alert_state(payload)
     check = {"alerts": state, "seq": payload["seq"], "touched": [], "touch_seq": None}
     previous = swap(json.dumps(check))

@@ -7,13 +7,17 @@ import time
 
 from flask import Blueprint, Response, request
 
-from app.figures import Figures, Payload
-from app.http import (
+from app.domain.ingest import parse_events
+from app.domain.input import ApiError
+from app.extensions import get_config, get_figures, get_store
+from app.live.figures import Figures, Payload
+from app.live.pushes import push_after
+from app.metrics import get_metrics
+from app.web.auth import Caller, requires
+from app.web.http import (
     GZIP_MIN,
-    ApiError,
     accepts_gzip,
     allow_cross_origin_reads,
-    dispenser_required,
     gzip_if_accepted,
     json_response,
     known_dispenser,
@@ -21,10 +25,6 @@ from app.http import (
     limit_dispenser,
     require_json,
 )
-from app.ingest import parse_events
-from app.metrics import get_metrics
-from app.realtime.pushes import push_after
-from app.services import get_config, get_figures, get_store
 
 CONFIRMATION = "Données mises à jour avec succès"
 log = logging.getLogger(__name__)
@@ -85,8 +85,9 @@ def obtenir_donnees_utilisation() -> Response:
 
 
 @bp.post("/mettre_a_jour_donnees")
-@dispenser_required
-def mettre_a_jour_donnees(caller: str) -> Response:
+@requires("dispenser")
+def mettre_a_jour_donnees(by: Caller) -> Response:
+    caller = by.id
     """Add a use (or a batch of uses) to the totals, then push the new figures to every dashboard."""
     require_json()
     batch = parse_events(request.get_data(cache=False), time.time(), request.headers.get("X-Dispenser-Clock"),

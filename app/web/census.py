@@ -10,13 +10,15 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from app.fleet import csv_lines
-from app.http import ApiError, allow_cross_origin_reads, json_body, json_response, known_group
-from app.realtime.pushes import push_write
-from app.services import get_figures, get_store
+from app.config.fleet import csv_lines
+from app.domain.input import ApiError
+from app.extensions import get_figures, get_store
+from app.live.pushes import push_write
 from app.store.contact import MODES
 from app.store.wards import census_between, set_census
-from app.wardargs import date_range, local_date, staff_required
+from app.web.auth import Caller, requires
+from app.web.dates import date_range, local_date
+from app.web.http import allow_cross_origin_reads, json_body, json_response, known_group
 
 log = logging.getLogger(__name__)
 bp = Blueprint("wards", __name__)
@@ -34,8 +36,8 @@ def patients_of(value: object, where: str = "") -> int:
 
 
 @bp.put("/api/groups/<group_id>/census/<day>")
-@staff_required
-def put_census(group_id: str, day: str, by: str) -> Response:
+@requires("admin", "maintenance")
+def put_census(group_id: str, day: str, by: Caller) -> Response:
     """Set a group's patients on a local day: `{"patients": N}`."""
     known_group(group_id)
     when = local_date(day, "date")
@@ -45,7 +47,7 @@ def put_census(group_id: str, day: str, by: str) -> Response:
     if len(body) > 1:
         raise ApiError(f'unknown key(s) {sorted(set(body) - {"patients"})[:10]}: the body is {{"patients": N}}')
     patients = patients_of(body["patients"])
-    set_census(get_store(), group_id, [(when.isoformat(), patients)], by)
+    set_census(get_store(), group_id, [(when.isoformat(), patients)], by.role)
     log.info("census group=%s date=%s patients=%d by=%s", group_id, when, patients, by)
     return json_response({"group": group_id, "date": when.isoformat(), "patients": patients})
 
@@ -94,14 +96,14 @@ def _census_lines(reader: Any) -> list[tuple[str, int]]:
 
 
 @bp.post("/api/groups/<group_id>/census.csv")
-@staff_required
-def import_census(group_id: str, by: str) -> Response:
+@requires("admin", "maintenance")
+def import_census(group_id: str, by: Caller) -> Response:
     """Set a group's census from a CSV file `date,patients` (one line per local day), all or nothing."""
     known_group(group_id)
     if request.mimetype not in ("text/csv", "text/plain"):
         raise ApiError("Content-Type must be text/csv", status=415)
     rows = parse_census_csv(request.get_data(cache=False))
-    set_census(get_store(), group_id, rows, by)
+    set_census(get_store(), group_id, rows, by.role)
     log.info("census import group=%s days=%d from=%s to=%s by=%s", group_id, len(rows), rows[0][0], rows[-1][0], by)
     return json_response({"group": group_id, "imported": len(rows), "from": rows[0][0], "to": rows[-1][0]})
 
@@ -117,8 +119,8 @@ def get_census(group_id: str) -> Response:
 
 
 @bp.post("/api/dispensers/<dispenser:dispenser_id>/mode")
-@staff_required
-def set_mode(dispenser_id: str, by: str) -> Response:
+@requires("admin", "maintenance")
+def set_mode(dispenser_id: str, by: Caller) -> Response:
     """`{"mode": "test"}` while installers try a dispenser (its events are kept apart), `{"mode": "live"}` after."""
     body = json_body()
     mode = body.get("mode") if isinstance(body, dict) else None

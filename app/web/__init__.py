@@ -1,0 +1,1 @@
+"""The HTTP side: blueprints, auth, JSON and HTML responses."""
