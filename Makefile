@@ -30,6 +30,7 @@ lock:
 WORKERS ?= 4
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile)
 
 # The quick loop while editing: no process, torture, fuzz, browser or service test. `make test` runs them all.
@@ -48,8 +49,10 @@ run: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.run
 
+# ruff, and the layers of app/ (pyproject.toml, [tool.importlinter]): each imports only those below it.
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -35,7 +35,6 @@ def create_app(config: ServerConfig | str | Path | None = None, demo: bool | Non
         raise ConfigError(reason)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    app.config["JSON_AS_ASCII"] = False
     app.url_map.converters["dispenser"] = DispenserConverter
     store = Store(config.database, config.dispensers, config.timezone, config.offline_after_s)
     app.extensions["usage_config"] = config

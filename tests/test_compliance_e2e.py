@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from dispenser import Sender, Spool
+from gel_dispenser.sender import Sender
+from gel_dispenser.spool import Spool
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
 from tests.helpers.rigs import Rig, make_config

@@ -18,10 +18,13 @@ from gpiozero import AngularServo, DigitalInputDevice
 from gpiozero.exc import GPIOPinInUse
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-import dispenser
-from dispenser import Config, ConfigError, Dispenser, Sender, Spool
 from gel_dispenser import spool as spool_module
-from gel_toolkit import load_toml
+from gel_dispenser.cli import main
+from gel_dispenser.config import SERVO_MAX_ANGLE, SERVO_MIN_ANGLE, Config, ConfigError, load_config, read_config
+from gel_dispenser.device import Dispenser
+from gel_dispenser.sender import Sender
+from gel_dispenser.spool import Spool, new_event
+from gel_toolkit import load_toml, setup_logging
 from tests.helpers.rigs import Rig, make_config
 from tests.helpers.servers import ROOT, wait_for
 
@@ -40,7 +43,7 @@ spool = "instance/spool.db"
 
 def duty(cfg: Config, angle: float) -> float:
     """The PWM duty cycle gpiozero's AngularServo drives for `angle` (20 ms frames)."""
-    span = (angle - dispenser.SERVO_MIN_ANGLE) / (dispenser.SERVO_MAX_ANGLE - dispenser.SERVO_MIN_ANGLE)
+    span = (angle - SERVO_MIN_ANGLE) / (SERVO_MAX_ANGLE - SERVO_MIN_ANGLE)
     return round((cfg.min_pulse_width + span * (cfg.max_pulse_width - cfg.min_pulse_width)) / 0.02, 4)
 
 
@@ -64,12 +67,12 @@ def rig(tmp_path) -> Iterator:
 def test_config_required_keys_defaults_and_relative_spool(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(REQUIRED_TOML, encoding="utf-8")
-    cfg = dispenser.load_config(path)
+    cfg = load_config(path)
     assert cfg.spool == tmp_path / "instance" / "spool.db"
     assert (cfg.heartbeat_s, cfg.sensor_active_low, cfg.refill_pin, cfg.batch_size) == (60.0, True, None, 100)
     assert isinstance(cfg.dose_ml, float)
     flags = {"id": "b12", "token": "another-token", "spool": "/tmp/x.db", "server_url": None}
-    over = dispenser.load_config(path, flags)
+    over = load_config(path, flags)
     assert (over.id, over.token, over.spool, over.server_url) == ("b12", "another-token", Path("/tmp/x.db"),
                                                                    "http://127.0.0.1:5000")
 
@@ -87,7 +90,7 @@ def test_config_errors_are_clear(tmp_path, extra, message):
     path = tmp_path / "config.toml"
     path.write_text(text + "\n" + extra + "\n", encoding="utf-8")
     with pytest.raises(ConfigError) as excinfo:
-        dispenser.load_config(path)
+        load_config(path)
     assert message in str(excinfo.value)
 
 
@@ -95,13 +98,13 @@ def test_config_missing_required_key(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(REQUIRED_TOML.replace('dose_ml = 1.5\n', ""), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"missing required key\(s\) \['dose_ml'\]"):
-        dispenser.load_config(path)
+        load_config(path)
 
 
 def test_main_reports_config_error_with_exit_2(tmp_path, capsys):
     path = tmp_path / "config.toml"
     path.write_text(REQUIRED_TOML + "colour = 'red'\n", encoding="utf-8")
-    assert dispenser.main(["--config", str(path), "--flush"]) == 2
+    assert main(["--config", str(path), "--flush"]) == 2
     assert "unknown key(s) ['colour']" in capsys.readouterr().err
 
 
@@ -122,8 +125,8 @@ def test_a_hand_gives_exactly_one_stroke_then_the_servo_detaches(rig):
 
 
 def test_an_unsynced_clock_leaves_the_timestamp_to_the_server():
-    assert "timestamp" not in dispenser.new_event(1.5, now=0.0)  # 1970: NTP has not run yet
-    stamped = dispenser.new_event(1.5, now=1_800_000_000.0)
+    assert "timestamp" not in new_event(1.5, now=0.0)  # 1970: NTP has not run yet
+    stamped = new_event(1.5, now=1_800_000_000.0)
     assert stamped["timestamp"] == "2027-01-15T08:00:00.000+00:00"
 
 
@@ -260,7 +263,7 @@ def test_token_filter_redacts_every_logger():
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
-        dispenser.setup_logging("DEBUG", [TOKEN], stream)
+        setup_logging("DEBUG", [TOKEN], stream)
         logging.getLogger("urllib3.connectionpool").debug("headers={'Authorization': 'Bearer %s'}", TOKEN)
         try:
             raise RuntimeError(f"boom {TOKEN}")
@@ -318,9 +321,9 @@ def test_doses_carry_age_s_within_their_boot_only(tmp_path):
     cfg = make_config(tmp_path)
     with Spool(cfg.spool) as spool:
         now = time.monotonic()
-        spool.add(dispenser.new_event(1.5), now - 12.3456, "this-boot")
-        spool.add(dispenser.new_event(1.5), now - 5.0, "an-earlier-boot")  # its monotonic clock restarted at 0
-        spool.add(dispenser.new_event(1.5))  # no reading: sent as it was spooled
+        spool.add(new_event(1.5), now - 12.3456, "this-boot")
+        spool.add(new_event(1.5), now - 5.0, "an-earlier-boot")  # its monotonic clock restarted at 0
+        spool.add(new_event(1.5))  # no reading: sent as it was spooled
         sender = Sender(cfg, spool, boot="this-boot")
         try:
             body = json.loads(sender.body(spool.due(10)))
@@ -345,7 +348,7 @@ def test_an_old_spool_is_migrated_and_its_events_kept(tmp_path):
     with Spool(path) as spool:
         assert spool.due(10) == [(1, "e1", '{"event_id":"e1","gel_used":1.5}', None, None)]
         assert spool.counter("missed") == 4
-        spool.add(dispenser.new_event(1.5), 1.0, "boot")
+        spool.add(new_event(1.5), 1.0, "boot")
         assert [row.boot for row in spool.due(10)] == [None, "boot"]
     with Spool(path) as again:  # opening a migrated spool again changes nothing
         assert again.backlog() == 2
@@ -371,23 +374,23 @@ def test_boot_id_falls_back_to_a_per_process_id(tmp_path):
 def test_plain_http_to_another_host_is_warned(tmp_path, url, warned):
     path = tmp_path / "config.toml"
     path.write_text(REQUIRED_TOML.replace("http://127.0.0.1:5000", url), encoding="utf-8")
-    _, warnings = dispenser.read_config(path)
+    _, warnings = read_config(path)
     assert any("travels in clear" in w for w in warnings) == warned
 
 
 def test_a_server_table_with_tokens_is_warned(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(REQUIRED_TOML + '\n[server]\nport = 5000\n', encoding="utf-8")
-    assert dispenser.read_config(path)[1] == []  # no token in it: nothing to steal
+    assert read_config(path)[1] == []  # no token in it: nothing to steal
     path.write_text(REQUIRED_TOML + f'\n[[server.dispensers]]\nid = "entree"\ntoken = "{TOKEN}"\n', encoding="utf-8")
-    assert any("[server] table with tokens" in w for w in dispenser.read_config(path)[1])
+    assert any("[server] table with tokens" in w for w in read_config(path)[1])
     path.write_text(REQUIRED_TOML + '\n[server]\nadmin_token = "token-admin-0000"\n', encoding="utf-8")
-    assert any("[server] table with tokens" in w for w in dispenser.read_config(path)[1])
+    assert any("[server] table with tokens" in w for w in read_config(path)[1])
 
 
 def test_the_shipped_dispenser_template_is_valid_and_quiet():
     template = ROOT / "deploy" / "dispenser.example.toml"
-    cfg, warnings = dispenser.read_config(template)
+    cfg, warnings = read_config(template)
     assert cfg.server_url.startswith("https://") and warnings == []
     assert set(load_toml(template)) == {"dispenser"}
 
@@ -399,7 +402,7 @@ def test_main_logs_the_warnings_at_start(tmp_path, capsys):
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
-        assert dispenser.main(["--config", str(path), "--flush", "--flush-timeout", "0"]) == 0
+        assert main(["--config", str(path), "--flush", "--flush-timeout", "0"]) == 0
     finally:
         root.handlers[:], _ = saved[0], root.setLevel(saved[1])
     err = capsys.readouterr().err
@@ -411,9 +414,9 @@ def test_ca_file_is_resolved_checked_and_used(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(REQUIRED_TOML + 'ca_file = "ca.pem"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="ca_file .*ca.pem is not a readable file"):
-        dispenser.load_config(path)
+        load_config(path)
     (tmp_path / "ca.pem").write_text("not checked here\n")
-    cfg = dispenser.load_config(path)
+    cfg = load_config(path)
     assert cfg.ca_file == tmp_path / "ca.pem"
     with Spool(tmp_path / "s.db") as spool:
         sender = Sender(cfg, spool)

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-import dispenser
-from dispenser import Sender, Spool
+from gel_dispenser.sender import Sender
+from gel_dispenser.spool import Spool, new_event
 from tests.helpers.rigs import TOKEN, make_config
 from tests.helpers.servers import wait_for
 
@@ -104,7 +104,7 @@ def sender_for(tmp_path) -> Iterator[Callable[..., tuple[Sender, Spool]]]:
         cfg = make_config(tmp_path, server_url=url, backoff_base_s=0.05, backoff_max_s=0.2, **changes)
         spool = Spool(cfg.spool)
         for _ in range(3):
-            spool.add(dispenser.new_event(1.5))
+            spool.add(new_event(1.5))
         sender = Sender(cfg, spool)
         if refill:
             sender.request_refill()

@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 import requests
 
-import dispenser
-from dispenser import Sender, Spool
+from gel_dispenser import __version__
+from gel_dispenser.config import Config
+from gel_dispenser.sender import Sender
+from gel_dispenser.spool import Spool, new_event
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS, config_text
 from tests.helpers.rigs import Rig, make_config
@@ -44,7 +46,7 @@ def entry(url: str, ident: str = "entree") -> dict:
 class Station:
     """A dispenser on mock pins plus its sender, as `python dispenser.py` wires them."""
 
-    def __init__(self, cfg: dispenser.Config):
+    def __init__(self, cfg: Config):
         self.cfg = cfg
         self.spool = Spool(cfg.spool)
         self.sender = Sender(cfg, self.spool).start()
@@ -160,8 +162,8 @@ def test_server_down_then_up_retries_with_backoff_and_counts_once(server, statio
 def test_a_bad_event_is_quarantined_and_the_good_ones_delivered(server, tmp_path, caplog):
     cfg = make_config(tmp_path, server_url=server.url, batch_size=10)
     spool = Spool(cfg.spool)
-    good = [dispenser.new_event(1.5) for _ in range(3)]
-    bad = dict(dispenser.new_event(1.5), gel_used=-4)
+    good = [new_event(1.5) for _ in range(3)]
+    bad = dict(new_event(1.5), gel_used=-4)
     for event in (good[0], bad, good[1], good[2]):
         spool.add(event)
     sender = Sender(cfg, spool).start()
@@ -298,7 +300,7 @@ def test_5xx_backs_off_and_413_splits_the_batch(tmp_path):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     cfg = make_config(tmp_path, server_url=f"http://127.0.0.1:{httpd.server_address[1]}", batch_size=10)
     spool = Spool(cfg.spool)
-    events = [dispenser.new_event(1.5) for _ in range(5)]
+    events = [new_event(1.5) for _ in range(5)]
     for event in events:
         spool.add(event)
     sender = Sender(cfg, spool).start()
@@ -321,7 +323,7 @@ def test_heartbeat_reports_version_backlog_and_missed_even_when_idle_and_refills
     sender = Sender(cfg, spool).start()
     try:
         first = wait_for(lambda: entry(server.url)["missed"] == 7 and entry(server.url), 10, message="heartbeat")
-        assert (first["version"], first["backlog"], first["online"]) == (dispenser.__version__, 0, True)
+        assert (first["version"], first["backlog"], first["online"]) == (__version__, 0, True)
         assert first["last_seen"] is not None
         spool.bump("missed", 2)  # no event, no wake-up: only the periodic heartbeat can carry this
         wait_for(lambda: entry(server.url)["missed"] == 9, 5, message="next heartbeat")

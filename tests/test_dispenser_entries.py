@@ -19,8 +19,11 @@ from gpiozero import DigitalInputDevice
 from gpiozero.exc import GPIOPinInUse
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from dispenser import ConfigError, Sender, Simulator, Spool, load_config
+from gel_dispenser.config import ConfigError, load_config
 from gel_dispenser.entries import EntryCounter
+from gel_dispenser.sender import Sender
+from gel_dispenser.simulate import Simulator
+from gel_dispenser.spool import Spool
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.rigs import Rig, make_config

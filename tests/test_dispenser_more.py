@@ -18,8 +18,10 @@ import pytest
 import requests
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-import dispenser
-from dispenser import Dispenser, Sender, Spool
+from gel_dispenser import __version__
+from gel_dispenser.device import Dispenser
+from gel_dispenser.sender import Sender
+from gel_dispenser.spool import Spool, new_event
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.rigs import Rig, make_config
@@ -161,7 +163,7 @@ def run(config: Path | None, *args: str, env: dict | None = None) -> subprocess.
 def test_version_is_the_package_version():
     done = run(None, "--version")
     assert done.returncode == 0
-    assert done.stdout.strip() == dispenser.__version__ == importlib.metadata.version("gel-dispenser")
+    assert done.stdout.strip() == __version__ == importlib.metadata.version("gel-dispenser")
 
 
 def test_exit_2_when_the_gpio_cannot_be_opened(tmp_path):
@@ -188,7 +190,7 @@ def test_sigterm_flushes_the_spool_to_a_reachable_server(tmp_path, write_config)
                             heartbeat_s=3600, shutdown_flush_s=20, simulate_mean_interval_s=3600)
     spool = Spool(tmp_path / "spool.db")
     for _ in range(3):
-        spool.add(dispenser.new_event(1.5))
+        spool.add(new_event(1.5))
     spool.close()
     log_path = tmp_path / "dispenser.log"
     with log_path.open("w") as log:

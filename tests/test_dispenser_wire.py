@@ -19,9 +19,9 @@ import pytest
 import requests
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-import dispenser
-from dispenser import Dispenser, Sender, Spool
-from gel_dispenser.spool import BOOT_ID
+from gel_dispenser.device import Dispenser
+from gel_dispenser.sender import Sender
+from gel_dispenser.spool import BOOT_ID, Spool, new_event
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.rigs import make_config
@@ -90,7 +90,7 @@ def test_429_waits_for_retry_after_and_loses_nothing(stub, tmp_path, caplog):
     url = stub(lambda batch: next(answers, (200, {})))
     cfg = make_config(tmp_path, server_url=url, backoff_base_s=0.05, backoff_max_s=0.1)  # our own retry: soon
     with Spool(cfg.spool) as spool:
-        events = [dispenser.new_event(1.5) for _ in range(3)]
+        events = [new_event(1.5) for _ in range(3)]
         spool.add(events[0])
         sender = Sender(cfg, spool).start()
         try:
@@ -117,7 +117,7 @@ def test_ca_file_trusts_a_private_ca(stub, tmp_path, caplog):
         subprocess.run(["bash", str(ROOT / "deploy" / "lan-ca.sh"), *args], check=True, capture_output=True,
                        timeout=60)
     url = stub(lambda batch: (200, {}), tls=(pki / "127.0.0.1.crt", pki / "127.0.0.1.key"))
-    event = dispenser.new_event(1.5)
+    event = new_event(1.5)
     for ca_file, delivered in ((None, False), (pki / "ca.crt", True)):
         cfg = make_config(tmp_path, server_url=url, ca_file=ca_file, spool=tmp_path / f"spool-{delivered}.db")
         with Spool(cfg.spool) as spool:
@@ -148,7 +148,7 @@ def test_doses_are_recorded_at_the_true_time_whatever_the_pi_clock(server, tmp_p
     factory = MockFactory(pin_class=MockPWMPin)
     with Spool(cfg.spool) as spool:
         # A dose of this boot made 30 s ago, while the server was out of reach: its monotonic age dates it.
-        spooled = dispenser.new_event(1.5, now=clock() - 30)
+        spooled = new_event(1.5, now=clock() - 30)
         spooled_at = time.time() - 30
         spool.add(spooled, time.monotonic() - 30, BOOT_ID)
         sender = Sender(cfg, spool, clock=clock)
@@ -177,7 +177,7 @@ def test_a_dose_from_an_earlier_boot_is_corrected_by_the_clock_offset(server, tm
     cfg = make_config(tmp_path, server_url=server.url)
     before = time.time()
     with Spool(cfg.spool) as spool:
-        earlier = dispenser.new_event(1.5, now=clock() - 600)  # ten minutes ago, before a reboot
+        earlier = new_event(1.5, now=clock() - 600)  # ten minutes ago, before a reboot
         spool.add(earlier, 42.0, "an-earlier-boot")  # its monotonic reading means nothing now
         sender = Sender(cfg, spool, clock=clock).start()
         try:
