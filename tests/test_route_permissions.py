@@ -28,7 +28,8 @@ REQUESTS = {
                                               "content_type": "text/csv"},
 }
 URLS = {"/api/dispensers/<id>/": "/api/dispensers/entree/",
-        "/api/groups/<id>/census/<day>": "/api/groups/ward-a/census/2026-03-02", "/api/groups/<id>/": "/api/groups/ward-a/"}
+        "/api/groups/<id>/census/<day>": "/api/groups/ward-a/census/2026-03-02",
+        "/api/groups/<id>/": "/api/groups/ward-a/"}
 
 
 def documented() -> dict[tuple[str, str], frozenset[str]]:
