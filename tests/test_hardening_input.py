@@ -14,7 +14,7 @@ from app import create_app
 from app.config import load_config
 from app.store import Event
 from app.store.reads import export_events
-from app.web.ops import inert
+from app.web.http import inert
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS, config_text
 

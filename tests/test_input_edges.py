@@ -8,7 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from app.config import ConfigError, load_config
-from app.web.ops import ExportCut
+from app.web.history import ExportCut
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS, config_text
 from tests.helpers.servers import wait_for
