@@ -8,7 +8,8 @@ import sys
 from logging import getLogger
 from typing import Any
 
-from app.config import ConfigError, insecure_reason, load_config
+from app.config import ConfigError, load_config
+from app.config.tokens import insecure_reason
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

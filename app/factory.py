@@ -7,7 +7,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from app.config import ConfigError, ServerConfig, insecure_reason, load_config
+from app.config import ConfigError, ServerConfig, load_config
+from app.config.tokens import insecure_reason
 from app.limits import RateLimiter, Slots
 from app.live import socketio
 from app.live.figures import Figures

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.config import ConfigError, insecure_reason, load_config
+from app.config import ConfigError, load_config
+from app.config.tokens import insecure_reason
 from tests.helpers.servers import ROOT
 
 

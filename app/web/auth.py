@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Response, request
 
-from app.config import token_digest
+from app.config.tokens import token_digest
 from app.domain.input import ApiError
 from app.extensions import get_config
 
