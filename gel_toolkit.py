@@ -73,6 +73,10 @@ class RedactSecrets(logging.Filter):
         super().__init__()
         self.secrets = _variants(secrets)
 
+    def add(self, secrets: Iterable[str]) -> None:
+        """Redact these too (a reloaded config's new tokens; the old ones stay redacted)."""
+        self.secrets = _variants([*self.secrets, *secrets])
+
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact in place; never drop the record."""
         if record.exc_info and not record.exc_text:

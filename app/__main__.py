@@ -53,6 +53,31 @@ def patch_for_eventlet() -> None:
     eventlet.monkey_patch()
 
 
+def reload_on_sighup(app: Any, path: str, demo: bool) -> None:
+    """SIGHUP (`systemctl reload gel-server`) re-reads the config (app/live/reload.py), off the signal handler.
+
+    Python's own handler writes the signal's number to a pipe (signal.set_wakeup_fd): a task blocked reading it
+    wakes at once, in either async mode. Work in the handler itself would run inside eventlet's hub, and a task
+    merely spawned from it would wait for the next network event.
+    """
+    import signal
+
+    from app.live import socketio
+    from app.live.reload import reload_config
+
+    wake, woken = os.pipe()
+    os.set_blocking(woken, False)  # the interpreter's handler never blocks on it
+
+    def reload_when_asked() -> None:
+        while True:
+            if signal.SIGHUP in os.read(wake, 64):  # other signals with a Python handler (SIGINT) write there too
+                reload_config(app, path, demo)
+
+    signal.signal(signal.SIGHUP, lambda *_: None)
+    signal.set_wakeup_fd(woken, warn_on_full_buffer=False)
+    socketio.start_background_task(reload_when_asked)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the server; return an exit code (2 for a configuration that must not run)."""
     args = parse_args(argv)
@@ -82,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.keep_events_days is not None:
         socketio.start_background_task(run_retention, app.extensions["usage_store"], cfg.keep_events_days,
                                        socketio.sleep)
+    reload_on_sighup(app, args.config, args.demo)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"Dashboard: http://{shown}:{port}/", flush=True)
     # eventlet writes its request lines straight to stderr unless given a logger: through logging they are redacted.

@@ -28,3 +28,11 @@ def setup_logging(level: str, secrets: Iterable[str] = (), stream: TextIO | None
     handler = gel_toolkit.setup_logging(level, secrets, stream, FORMAT)
     handler.addFilter(HideQueryValues())
     return handler
+
+
+def redact_more(secrets: Iterable[str]) -> None:
+    """Every handler of the root logger redacts these secrets too, from now on (a config reload's new tokens)."""
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, gel_toolkit.RedactSecrets):
+                found.add(secrets)

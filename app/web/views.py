@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, render_template, request
+from flask import Blueprint, Flask, Response, abort, current_app, render_template, request
 from flask.blueprints import BlueprintSetupState
 
 from app.extensions import get_config, get_dashboard_version, get_translations
@@ -56,6 +56,22 @@ def build_version(app: Flask) -> str:
     """Package version + hash of the static files and templates, e.g. `1.0.0+3f2a9c81d0e4`."""
     templates = Path(app.root_path) / (app.template_folder or "templates")
     return f"{package_version()}+{content_hash(app.static_folder, templates)}"
+
+
+def dashboard_version() -> str:
+    """The version a page was built from: its files, and the group tree its picker shows (a reload may change it).
+
+    Same form as build_version(); an open kiosk reloads itself when it changes.
+    """
+    cfg = get_config()
+    cached = current_app.extensions.get("dashboard_version_of")
+    if cached is None or cached[0] is not cfg:
+        files = get_dashboard_version()
+        tree = json.dumps([[g.id, g.name, g.parent] for g in cfg.groups], ensure_ascii=False)
+        package, _, digest = files.partition("+")
+        mixed = hashlib.sha256(f"{digest}\0{tree}".encode()).hexdigest()[:12]
+        cached = current_app.extensions["dashboard_version_of"] = (cfg, f"{package}+{mixed}")
+    return cached[1]
 
 
 @bp.record_once
@@ -114,7 +130,7 @@ def page_settings(lang: str, strings: dict[str, Any], group: dict[str, Any] | No
         "lang": lang,
         "locale": strings["locale"],
         "kiosk": is_kiosk(),
-        "version": get_dashboard_version(),
+        "version": dashboard_version(),
         "timezone": get_config().timezone,
         "poll_ms": POLL_S * 1000,
         "page_s": PAGE_S,
@@ -183,6 +199,6 @@ def rapport() -> Response:
 @bp.get("/api/version")
 def version() -> Response:
     """The dashboard version: a kiosk reloads itself when it changes."""
-    resp = Response(json.dumps({"version": get_dashboard_version()}), mimetype="application/json")
+    resp = Response(json.dumps({"version": dashboard_version()}), mimetype="application/json")
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -90,6 +90,8 @@ function refetch() {
   live.refetches += 1;
   document.documentElement.dataset.refetches = String(live.refetches);
   poll(true);
+  // A gap may come from a config reload: the group tree this page was built with may be gone (a kiosk reloads).
+  if (live.everConnected) checkVersion();
 }
 
 function onFull(payload) {
