@@ -19,6 +19,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="path to config.toml (default: $GEL_CONFIG or ./config.toml)")
     parser.add_argument("--host", help="address to listen on (overrides [server] host)")
     parser.add_argument("--port", type=int, help="port to listen on (overrides [server] port)")
+    parser.add_argument("command", nargs="*", metavar="notify-test TARGET",
+                        help="instead of serving: send a test message to one [[server.notify]] target")
     parser.add_argument("--demo", action="store_true", default=os.environ.get("GEL_DEMO") == "1",
                         help="serve the example tokens of config.toml, on 127.0.0.1 only (also GEL_DEMO=1)")
     return parser.parse_args(argv)
@@ -78,6 +80,27 @@ def reload_on_sighup(app: Any, path: str, demo: bool) -> None:
     socketio.start_background_task(reload_when_asked)
 
 
+def run_command(cfg: Any, command: list[str]) -> int:
+    """`notify-test TARGET`: one message to that target now, its outcome printed; 0 when it was delivered."""
+    if len(command) != 2 or command[0] != "notify-test":
+        print("error: the only command is: notify-test TARGET", file=sys.stderr)
+        return 2
+    from app.notify.senders import NotDelivered
+    from app.notify.worker import send_test
+
+    try:
+        send_test(cfg, command[1])
+    except KeyError:
+        known = ", ".join(t.id for t in cfg.notify) or "none declared"
+        print(f"error: no [[server.notify]] target {command[1]!r} (known: {known})", file=sys.stderr)
+        return 2
+    except NotDelivered as exc:
+        print(f"{command[1]}: not delivered: {exc}", file=sys.stderr)
+        return 1
+    print(f"{command[1]}: delivered")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the server; return an exit code (2 for a configuration that must not run)."""
     args = parse_args(argv)
@@ -86,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.command:
+        return run_command(cfg, args.command)
     host = args.host or cfg.host
     port = cfg.port if args.port is None else args.port
     reason = insecure_reason(cfg, host, args.demo)
@@ -97,13 +122,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from app.factory import create_app
     from app.live import socketio
-    from app.live.watchdog import run_watchdog
+    from app.live.watchdog import AlertMemory, run_watchdog
     from app.logs import ACCESS_LOGGER, setup_logging
+    from app.notify.worker import run_notifications
     from app.store.retention import run_retention
 
     setup_logging(cfg.log_level, cfg.secrets())
     app = create_app(cfg, demo=args.demo)
     socketio.start_background_task(run_watchdog, app)
+    lease = AlertMemory(cfg.message_queue, lease_s=10, key="gel:notify:leader")  # one process delivers
+    socketio.start_background_task(run_notifications, app, socketio.sleep, lease.leader)
     if cfg.keep_events_days is not None:
         socketio.start_background_task(run_retention, app.extensions["usage_store"], cfg.keep_events_days,
                                        socketio.sleep)

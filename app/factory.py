@@ -24,6 +24,7 @@ from app.web.devices import bp as device_routes
 from app.web.errors import register_error_handlers
 from app.web.history import bp as history_routes
 from app.web.http import MAX_BODY, DispenserConverter, security_headers
+from app.web.notifications import bp as notification_routes
 from app.web.views import bp as dashboard_routes
 
 
@@ -46,7 +47,8 @@ def create_app(config: ServerConfig | str | Path | None = None, demo: bool | Non
     app.extensions["refill_rate"] = RateLimiter(1)  # a reservoir is not refilled twice a minute
     app.extensions["export_slots"] = Slots(config.max_exports, config.export_deadline_s)
 
-    for routes in (api_routes, history_routes, device_routes, dashboard_routes, ward_routes, rate_routes):
+    for routes in (api_routes, history_routes, device_routes, dashboard_routes, ward_routes, rate_routes,
+                   notification_routes):
         app.register_blueprint(routes)
     init_metrics(app)
     init_pushes(app)

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from app.store.outbox import pending_counts
 from app.store.retention import database_bytes
 
 REJECT_REASONS = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -46,6 +47,21 @@ class UsageCollector:
         yield from families.values()
 
 
+class PendingCollector:
+    """Notifications waiting per target, read from the outbox at scrape time (any process sees them all)."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """`gel_notifications_pending{target}`, 0 for a target with nothing waiting."""
+        family = GaugeMetricFamily("gel_notifications_pending", "Notifications not yet delivered", labels=["target"])
+        waiting = pending_counts(self.app.extensions["usage_store"])
+        for target in self.app.extensions["usage_config"].notify:
+            family.add_metric([target.id], waiting.get(target.id, 0))
+        yield family
+
+
 class Metrics:
     """The counters the routes update."""
 
@@ -62,6 +78,11 @@ class Metrics:
                                  registry=self.registry,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
         self.registry.register(UsageCollector(app))
+        self.registry.register(PendingCollector(app))
+        self.notifications_sent = Counter("gel_notifications_sent", "Notifications delivered", ["target"],
+                                          registry=self.registry)
+        self.notifications_failed = Counter("gel_notifications_failed", "Notification tries that failed",
+                                            ["target"], registry=self.registry)
         store = app.extensions["usage_store"]
         self.database_bytes = Gauge("gel_database_bytes", "Size of the database on disk (SQLite file and WAL)",
                                     registry=self.registry)

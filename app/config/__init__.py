@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.config.errors import ConfigError
 from app.config.fleet import Fleet, GroupDecl, parse_groups, read_dispensers_csv, safe_id
+from app.config.outlets import MqttConfig, NotifyTarget, mqtt_config, notify_targets
 from app.config.tokens import check_tokens, credential, token_digest
 from gel_toolkit import ConfigFileError, load_toml
 
@@ -67,6 +68,15 @@ class ServerConfig:
     max_dashboards_per_address: int = 64  # Socket.IO connections from one client address
     max_connections: int = 4000  # open HTTP connections (eventlet); more wait in the listen queue
     idle_timeout_s: float = 60.0  # a connection silent this long is closed (slowloris)
+    # Alerts that leave the screen (docs/integrations.md).
+    notify: tuple[NotifyTarget, ...] = field(default_factory=tuple)
+    mqtt: MqttConfig | None = None
+    language: str = "fr"  # of what the server writes to people: notifications, the weekly email
+    public_url: str | None = None  # the dashboard's address as people open it: links in notifications
+    settle_s: float = 60.0  # an alert is told once it held this long: a flapping one is not
+    digest_after: int = 10  # more transitions than this for one person's target in a minute: one digest
+    give_up_h: float = 48.0  # a notification not delivered after this long is dropped (and counted failed)
+    empty_soon_h: float = 12.0  # `empty_soon`: the reservoir is predicted empty within this many hours
 
     @cached_property
     def token_digests(self) -> dict[bytes, str]:
@@ -88,6 +98,11 @@ class ServerConfig:
         """Every secret in the config, so that logs can redact them."""
         found = [d.token for d in self.dispensers if d.token]
         found += [t for t in (self.admin_token, self.maintenance_token) if t]
+        # A notification URL may carry a token in its path or query (Slack, ntfy, mailto's password): logs name
+        # the target by its id, never by its URL.
+        found += [v for t in self.notify for v in (t.secret, t.webhook, t.apprise) if v]
+        if self.mqtt is not None and self.mqtt.password:
+            found.append(self.mqtt.password)
         return found
 
 
@@ -167,6 +182,8 @@ def server_config(table: dict[str, Any], base: Path) -> ServerConfig:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     decls = _dispensers(values, base, {g.id for g in groups})
+    values["notify"] = notify_targets(values.pop("notify", []), {g.id for g in groups})
+    values["mqtt"] = mqtt_config(values.pop("mqtt", None))
     if values.get("async_mode", "eventlet") not in ASYNC_MODES:
         raise ConfigError(f"[server] async_mode must be one of {ASYNC_MODES}")
     if isinstance(values.get("cors_origins"), list):
@@ -194,12 +211,20 @@ def _check_origins(origins: Any) -> None:
 
 def _check_limits(cfg: ServerConfig) -> None:
     """The limits are whole numbers (positive; the event rate may be 0, no limit), the idle timeout seconds."""
-    floors = {"max_exports": 1, "max_dashboards": 1, "max_dashboards_per_address": 1, "max_connections": 1,
-              "dispenser_events_per_min": 0}
+    floors = {"digest_after": 1, "max_exports": 1, "max_dashboards": 1, "max_dashboards_per_address": 1,
+              "max_connections": 1, "dispenser_events_per_min": 0}
     for key, floor in floors.items():
         value = getattr(cfg, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < floor:
             raise ConfigError(f"[server] {key} must be an integer of at least {floor}")
+
+
+def _check_outlets(cfg: ServerConfig) -> None:
+    """What notifications are written in and link to."""
+    if cfg.language not in ("fr", "en"):
+        raise ConfigError('[server] language must be "fr" or "en"')
+    if cfg.public_url is not None and not re.fullmatch(r"https?://[^\s]+", str(cfg.public_url)):
+        raise ConfigError('[server] public_url must be the dashboard\'s address, e.g. "https://gel.hopital.lan/"')
 
 
 def _check_values(cfg: ServerConfig) -> None:
@@ -208,7 +233,7 @@ def _check_values(cfg: ServerConfig) -> None:
         raise ConfigError("[server] port must be an integer from 0 to 65535")
     optional = ("keep_events_days",) if cfg.keep_events_days is not None else ()  # left out: keep forever
     for key in ("low_level_pct", "offline_after_s", "check_interval_s", "idle_timeout_s", "export_deadline_s",
-                "max_event_age_days", *optional):
+                "max_event_age_days", "settle_s", "give_up_h", "empty_soon_h", *optional):
         value = getattr(cfg, key)
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
             raise ConfigError(f"[server] {key} must be a positive number")
@@ -224,6 +249,7 @@ def _check_values(cfg: ServerConfig) -> None:
     if cfg.opening_hours is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d",
                                                           str(cfg.opening_hours)):
         raise ConfigError('[server] opening_hours must look like "08:00-18:00"')
+    _check_outlets(cfg)
     if str(cfg.log_level).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError("[server] log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
 

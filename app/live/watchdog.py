@@ -80,8 +80,9 @@ class AlertMemory:
     return 0
     """
 
-    def __init__(self, message_queue: str | None, lease_s: float):
+    def __init__(self, message_queue: str | None, lease_s: float, key: str = "gel:alerts:leader"):
         self.state: str | None = None
+        self.key = key
         self.redis = None
         if message_queue and message_queue.startswith(("redis://", "rediss://", "unix://")):
             import redis
@@ -93,7 +94,7 @@ class AlertMemory:
 
     def leader(self) -> bool:
         """True when this process is the one that runs the periodic check."""
-        return self.redis is None or bool(self.lease(keys=["gel:alerts:leader"], args=[self.me, self.lease_ms]))
+        return self.redis is None or bool(self.lease(keys=[self.key], args=[self.me, self.lease_ms]))
 
     def swap(self, state: str) -> str | None:
         """Record the new state; return the previous one (None the very first time)."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from app.store.schema import census, dispensers, meta, outages, refills, required, rollups, sums
+from app.store.schema import alert_states, census, dispensers, meta, outages, outbox, refills, required, rollups, sums
 
 # Release 1 (usage only), frozen as it shipped (built from the column primitives only, never from the tables).
 _v1 = sa.MetaData()
@@ -105,8 +105,14 @@ def v5_compliance(conn: sa.Connection) -> None:
     census.create(conn)
 
 
+def v6_notifications(conn: sa.Connection) -> None:
+    """Alerts that leave the screen: the alerts told, and the outbox of notifications to send."""
+    alert_states.create(conn)
+    outbox.create(conn)
+
+
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [v1_usage, v2_operations, v3_covering_index,
-                                                      v4_change_sequence, v5_compliance]
+                                                      v4_change_sequence, v5_compliance, v6_notifications]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

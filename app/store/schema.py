@@ -125,6 +125,38 @@ census = sa.Table(
     required("by", sa.String(16)),
 )
 
+# The alerts raised and told (notifications): a restart or an upgrade raises nothing twice.
+alert_states = sa.Table(
+    "alert_states",
+    metadata,
+    sa.Column("dispenser_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    required("since", sa.Double),
+)
+
+# Notifications to send, one row per target and transition, written in the transaction that records it: kept
+# until delivered (or given up), so a receiver that is down or a restart loses none. `msg_id` is the same on
+# every try (a receiver drops repeats by it).
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    required("target", sa.String(64)),
+    required("msg_id", sa.String(80)),
+    required("type", sa.String(32)),
+    sa.Column("dispenser_id", sa.String(64)),
+    sa.Column("kind", sa.String(16)),
+    required("body", sa.Text),
+    required("created_at", sa.Double),
+    required("due_at", sa.Double),
+    required("attempts", sa.Integer, default=0),
+    sa.Column("sent_at", sa.Double),
+    sa.Column("gave_up_at", sa.Double),
+    sa.Column("last_error", sa.String(300)),
+    sa.UniqueConstraint("target", "msg_id", name="uq_outbox_target_msg"),
+    sa.Index("ix_outbox_target_open", "target", "sent_at", "gave_up_at", "id"),
+)
+
 meta = sa.Table(
     "meta",
     metadata,

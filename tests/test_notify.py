@@ -1,0 +1,268 @@
+"""Alerts that leave the screen: transitions told once, signed webhooks, Apprise, retries, digests, restarts."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from app import create_app
+from app.config import ConfigError, load_config
+from app.notify.tracker import track
+from app.notify.worker import Deliverer, backoff
+from tests.helpers.auth import bearer
+from tests.helpers.config import ADMIN, TOKENS, config_text
+from tests.helpers.receiver import Receiver, receiver
+from tests.helpers.servers import wait_for
+
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def notify_text(database: str, url: str, extra: str = "", **server: object) -> str:
+    """The test config with one webhook target `it`, told of every kind, and `server` keys."""
+    server = {"settle_s": 30, "offline_after_s": 60, "public_url": "https://gel.lan/", **server}
+    return config_text(database, **server) + f'\n[[server.notify]]\nid = "it"\nwebhook = "{url}/hook"\n' \
+        f'secret = "{SECRET}"\n' + extra
+
+
+@pytest.fixture
+def hook() -> Iterator[Receiver]:
+    with receiver() as box:
+        yield box
+
+
+@pytest.fixture
+def make_app(tmp_path: Path):
+    """make_app(text) -> an app on that config (the same database file each time: a restart)."""
+    made = []
+
+    def make(text: str):
+        path = tmp_path / "config.toml"
+        path.write_text(text, encoding="utf-8")
+        app = create_app(load_config(path))
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.extensions["usage_store"].engine.dispose()
+
+
+def run(app, now: float) -> tuple[tuple[int, int], int]:
+    """One look for transitions at `now`, then one delivery round at `now`: (raised, resolved), delivered."""
+    cfg = app.extensions["usage_config"]
+    with app.app_context():
+        told = track(app.extensions["figures"], cfg, now)
+    return told, Deliverer(app.extensions["usage_store"]).round(cfg, now)
+
+
+def verified(box: Receiver) -> list[dict]:
+    """Every body received, after checking its Standard Webhooks signature with the package's own verifier."""
+    out = []
+    for r in box.received:
+        if r["status"] == 200:
+            headers = {k.lower(): v for k, v in r["headers"].items()}
+            out.append(Webhook(SECRET).verify(r["body"], headers))
+    return out
+
+
+def test_each_transition_is_told_once_signed_after_it_settled(make_app, hook, tmp_path) -> None:
+    app = make_app(notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url))
+    now = time.time()
+    assert run(app, now) == ((3, 0), 0)  # three dispensers never heard from: offline, held while settling
+    assert run(app, now + 31) == ((0, 0), 3)
+    bodies = verified(hook)
+    assert [b["type"] for b in bodies] == ["alert.raised"] * 3
+    data = {b["data"]["dispenser"]: b["data"] for b in bodies}
+    assert set(data) == set(TOKENS) and data["entree"]["kind"] == "offline"
+    assert set(data["entree"]) == {"dispenser", "name", "group", "path", "kind", "since", "level_pct", "empty_at",
+                                   "link"}
+    assert data["entree"]["name"] == "Entrée" and data["entree"]["level_pct"] == 100
+    ids = [r["headers"]["webhook-id"] for r in hook.received]
+    assert len(set(ids)) == 3
+    # The same look again tells nothing; a use brings entree back online: one resolution.
+    assert run(app, now + 32) == ((0, 0), 0)
+    app.test_client().post("/mettre_a_jour_donnees", json={"gel_used": 1.5}, headers=bearer(TOKENS["entree"]))
+    later = time.time() + 40
+    assert run(app, later)[0] == (0, 1)
+    assert run(app, later + 31)[1] == 1
+    assert verified(hook)[-1]["type"] == "alert.resolved" and verified(hook)[-1]["data"]["dispenser"] == "entree"
+
+
+def test_a_restart_raises_nothing_again_and_an_alert_that_flapped_tells_nobody(make_app, hook, tmp_path) -> None:
+    text = notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url)
+    app = make_app(text)
+    now = time.time()
+    run(app, now)
+    app.test_client().post("/mettre_a_jour_donnees", json={"gel_used": 1.5}, headers=bearer(TOKENS["b12"]))
+    assert run(app, time.time() + 1) == ((0, 1), 0)  # b12 back before its offline was told: both cancelled
+    restarted = make_app(text)
+    assert run(restarted, now + 31) == ((0, 0), 2)  # nothing raised again; the two others go out once
+    assert sorted(b["data"]["dispenser"] for b in verified(hook)) == ["cafeteria", "entree"]
+
+
+def test_a_receiver_that_is_down_gets_every_message_in_order_once_it_is_back(make_app, hook, tmp_path) -> None:
+    app = make_app(notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url))
+    now = time.time()
+    run(app, now)
+    hook.status = 503
+    store = app.extensions["usage_store"]
+    assert run(app, now + 31)[1] == 0 and len(hook.received) == 1  # the oldest is tried; the others wait behind
+    assert run(app, now + 31.5)[1] == 0 and len(hook.received) == 1  # not before its backoff (1 s)
+    assert run(app, now + 33)[1] == 0 and len(hook.received) == 2
+    assert [backoff(n) for n in (1, 2, 3, 10, 20)] == [1, 2, 4, 512, 600]
+    hook.status = 200
+    assert run(app, now + 40)[1] == 3
+    ids = [r["headers"]["webhook-id"] for r in hook.received]
+    assert ids[0] == ids[1] == ids[2]  # one message's id is the same on every try
+    assert len({r["headers"]["webhook-id"] for r in hook.received if r["status"] == 200}) == 3
+    with app.test_client() as client:
+        answer = client.get("/api/notifications", headers=bearer(ADMIN)).get_json()
+    assert answer["targets"][0]["pending"] == 0 and {d["status"] for d in answer["deliveries"]} == {"sent"}
+    assert [d["attempts"] for d in answer["deliveries"]][-1] == 3
+    assert hook.url not in json.dumps(answer) and SECRET not in json.dumps(answer)
+    assert store is app.extensions["usage_store"]
+
+
+def test_a_target_gives_up_after_give_up_h(make_app, hook, tmp_path) -> None:
+    app = make_app(notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url, give_up_h=1))
+    now = time.time()
+    run(app, now)
+    hook.status = 500
+    run(app, now + 31)
+    run(app, now + 3700)
+    with app.test_client() as client:
+        answer = client.get("/api/notifications", headers=bearer(ADMIN)).get_json()
+    first = [d for d in answer["deliveries"] if d["attempts"]]
+    assert first and first[-1]["status"] == "given_up" and first[-1]["last_error"] == "HTTP 500"
+
+
+def test_a_storm_reaches_a_person_as_one_digest(make_app, hook, tmp_path) -> None:
+    many = "".join(f'\n[[server.dispensers]]\nid = "w{i:02d}"\nname = "Chambre {i}"\ncapacity_ml = 500\n'
+                   f'token = "token-storm-{i:010d}"\n' for i in range(12))
+    extra = f'\n[[server.notify]]\nid = "cleaners"\napprise = "json://127.0.0.1:{hook.server.server_address[1]}/ntfy"\n'
+    text = notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url, extra, digest_after=10)
+    text = text.replace("\n[[server.notify]]", many + "\n[[server.notify]]", 1)
+    app = make_app(text)
+    now = time.time()
+    run(app, now)
+    run(app, now + 31)
+    to_people = [r for r in hook.received if r["path"].startswith("/ntfy")]
+    to_machines = [r for r in hook.received if r["path"] == "/hook"]
+    assert len(to_people) == 1 and len(to_machines) == 15  # a person gets one digest, a webhook every transition
+    digest = json.loads(to_people[0]["body"])
+    assert digest["title"].startswith("15 alertes") and "hors ligne ×15" in digest["message"]
+
+
+def test_quiet_hours_hold_a_message_until_they_end(make_app, hook, tmp_path) -> None:
+    extra = f'\n[[server.notify]]\nid = "night"\napprise = "json://127.0.0.1:{hook.server.server_address[1]}/q"\n' \
+            'quiet = "00:00-23:59"\nalerts = ["offline"]\n'
+    app = make_app(notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url, extra, timezone="UTC"))
+    now = time.time()
+    run(app, now)
+    run(app, now + 31)
+    assert not [r for r in hook.received if r["path"] == "/q"]
+    with app.test_client() as client:
+        waiting = [d for d in client.get("/api/notifications", headers=bearer(ADMIN)).get_json()["deliveries"]
+                   if d["target"] == "night"]
+    assert len(waiting) == 3 and all(d["status"] == "waiting" and d["next_try"].endswith("23:59:00.000Z")
+                                     for d in waiting)
+
+
+@pytest.mark.parametrize(("extra", "named"), [
+    ('alerts = ["offline", "fire"]\n', "unknown kind(s) ['fire']"),
+    ('groups = ["nowhere"]\n', "unknown group(s) ['nowhere']"),
+    ('quiet = "22h-6h"\n', 'quiet must look like "22:00-06:00"'),
+])
+def test_bad_targets_are_refused_at_start_naming_the_key(tmp_path, extra: str, named: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(notify_text("sqlite:///u.db", "http://127.0.0.1:9", extra), encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_config(path)
+
+
+@pytest.mark.parametrize(("table", "named"), [
+    ('id = "x"\nwebhook = "http://127.0.0.1:9/h"\n', "needs its secret"),
+    ('id = "x"\nwebhook = "http://127.0.0.1:9/h"\nsecret = "s3cr3t-but-not-whsec"\n', "whsec_ followed by base64"),
+    ('id = "x"\nwebhook = "http://127.0.0.1:9/h"\nsecret = "whsec_***notbase64"\n', "not valid base64"),
+    ('id = "x"\napprise = "carrierpigeon://loft/7"\n', "scheme 'carrierpigeon' is not one Apprise supports"),
+    ('id = "x"\n', "give either webhook (with secret) or apprise"),
+])
+def test_bad_webhooks_and_urls_are_refused_and_their_secrets_never_shown(tmp_path, table: str, named: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(config_text("sqlite:///u.db") + "\n[[server.notify]]\n" + table, encoding="utf-8")
+    with pytest.raises(ConfigError, match=re.escape(named)) as refused:
+        load_config(path)
+    assert "s3cr3t" not in str(refused.value)
+
+
+def test_notify_test_sends_one_message_and_says_how_it_went(hook, tmp_path, caplog) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url), encoding="utf-8")
+    command = [sys.executable, "-m", "app", "--config", str(path), "notify-test"]
+    done = subprocess.run([*command, "it"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "it: delivered", done.stderr
+    assert verified(hook)[0]["type"] == "test"
+    hook.status = 500
+    failed = subprocess.run([*command, "it"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 1 and "not delivered: HTTP 500" in failed.stderr
+    unknown = subprocess.run([*command, "nobody"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and "known: it" in unknown.stderr
+    assert hook.url not in done.stdout + failed.stderr + unknown.stderr
+
+
+def test_a_failing_target_is_logged_by_its_id_never_its_url(make_app, hook, tmp_path, caplog) -> None:
+    app = make_app(notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url))
+    hook.status = 502
+    now = time.time()
+    with caplog.at_level(logging.WARNING, logger="app.notify.worker"):
+        run(app, now)
+        run(app, now + 31)
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.notify.worker"]
+    assert lines == ["notification to it not delivered (try 1): HTTP 502, next try in 1 s"]
+
+
+def test_kill_9_with_20_deliveries_pending_loses_none_and_sends_none_twice(server_factory, hook, tmp_path) -> None:
+    more = "".join(f'\n[[server.dispensers]]\nid = "k{i:02d}"\nname = "Chambre {i}"\ncapacity_ml = 500\n'
+                   f'token = "token-kill-{i:011d}"\n' for i in range(17))
+    text = notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url, async_mode="eventlet", settle_s=0.2,
+                       check_interval_s=0.2)
+    path = tmp_path / "config.toml"
+    path.write_text(text.replace("\n[[server.notify]]", more + "\n[[server.notify]]", 1), encoding="utf-8")
+    hook.status = 503
+    server = server_factory(config=path)
+    wait_for(lambda: hook.received, 20, message="the first try")
+    server.kill()
+    hook.status = 200
+    server.start()
+    wait_for(lambda: len(verified(hook)) >= 20, 30, message="20 deliveries after the restart")
+    delivered = [r["headers"]["webhook-id"] for r in hook.received if r["status"] == 200]
+    assert len(delivered) == len(set(delivered)) == 20
+    everyone = [*TOKENS, *(f"k{i:02d}" for i in range(17))]
+    assert sorted(b["data"]["dispenser"] for b in verified(hook)) == sorted(everyone)
+    assert hook.url not in server.log() and SECRET not in server.log()
+
+
+def test_a_cleaner_hears_of_a_low_reservoir_through_ntfy_in_french(make_app, hook, tmp_path) -> None:
+    port = hook.server.server_address[1]
+    extra = f'\n[[server.notify]]\nid = "cleaners"\napprise = "ntfy://127.0.0.1:{port}/cardio-refills"\n' \
+            'alerts = ["low"]\n'
+    app = make_app(notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url, extra))
+    app.test_client().post("/mettre_a_jour_donnees", json={"gel_used": 290}, headers=bearer(TOKENS["entree"]))
+    now = time.time()
+    run(app, now)
+    run(app, now + 31)
+    to_ntfy = [json.loads(r["body"]) for r in hook.received if r["path"] == "/"]
+    assert len(to_ntfy) == 1 and to_ntfy[0]["topic"] == "cardio-refills"
+    assert to_ntfy[0]["title"] == "Réservoir bas"
+    assert re.fullmatch(r"Entrée : réservoir à 3,3 %, vide vers \d\d:\d\d", to_ntfy[0]["message"]), to_ntfy[0]
