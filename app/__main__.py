@@ -126,12 +126,17 @@ def main(argv: list[str] | None = None) -> int:
     from app.logs import ACCESS_LOGGER, setup_logging
     from app.notify.worker import run_notifications
     from app.store.retention import run_retention
+    from app.web.views import package_version
 
     setup_logging(cfg.log_level, cfg.secrets())
     app = create_app(cfg, demo=args.demo)
     socketio.start_background_task(run_watchdog, app)
     lease = AlertMemory(cfg.message_queue, lease_s=10, key="gel:notify:leader")  # one process delivers
     socketio.start_background_task(run_notifications, app, socketio.sleep, lease.leader)
+    if cfg.mqtt is not None:
+        from app.mqtt.publisher import run_publisher
+
+        socketio.start_background_task(run_publisher, app, socketio.sleep, package_version())
     if cfg.keep_events_days is not None:
         socketio.start_background_task(run_retention, app.extensions["usage_store"], cfg.keep_events_days,
                                        socketio.sleep)
