@@ -91,7 +91,7 @@ def run_command(cfg: Any, command: list[str]) -> int:
     try:
         send_test(cfg, command[1])
     except KeyError:
-        known = ", ".join(t.id for t in cfg.notify) or "none declared"
+        known = ", ".join(t.id for t in cfg.targets()) or "none declared"
         print(f"error: no [[server.notify]] target {command[1]!r} (known: {known})", file=sys.stderr)
         return 2
     except NotDelivered as exc:

@@ -57,7 +57,7 @@ class PendingCollector:
         """`gel_notifications_pending{target}`, 0 for a target with nothing waiting."""
         family = GaugeMetricFamily("gel_notifications_pending", "Notifications not yet delivered", labels=["target"])
         waiting = pending_counts(self.app.extensions["usage_store"])
-        for target in self.app.extensions["usage_config"].notify:
+        for target in self.app.extensions["usage_config"].targets():
             family.add_metric([target.id], waiting.get(target.id, 0))
         yield family
 

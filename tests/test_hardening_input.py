@@ -12,9 +12,9 @@ import pytest
 
 from app import create_app
 from app.config import load_config
+from app.domain.sheets import inert
 from app.store import Event
 from app.store.reads import export_events
-from app.web.http import inert
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS, config_text
 

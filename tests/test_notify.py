@@ -266,3 +266,58 @@ def test_a_cleaner_hears_of_a_low_reservoir_through_ntfy_in_french(make_app, hoo
     assert len(to_ntfy) == 1 and to_ntfy[0]["topic"] == "cardio-refills"
     assert to_ntfy[0]["title"] == "Réservoir bas"
     assert re.fullmatch(r"Entrée : réservoir à 3,3 %, vide vers \d\d:\d\d", to_ntfy[0]["message"]), to_ntfy[0]
+
+
+@pytest.fixture
+def smtp() -> Iterator[list[str]]:
+    """A real SMTP server (aiosmtpd) on a free port: the raw messages it received."""
+    from aiosmtpd.controller import Controller
+
+    from tests.helpers.servers import free_port
+
+    got: list[str] = []
+
+    class Keep:
+        async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd's hook name
+            got.append(envelope.content.decode())
+            return "250 OK"
+
+    controller = Controller(Keep(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    got.append(f"port={controller.port}")
+    yield got
+    controller.stop()
+
+
+def test_the_weekly_report_is_emailed_once_with_its_csv(tmp_path, smtp) -> None:
+    import email
+
+    from app.notify.reports import queue_due_reports
+    from tests.helpers.wards import ward_config_text
+
+    port = smtp.pop(0).split("=")[1]
+    now = time.time()
+    earlier = time.gmtime(now - 60)  # the report was due a minute ago
+    day = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")[earlier.tm_wday]
+    text = ward_config_text(database=f"sqlite:///{tmp_path / 'u.db'}", timezone="UTC") + \
+        f'\n[[server.reports]]\ngroup = "ward-a"\nday = "{day}"\n' \
+        f'time = "{earlier.tm_hour:02d}:{earlier.tm_min:02d}"\n' \
+        f'apprise = "mailto://127.0.0.1:{port}?from=gel@hopital.lan&to=hygiene@hopital.lan&mode=insecure"\n'
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    for _ in range(2):  # a restart at the same minute sends nothing again
+        app = create_app(load_config(path))
+        store, cfg = app.extensions["usage_store"], app.extensions["usage_config"]
+        with app.app_context():
+            queue_due_reports(store, cfg, now, set())
+        Deliverer(store).round(cfg, now)
+        store.engine.dispose()
+    assert len(smtp) == 1
+    message = email.message_from_string(smtp[0])
+    assert "Ward A" in email.header.make_header(email.header.decode_header(message["Subject"])).__str__()
+    parts = {p.get_content_type(): p for p in message.walk()}
+    assert {"text/plain", "text/html", "text/csv"} <= set(parts)
+    assert "Mains servies" in parts["text/html"].get_payload(decode=True).decode()
+    assert parts["text/csv"].get_filename().startswith("report-ward-a-")
+    csv_text = parts["text/csv"].get_payload(decode=True).decode()
+    assert csv_text.startswith("section,start,week,end,") and "\ndispenser," in csv_text

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.config.errors import ConfigError
 from app.config.fleet import Fleet, GroupDecl, parse_groups, read_dispensers_csv, safe_id
-from app.config.outlets import MqttConfig, NotifyTarget, mqtt_config, notify_targets
+from app.config.outlets import MqttConfig, NotifyTarget, ReportSchedule, mqtt_config, notify_targets, report_schedules
 from app.config.tokens import check_tokens, credential, token_digest
 from gel_toolkit import ConfigFileError, load_toml
 
@@ -71,6 +71,7 @@ class ServerConfig:
     # Alerts that leave the screen (docs/integrations.md).
     notify: tuple[NotifyTarget, ...] = field(default_factory=tuple)
     mqtt: MqttConfig | None = None
+    reports: tuple[ReportSchedule, ...] = field(default_factory=tuple)
     language: str = "fr"  # of what the server writes to people: notifications, the weekly email
     public_url: str | None = None  # the dashboard's address as people open it: links in notifications
     settle_s: float = 60.0  # an alert is told once it held this long: a flapping one is not
@@ -94,13 +95,17 @@ class ServerConfig:
             return self.cors_origins
         return origin if origin in self.cors_origins else None
 
+    def targets(self) -> tuple[NotifyTarget, ...]:
+        """Every target messages go to: the `[[server.notify]]` ones, then each weekly report's."""
+        return self.notify + tuple(r.target for r in self.reports)
+
     def secrets(self) -> list[str]:
         """Every secret in the config, so that logs can redact them."""
         found = [d.token for d in self.dispensers if d.token]
         found += [t for t in (self.admin_token, self.maintenance_token) if t]
         # A notification URL may carry a token in its path or query (Slack, ntfy, mailto's password): logs name
         # the target by its id, never by its URL.
-        found += [v for t in self.notify for v in (t.secret, t.webhook, t.apprise) if v]
+        found += [v for t in self.targets() for v in (t.secret, t.webhook, t.apprise) if v]
         if self.mqtt is not None and self.mqtt.password:
             found.append(self.mqtt.password)
         return found
@@ -184,6 +189,7 @@ def server_config(table: dict[str, Any], base: Path) -> ServerConfig:
     decls = _dispensers(values, base, {g.id for g in groups})
     values["notify"] = notify_targets(values.pop("notify", []), {g.id for g in groups})
     values["mqtt"] = mqtt_config(values.pop("mqtt", None))
+    values["reports"] = report_schedules(values.pop("reports", []), {g.id for g in groups})
     if values.get("async_mode", "eventlet") not in ASYNC_MODES:
         raise ConfigError(f"[server] async_mode must be one of {ASYNC_MODES}")
     if isinstance(values.get("cors_origins"), list):

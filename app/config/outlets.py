@@ -15,6 +15,8 @@ from app.config.fleet import safe_id
 ALERT_KINDS = ("offline", "low", "no_use", "empty_soon")
 QUIET = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
 NOTIFY_KEYS = {"id", "webhook", "secret", "apprise", "alerts", "groups", "quiet"}
+REPORT_KEYS = {"group", "apprise", "day", "time"}
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MQTT_KEYS = {"url", "discovery_prefix", "base_topic", "username", "password", "ca_file", "client_id"}
 
 
@@ -33,6 +35,16 @@ class NotifyTarget:
     def wants(self, kind: str, ancestors: tuple[str, ...]) -> bool:
         """True when this target is told of `kind` for a dispenser with these groups above it."""
         return kind in self.alerts and (not self.groups or any(g in ancestors for g in self.groups))
+
+
+@dataclass(frozen=True)
+class ReportSchedule:
+    """One `[[server.reports]]`: the weekly report of a group, by email (or any Apprise target), on a day and time."""
+
+    group: str | None
+    target: NotifyTarget  # its Apprise URL; told of no alert
+    weekday: int  # 0: Monday
+    minute: int  # of the day, local time
 
 
 @dataclass(frozen=True)
@@ -171,3 +183,27 @@ def mqtt_config(raw: Any) -> MqttConfig | None:
         if key in raw and (not raw[key] or any(c in raw[key] for c in "#+ ")):
             raise ConfigError(f"[server.mqtt] {key} must be a topic without spaces, '#' or '+'")
     return MqttConfig(**raw)
+
+
+def report_schedules(raw: Any, groups: set[str]) -> tuple[ReportSchedule, ...]:
+    """Every `[[server.reports]]`, checked: group, apprise, day (default monday), time (default 07:00)."""
+    if not isinstance(raw, list):
+        raise ConfigError("[[server.reports]] must be an array of tables")
+    found = []
+    for index, table in enumerate(raw):
+        where = f"[[server.reports]] #{index + 1}"
+        if not isinstance(table, dict) or set(table) - REPORT_KEYS:
+            raise ConfigError(f"{where}: a table of {sorted(REPORT_KEYS)}")
+        group = table.get("group")
+        if group is not None and group not in groups:
+            raise ConfigError(f"{where}: group: unknown group {str(group)[:64]!r}")
+        day = str(table.get("day", "monday")).lower()
+        if day not in DAYS:
+            raise ConfigError(f"{where}: day must be one of {list(DAYS)}")
+        at = QUIET.fullmatch(f"{table.get('time', '07:00')}-00:00")
+        if at is None:
+            raise ConfigError(f'{where}: time must look like "07:00"')
+        target = NotifyTarget(f"report-{group or 'all'}-{index + 1}", None, None, _apprise(table.get("apprise"), where),
+                              (), (), None)
+        found.append(ReportSchedule(group, target, DAYS.index(day), int(at[1]) * 60 + int(at[2])))
+    return tuple(found)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from app.config.outlets import NotifyTarget
@@ -42,11 +44,22 @@ def send_webhook(target: NotifyTarget, msg_id: str, body: str) -> None:
         raise NotDelivered(f"HTTP {resp.status_code}")
 
 
-def send_apprise(target: NotifyTarget, title: str, body: str, attach: list[str] | None = None) -> None:
+def send_apprise(target: NotifyTarget, title: str, body: str, html: bool = False, attach: str | None = None) -> None:
     """Hand the message to Apprise for the target's URL; NotDelivered when the service did not take it."""
     import apprise
 
     sender = apprise.Apprise()
     sender.add(target.apprise)
-    if not sender.notify(title=title, body=body, attach=attach or None):
+    files = apprise.AppriseAttachment(attach) if attach else None
+    done = sender.notify(title=title, body=body, attach=files,
+                         body_format=apprise.NotifyFormat.HTML if html else apprise.NotifyFormat.TEXT)
+    if not done:
         raise NotDelivered("the service did not take it (the server's log has Apprise's reason)")
+
+
+def send_report(target: NotifyTarget, data: dict[str, Any]) -> None:
+    """The weekly report: its HTML, and its CSV as an attachment under its own file name."""
+    with tempfile.TemporaryDirectory(prefix="gel-report-") as folder:
+        path = Path(folder) / data["filename"]
+        path.write_text(data["csv"], encoding="utf-8")
+        send_apprise(target, data["title"], data["html"], html=True, attach=str(path))

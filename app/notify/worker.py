@@ -10,7 +10,8 @@ from flask import Flask
 
 from app.config import ServerConfig
 from app.config.outlets import NotifyTarget
-from app.notify.senders import NotDelivered, send_apprise, send_webhook, webhook_body
+from app.notify.reports import queue_due_reports
+from app.notify.senders import NotDelivered, send_apprise, send_report, send_webhook, webhook_body
 from app.notify.texts import alert_text, digest_text, strings
 from app.notify.tracker import message_id, track
 from app.store import Store
@@ -36,7 +37,7 @@ class Deliverer:
     def round(self, cfg: ServerConfig, now: float | None = None) -> int:
         """Send every message due now, in order per target; return how many were delivered."""
         sent = 0
-        for target in cfg.notify:
+        for target in cfg.targets():
             sent += self.drain(target, cfg, time.time() if now is None else now)
         return sent
 
@@ -92,8 +93,11 @@ class Deliverer:
             title, body = alert_text(cfg.language, cfg.timezone, rows[0].type.removeprefix("alert."), data, now)
         else:
             data = json.loads(rows[0].body)
+            if "html" in data:  # the weekly report: HTML (Apprise adds the text alternative) and its CSV attached
+                send_report(target, data)
+                return
             title, body = data.get("title", ""), data.get("text", "")
-        send_apprise(target, title, body, json.loads(rows[0].body).get("attach") if not digest else None)
+        send_apprise(target, title, body)
 
     def count(self, outcome: str, target: NotifyTarget, n: int) -> None:
         if self.metrics is not None and n:
@@ -104,14 +108,17 @@ def run_notifications(app: Flask, sleep: object, leader: object) -> None:
     """Forever (a background task): look for alert transitions every `check_interval_s`, deliver every second."""
     deliverer = Deliverer(app.extensions["usage_store"], app.extensions.get("usage_metrics"))
     looked = 0.0
+    reported: set[str] = set()
     while True:
         cfg: ServerConfig = app.extensions["usage_config"]  # a reload may swap it
         try:
-            if cfg.notify and leader():
+            if cfg.targets() and leader():
                 if time.monotonic() - looked >= cfg.check_interval_s:
                     looked = time.monotonic()
                     with app.app_context():
-                        track(app.extensions["figures"], cfg)
+                        if cfg.notify:
+                            track(app.extensions["figures"], cfg)
+                        queue_due_reports(deliverer.store, cfg, time.time(), reported)
                 deliverer.round(cfg)
         except Exception:  # a database or receiver hiccup must not end notifications
             log.exception("notification round failed")
@@ -120,7 +127,7 @@ def run_notifications(app: Flask, sleep: object, leader: object) -> None:
 
 def send_test(cfg: ServerConfig, target_id: str) -> None:
     """`notify-test`: a test message to one target now, through the same senders (KeyError: no such target)."""
-    target = {t.id: t for t in cfg.notify}[target_id]
+    target = {t.id: t for t in cfg.targets()}[target_id]
     now = time.time()
     text = {"title": strings(cfg.language)["title_test"],
             "text": strings(cfg.language)["test"].format(target=target_id)}

@@ -96,3 +96,10 @@ def failing_since(db: Database) -> dict[str, float]:
     with db.engine.connect() as conn:
         q = sa.select(outbox.c.target, sa.func.min(outbox.c.created_at)).where(OPEN, outbox.c.attempts > 0)
         return dict(conn.execute(q.group_by(outbox.c.target)).all())
+
+
+def has_message(db: Database, target: str, msg_id: str) -> bool:
+    """True when this message was written for this target already (sent or not)."""
+    with db.engine.connect() as conn:
+        return conn.execute(sa.select(outbox.c.id).where(outbox.c.target == target, outbox.c.msg_id == msg_id)
+                            ).first() is not None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -12,40 +10,21 @@ from flask import Blueprint, Response, request
 
 from app.domain.compliance import BUCKETS, compliance
 from app.domain.input import ApiError
+from app.domain.sheets import PERIOD_COLUMNS, csv_text, report_rows
 from app.domain.weekly import weekly_report
 from app.extensions import get_config, get_store
 from app.web.dates import date_range, iso_week, today
-from app.web.http import allow_cross_origin_reads, gzip_if_accepted, inert, json_response, known_group
+from app.web.http import allow_cross_origin_reads, gzip_if_accepted, json_response, known_group
 
 bp = Blueprint("rates", __name__)
 bp.after_request(allow_cross_origin_reads)
 # Default and widest span (days) per bucket, so that a query is always bounded.
 SPANS = {"day": (7, 732), "week": (56, 1100)}
-PERIOD_COLUMNS = ["start", "week", "end", "days", "days_so_far", "hands", "gel_ml", "entries", "entry_rate_pct",
-                  "patient_days", "census_days", "census_missing", "expected_opportunities", "compliance_pct",
-                  "ml_per_patient_day", "offline", "offline_dispensers", "partial"]
-DISPENSER_COLUMNS = ["dispenser", "name", "mode", "offline_s", "refills", "ran_empty"]
-
-
-def cell(value: Any) -> Any:
-    """A CSV cell: empty for null, true/false, lists space-separated, formula-like text made plain text."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        value = " ".join(str(v) for v in value)
-    return inert(value)
 
 
 def csv_response(header: list[str], rows: Iterable[dict[str, Any]], name: str) -> Response:
     """A CSV attachment with these columns, one line per row (keys a row lacks are empty cells)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([cell(row.get(key)) for key in header])
-    return Response(buf.getvalue(), mimetype="text/csv",
+    return Response(csv_text(header, rows), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
@@ -87,14 +66,5 @@ def report() -> Response:
     answer = weekly_report(get_store(), get_config(), group, monday)
     if not wants_csv(request.path.endswith(".csv")):
         return gzip_if_accepted(json_response(answer))
-    settings = {"target_pct": answer["target_pct"],
-                "reference_ml_per_patient_day": answer["reference_ml_per_patient_day"]}
-    rows = [{"section": "week", **settings, **answer["summary"]}]
-    rows += [{"section": "previous", **settings, **r} for r in answer["previous"]]
-    rows += [{"section": "day", **settings, **r} for r in answer["days"]]
-    rows += [{"section": "dispenser", "start": answer["from"], "end": answer["to"], **d, "dispenser": d["id"],
-              "offline_dispensers": None} for d in answer["dispensers"]]
-    rate = PERIOD_COLUMNS.index("compliance_pct") + 1  # the target beside the rate, the reference beside ml/pd
-    header = ["section", *PERIOD_COLUMNS[:rate], "target_pct", "ml_per_patient_day", "reference_ml_per_patient_day",
-              *PERIOD_COLUMNS[rate + 1:], *DISPENSER_COLUMNS]
+    header, rows = report_rows(answer)
     return csv_response(header, rows, f"report-{group or 'all'}-{answer['week']}.csv")

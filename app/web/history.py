@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, Response, request
 
 from app.domain.input import ApiError
+from app.domain.sheets import inert
 from app.extensions import get_config, get_export_slots, get_store
 from app.limits import Slot
 from app.live.figures import iso
@@ -24,7 +25,6 @@ from app.web.http import (
     EXPORT_RETRY_S,
     allow_origin,
     gzip_if_accepted,
-    inert,
     json_response,
     known_dispenser,
     known_group,

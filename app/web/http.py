@@ -17,8 +17,6 @@ MAX_BODY = 1024 * 1024  # the largest request body accepted: 1 MiB, a full batch
 MAX_BODY_TEXT = f"{MAX_BODY // (1024 * 1024)} MiB"
 GZIP_MIN = 1024  # smaller answers gain too little from compression to be worth it
 EXPORT_RETRY_S = 30  # when every export slot is taken: about the time a large export takes
-# A spreadsheet runs a text cell that starts with one of these as a formula (=HYPERLINK(...) in an event_id).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # On every answer; a page sets its own Content-Security-Policy, everything else (JSON, CSV) runs nothing.
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -28,11 +26,6 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'",
 }
-
-
-def inert(cell: object) -> object:
-    """A CSV text cell a spreadsheet would evaluate, made plain text with a leading quote; numbers unchanged."""
-    return "'" + cell if isinstance(cell, str) and cell.startswith(FORMULA_START) else cell
 
 
 SECURITY_PAIRS = tuple(SECURITY_HEADERS.items())

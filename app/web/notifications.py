@@ -35,11 +35,12 @@ def notifications(by: Caller) -> Response:
     targets = [{"id": t.id, "kind": "webhook" if t.webhook else "apprise", "alerts": list(t.alerts),
                 "groups": list(t.groups), "pending": pending.get(t.id, 0),
                 "failing_since": iso(failing[t.id]) if t.id in failing else None,
-                "failing": t.id in failing and now - failing[t.id] >= FAILING_AFTER_S} for t in cfg.notify]
+                "failing": t.id in failing and now - failing[t.id] >= FAILING_AFTER_S} for t in cfg.targets()]
     deliveries = [{"id": r.msg_id, "target": r.target, "type": r.type, "dispenser": r.dispenser_id, "kind": r.kind,
                    "status": status(r), "attempts": r.attempts, "created_at": iso(r.created_at),
                    "next_try": iso(r.due_at) if r.sent_at is None and r.gave_up_at is None else None,
                    "sent_at": iso(r.sent_at) if r.sent_at else None, "last_error": r.last_error,
-                   "data": {k: v for k, v in json.loads(r.body).items() if not k.endswith("_ts")}}
+                   "data": {k: v for k, v in json.loads(r.body).items()
+                            if not k.endswith("_ts") and k not in ("html", "csv")}}
                   for r in recent_messages(store)]
     return json_response({"targets": targets, "deliveries": deliveries})
