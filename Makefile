@@ -37,9 +37,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not browser and not services"
 
+# `make demo NOTIFY=1`: the alerts also go to a local webhook receiver (and to MQTT when Mosquitto answers).
 # `make demo FLEET=300`: 300 simulated dispensers in groups (one process), for the wall display at scale.
 demo: $(STAMP)
-	$(PY) tools/demo.py --config config.toml $(if $(FLEET),--fleet $(FLEET))
+	$(PY) tools/demo.py --config config.toml $(if $(FLEET),--fleet $(FLEET)) $(if $(NOTIFY),--notify)
 
 # The server alone. With the example tokens of config.toml it refuses to start: `make run DEMO=1` serves them on
 # 127.0.0.1 (as `make demo` does), or put your own tokens in config.toml.

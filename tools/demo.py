@@ -90,6 +90,8 @@ def arguments(argv: list[str] | None) -> tuple[argparse.Namespace, Path, dict[st
                         "dispenser (default 6, or 60 with --fleet); most of them use it")
     parser.add_argument("--fleet", type=int, metavar="N", help="N dispensers in groups (site, buildings, floors, "
                         "wards) simulated in this process, with a config generated under instance/fleet-N")
+    parser.add_argument("--notify", action="store_true", help="alerts also leave the screen: a signed webhook to a "
+                        "receiver printing each delivery, and MQTT when a broker answers on 127.0.0.1:1883")
     args = parser.parse_args(argv)
     config = Path(args.config).resolve()
     fleet_tokens: dict[str, str] = {}
@@ -198,10 +200,15 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
+    served = config
+    if args.notify:
+        from demo_notify import notify_config
+
+        served, _receiver = notify_config(config, instance, lambda line: print(line, flush=True))
     log_path = instance / "demo.log"
     with log_path.open("a", encoding="utf-8", buffering=1) as log:
         relay = LogRelay(log)
-        server_proc = start_server(config, port, log)
+        server_proc = start_server(served, port, log)
         dispensers: list[subprocess.Popen] = []
         try:
             if not wait_healthy(url, server_proc, stop):
