@@ -236,7 +236,7 @@ def test_kill_9_with_20_deliveries_pending_loses_none_and_sends_none_twice(serve
     more = "".join(f'\n[[server.dispensers]]\nid = "k{i:02d}"\nname = "Chambre {i}"\ncapacity_ml = 500\n'
                    f'token = "token-kill-{i:011d}"\n' for i in range(17))
     text = notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url, async_mode="eventlet", settle_s=0.2,
-                       check_interval_s=0.2)
+                       check_interval_s=0.2, offline_after_s=1)
     path = tmp_path / "config.toml"
     path.write_text(text.replace("\n[[server.notify]]", more + "\n[[server.notify]]", 1), encoding="utf-8")
     hook.status = 503
@@ -321,3 +321,11 @@ def test_the_weekly_report_is_emailed_once_with_its_csv(tmp_path, smtp) -> None:
     assert parts["text/csv"].get_filename().startswith("report-ward-a-")
     csv_text = parts["text/csv"].get_payload(decode=True).decode()
     assert csv_text.startswith("section,start,week,end,") and "\ndispenser," in csv_text
+
+
+def test_after_the_server_was_down_dispensers_get_offline_after_s_to_come_back(make_app, hook, tmp_path) -> None:
+    app = make_app(notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url))
+    cfg, now = app.extensions["usage_config"], time.time()
+    with app.app_context():
+        assert track(app.extensions["figures"], cfg, now, offline_from=now + 60) == (0, 0)  # still in its grace
+        assert track(app.extensions["figures"], cfg, now + 61, offline_from=now + 60) == (3, 0)

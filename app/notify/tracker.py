@@ -91,13 +91,19 @@ def messages_for(cfg: ServerConfig, kind_of: str, data: dict[str, Any], since: f
     return rows
 
 
-def track(figures: Figures, cfg: ServerConfig, now: float | None = None) -> tuple[int, int]:
-    """Record the alerts raised and resolved since the last look, with their messages; (raised, resolved)."""
+def track(figures: Figures, cfg: ServerConfig, now: float | None = None,
+          offline_from: float = 0.0) -> tuple[int, int]:
+    """Record the alerts raised and resolved since the last look, with their messages; (raised, resolved).
+
+    No dispenser is told offline before `offline_from`: after the server itself was down, the dispensers need
+    `offline_after_s` to reach it again before their silence says anything about them.
+    """
     now = time.time() if now is None else now
     store = figures.store
     entries = {e["id"]: e for e in figures.payload(now=now)["dispensers"]}
-    current = {(i, k): e for i, e in entries.items() for k in kinds_of(e, cfg, now)}
     told = told_alerts(store)
+    current = {(i, k): e for i, e in entries.items() for k in kinds_of(e, cfg, now)
+               if k != "offline" or now >= offline_from or (i, k) in told}
     raised = [(i, k, since_of(k, e, cfg, now)) for (i, k), e in current.items() if (i, k) not in told]
     resolved = [key for key in told if key not in current]
     if not raised and not resolved:

@@ -109,6 +109,7 @@ def run_notifications(app: Flask, sleep: object, leader: object) -> None:
     deliverer = Deliverer(app.extensions["usage_store"], app.extensions.get("usage_metrics"))
     looked = 0.0
     reported: set[str] = set()
+    started = time.time()
     while True:
         cfg: ServerConfig = app.extensions["usage_config"]  # a reload may swap it
         try:
@@ -117,7 +118,7 @@ def run_notifications(app: Flask, sleep: object, leader: object) -> None:
                     looked = time.monotonic()
                     with app.app_context():
                         if cfg.notify:
-                            track(app.extensions["figures"], cfg)
+                            track(app.extensions["figures"], cfg, offline_from=started + cfg.offline_after_s)
                         queue_due_reports(deliverer.store, cfg, time.time(), reported)
                 deliverer.round(cfg)
         except Exception:  # a database or receiver hiccup must not end notifications
