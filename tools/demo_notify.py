@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -60,8 +61,12 @@ def notify_config(config: Path, instance: Path, show: Any) -> tuple[Path, Thread
     receiver = start_receiver(secret, show)
     port = receiver.server_address[1]
     text = config.read_text(encoding="utf-8")
-    # Alerts told after 5 s instead of a minute, so that the demo shows them while you watch.
-    text = text.replace("[server]\n", "[server]\nsettle_s = 5\nempty_soon_h = 48\n", 1)
+    # Alerts told after 5 s instead of a minute, and a reservoir "low" after a few doses, so that the demo shows
+    # deliveries while you watch.
+    for key, value in (("settle_s", "5"), ("low_level_pct", "99")):
+        text, found = re.subn(rf"(?m)^{key}\s*=.*$", f"{key} = {value}", text, count=1)
+        if not found:
+            text = text.replace("[server]\n", f"[server]\n{key} = {value}\n", 1)
     text += f'\n[[server.notify]]\nid = "demo-webhook"\nwebhook = "http://127.0.0.1:{port}/hook"\nsecret = "{secret}"\n'
     if broker_answers():
         text += '\n[server.mqtt]\nurl = "mqtt://127.0.0.1:1883"\n'
@@ -71,7 +76,7 @@ def notify_config(config: Path, instance: Path, show: Any) -> tuple[Path, Thread
     path = folder / "config.toml"
     path.write_text(text.replace('database = "sqlite:///instance/', f'database = "sqlite:///{config.parent}/instance/'),
                     encoding="utf-8")
-    show(f"webhook receiver: http://127.0.0.1:{port}/hook (alerts after settling 5 s)")
+    show(f"webhook receiver: http://127.0.0.1:{port}/hook (for the demo: low under 99 %, told after 5 s)")
     return path, receiver
 
 
