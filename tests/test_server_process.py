@@ -105,13 +105,13 @@ def test_no_secret_sent_to_the_server_is_ever_logged(server_factory, mode):
 
 
 def polled_sockets(pid: int) -> tuple[set[int], set[int]]:
-    """(the inodes every epoll of process `pid` watches, the inodes of the sockets `pid` has open), from /proc."""
+    """(the inodes every epoll of process `pid` watches, the inodes of the sockets and pipes `pid` has open)."""
     watched, own = set(), set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
             link = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if link.startswith("socket:["):
-                own.add(int(link[8:-1]))
+            if link.startswith(("socket:[", "pipe:[")):  # a pipe: the SIGHUP wake-up the reload task reads
+                own.add(int(link.split("[")[1][:-1]))
             elif link == "anon_inode:[eventpoll]":
                 for line in Path(f"/proc/{pid}/fdinfo/{fd}").read_text().splitlines():
                     if line.startswith("tfd:"):

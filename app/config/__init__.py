@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from app.config.errors import ConfigError
 from app.config.fleet import Fleet, GroupDecl, parse_groups, read_dispensers_csv, safe_id
 from app.config.outlets import MqttConfig, NotifyTarget, ReportSchedule, mqtt_config, notify_targets, report_schedules
+from app.config.staff import StaffDecl, staff_members
 from app.config.tokens import check_tokens, credential, token_digest
 from gel_toolkit import ConfigFileError, load_toml
 
@@ -72,6 +73,7 @@ class ServerConfig:
     notify: tuple[NotifyTarget, ...] = field(default_factory=tuple)
     mqtt: MqttConfig | None = None
     reports: tuple[ReportSchedule, ...] = field(default_factory=tuple)
+    staff: tuple[StaffDecl, ...] = field(default_factory=tuple)  # people with their own token and role
     language: str = "fr"  # of what the server writes to people: notifications, the weekly email
     public_url: str | None = None  # the dashboard's address as people open it: links in notifications
     settle_s: float = 60.0  # an alert is told once it held this long: a flapping one is not
@@ -83,6 +85,11 @@ class ServerConfig:
     def token_digests(self) -> dict[bytes, str]:
         """Map the SHA-256 of every dispenser token to its dispenser id (computed once)."""
         return {d.digest: d.id for d in self.dispensers}
+
+    @cached_property
+    def staff_digests(self) -> dict[bytes, StaffDecl]:
+        """Map the SHA-256 of every person's token to that person (computed once)."""
+        return {p.digest: p for p in self.staff}
 
     @cached_property
     def fleet(self) -> Fleet:
@@ -190,6 +197,7 @@ def server_config(table: dict[str, Any], base: Path) -> ServerConfig:
     values["notify"] = notify_targets(values.pop("notify", []), {g.id for g in groups})
     values["mqtt"] = mqtt_config(values.pop("mqtt", None))
     values["reports"] = report_schedules(values.pop("reports", []), {g.id for g in groups})
+    values["staff"] = staff_members(values.pop("staff", []), {g.id for g in groups}, {d.digest for d in decls})
     if values.get("async_mode", "eventlet") not in ASYNC_MODES:
         raise ConfigError(f"[server] async_mode must be one of {ASYNC_MODES}")
     if isinstance(values.get("cors_origins"), list):

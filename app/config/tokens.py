@@ -45,7 +45,7 @@ def secret(token: Any, what: str) -> str:
 
 def check_tokens(cfg: ServerConfig) -> None:
     """The admin and maintenance tokens: strings, long enough, and nobody else's."""
-    seen = cfg.token_digests
+    seen = {**cfg.token_digests, **{d: p.id for d, p in cfg.staff_digests.items()}}
     for key in ("admin_token", "maintenance_token"):
         if (token := getattr(cfg, key)) is None:
             continue

@@ -105,10 +105,27 @@ def v5_compliance(conn: sa.Connection) -> None:
     census.create(conn)
 
 
+def widen_by(conn: sa.Connection, table: sa.Table) -> None:
+    """`by` from 16 to 64 characters (a person's id), keeping the rows: SQLite alters no column type, so the table
+    is rebuilt there."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f'ALTER TABLE {table.name} ALTER COLUMN "by" TYPE VARCHAR(64)')
+        return
+    columns = ", ".join(f'"{c.name}"' for c in table.columns)
+    conn.exec_driver_sql(f"ALTER TABLE {table.name} RENAME TO {table.name}_before")
+    for index in table.indexes:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+    table.create(conn)
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {table.name}_before")
+    conn.exec_driver_sql(f"DROP TABLE {table.name}_before")
+
+
 def v6_notifications(conn: sa.Connection) -> None:
-    """Alerts that leave the screen: the alerts told, and the outbox of notifications to send."""
+    """Alerts that leave the screen (the alerts told, the outbox), and people: `by` holds a person's id."""
     alert_states.create(conn)
     outbox.create(conn)
+    widen_by(conn, refills)
+    widen_by(conn, census)
 
 
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [v1_usage, v2_operations, v3_covering_index,

@@ -88,7 +88,7 @@ refills = sa.Table(
     *per_dispenser_log(),
     required("at", sa.Double),
     *sums("gel_ul_before"),  # used since the previous refill
-    required("by", sa.String(16)),
+    required("by", sa.String(64)),  # a person's id, or the shared token's role
     sa.Index("ix_refills_dispenser_at", "dispenser_id", "at"),
 )
 
@@ -122,7 +122,7 @@ census = sa.Table(
     sa.Column("day", sa.String(10), primary_key=True),  # local date, YYYY-MM-DD (sorts as dates do)
     required("patients", sa.Integer),
     required("updated_at", sa.Double),
-    required("by", sa.String(16)),
+    required("by", sa.String(64)),  # a person's id, or the shared token's role
 )
 
 # The alerts raised and told (notifications): a restart or an upgrade raises nothing twice.

@@ -3,8 +3,12 @@
 The roles, from the Bearer token:
 - "dispenser": any declared dispenser's own token (the view's `by.id` is that dispenser);
 - "dispenser:self": the token of the dispenser the route names (`<dispenser:dispenser_id>`), no other;
-- "admin": `[server] admin_token`; "maintenance": `[server] maintenance_token` (refills, census, modes).
-The table of which route admits which role is in docs/architecture.md.
+- "admin", "hygiene", "maintenance": a person's own token (`[[server.staff]]`), or the shared `admin_token`
+  (admin) and `maintenance_token` (maintenance);
+- "maintenance-token": the shared maintenance token alone, where it keeps what it could do before personal
+  tokens (the census), which a person's maintenance role does not.
+A person limited to groups is refused (403) for a dispenser or group outside them. The table of which route
+admits which role is in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -21,19 +25,29 @@ from app.config.tokens import token_digest
 from app.domain.input import ApiError
 from app.extensions import get_config
 
-ROLES = frozenset({"dispenser", "dispenser:self", "admin", "maintenance"})
-STAFF = frozenset({"admin", "maintenance"})
+ROLES = frozenset({"dispenser", "dispenser:self", "admin", "hygiene", "maintenance", "maintenance-token"})
+STAFF = frozenset({"admin", "hygiene", "maintenance", "maintenance-token"})
+SHARED_NAMES = {"admin": "shared admin token", "maintenance": "shared maintenance token"}
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who sent the request: `role` ("admin", "maintenance" or "dispenser") and, for a dispenser, its `id`."""
+    """Who sent the request: `role` (admin, hygiene, maintenance or dispenser), the dispenser's or person's `id`,
+    their `name`, the `groups` a person is limited to, and `shared` for the shared admin and maintenance tokens."""
 
     role: str
     id: str | None = None
+    name: str | None = None
+    groups: tuple[str, ...] = ()
+    shared: bool = False
+
+    @property
+    def who(self) -> str:
+        """What records name the caller by: a person's id, or the role of a shared token or a dispenser."""
+        return self.id if self.id is not None and self.role != "dispenser" else self.role
 
     def __str__(self) -> str:
-        return self.role
+        return self.who
 
 
 def bearer_token() -> str | None:
@@ -55,13 +69,39 @@ def identify(wanted: str) -> Caller:
         raise ApiError(f"missing Authorization: Bearer <{wanted}> header", status=401)
     cfg = get_config()
     if _is(token, cfg.admin_token):
-        return Caller("admin")
+        return Caller("admin", name=SHARED_NAMES["admin"], shared=True)
     if _is(token, cfg.maintenance_token):
-        return Caller("maintenance")
-    found = cfg.token_digests.get(token_digest(token))
+        return Caller("maintenance", name=SHARED_NAMES["maintenance"], shared=True)
+    digest = token_digest(token)
+    person = cfg.staff_digests.get(digest)
+    if person is not None:
+        return Caller(person.role, person.id, person.name, person.groups)
+    found = cfg.token_digests.get(digest)
     if found is None:
         raise ApiError("unknown token", status=401)
-    return Caller("dispenser", found)
+    return Caller("dispenser", found, found)
+
+
+def admits(admitted: frozenset[str], caller: Caller, dispenser_id: str | None) -> bool:
+    """True when a caller of this role may call a route admitting these roles (groups checked apart)."""
+    if caller.role == "dispenser":
+        return "dispenser" in admitted or ("dispenser:self" in admitted and caller.id == dispenser_id)
+    return caller.role in admitted or (caller.shared and caller.role == "maintenance"
+                                       and "maintenance-token" in admitted)
+
+
+def within_groups(caller: Caller, dispenser_id: str | None, group_id: str | None) -> bool:
+    """True unless the caller is limited to groups and the route's dispenser or group lies outside them."""
+    if not caller.groups:
+        return True
+    fleet = get_config().fleet
+    if dispenser_id is not None:
+        chain = fleet.ancestors(dispenser_id) if dispenser_id in fleet.group_of else ()
+    elif group_id is not None:
+        chain = fleet.chains.get(group_id, ())
+    else:
+        return True  # a route about no dispenser or group: the view narrows what it shows
+    return any(g in caller.groups for g in chain)
 
 
 def _refusal(roles: frozenset[str], caller: Caller) -> ApiError:
@@ -72,16 +112,16 @@ def _refusal(roles: frozenset[str], caller: Caller) -> ApiError:
         return ApiError("a dispenser's token may not do this: use the admin or maintenance token", status=403)
     if roles & {"dispenser", "dispenser:self"} and not roles & STAFF:
         return ApiError("only the dispenser itself may do this, with its own token", status=403)
-    return ApiError(f"the {caller.role} token may not do this", status=403)
+    return ApiError(f"the {caller.name or caller.role} ({caller.role}) may not do this", status=403)
 
 
 def _wanted(roles: frozenset[str]) -> str:
     """How the 401 names the token it expected."""
-    staff = sorted(roles & STAFF)
+    staff = sorted({r.replace("-token", "") for r in roles & STAFF})
     if not staff:
         return "token"
     names = " or ".join(staff)
-    return f"{names} token" if len(roles) == len(staff) else f"dispenser's, {names} token"
+    return f"{names} token" if roles <= STAFF else f"dispenser's, {names} token"
 
 
 def requires(*roles: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
@@ -96,9 +136,10 @@ def requires(*roles: str) -> Callable[[Callable[..., Response]], Callable[..., R
         @functools.wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Response:
             caller = identify(wanted)
-            if not (caller.role in admitted or ("dispenser:self" in admitted and caller.role == "dispenser"
-                                                and caller.id == kwargs.get("dispenser_id"))):
+            if not admits(admitted, caller, kwargs.get("dispenser_id")):
                 raise _refusal(admitted, caller)
+            if not within_groups(caller, kwargs.get("dispenser_id"), kwargs.get("group_id")):
+                raise ApiError(f"{caller.name} may act only in {', '.join(caller.groups)}", status=403)
             return view(*args, by=caller, **kwargs)
 
         checked.roles = admitted  # read by the route-permission table's test

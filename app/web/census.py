@@ -36,7 +36,7 @@ def patients_of(value: object, where: str = "") -> int:
 
 
 @bp.put("/api/groups/<group_id>/census/<day>")
-@requires("admin", "maintenance")
+@requires("admin", "hygiene", "maintenance-token")
 def put_census(group_id: str, day: str, by: Caller) -> Response:
     """Set a group's patients on a local day: `{"patients": N}`."""
     known_group(group_id)
@@ -47,7 +47,7 @@ def put_census(group_id: str, day: str, by: Caller) -> Response:
     if len(body) > 1:
         raise ApiError(f'unknown key(s) {sorted(set(body) - {"patients"})[:10]}: the body is {{"patients": N}}')
     patients = patients_of(body["patients"])
-    set_census(get_store(), group_id, [(when.isoformat(), patients)], by.role)
+    set_census(get_store(), group_id, [(when.isoformat(), patients)], by.who)
     log.info("census group=%s date=%s patients=%d by=%s", group_id, when, patients, by)
     return json_response({"group": group_id, "date": when.isoformat(), "patients": patients})
 
@@ -96,14 +96,14 @@ def _census_lines(reader: Any) -> list[tuple[str, int]]:
 
 
 @bp.post("/api/groups/<group_id>/census.csv")
-@requires("admin", "maintenance")
+@requires("admin", "hygiene", "maintenance-token")
 def import_census(group_id: str, by: Caller) -> Response:
     """Set a group's census from a CSV file `date,patients` (one line per local day), all or nothing."""
     known_group(group_id)
     if request.mimetype not in ("text/csv", "text/plain"):
         raise ApiError("Content-Type must be text/csv", status=415)
     rows = parse_census_csv(request.get_data(cache=False))
-    set_census(get_store(), group_id, rows, by.role)
+    set_census(get_store(), group_id, rows, by.who)
     log.info("census import group=%s days=%d from=%s to=%s by=%s", group_id, len(rows), rows[0][0], rows[-1][0], by)
     return json_response({"group": group_id, "imported": len(rows), "from": rows[0][0], "to": rows[-1][0]})
 

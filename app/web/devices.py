@@ -25,7 +25,7 @@ def refill(dispenser_id: str, by: Caller) -> Response:
     if wait:
         raise ApiError(f"dispenser {dispenser_id!r} was refilled less than a minute ago: retry in {wait} s", 429,
                        retry_after=wait)
-    get_store().refill(dispenser_id, by.role)
+    get_store().refill(dispenser_id, by.who)
     log.info("refill dispenser=%s by=%s", dispenser_id, by)
     push_write()
     entry = get_figures().payload(dispenser_id)["dispensers"][0]
