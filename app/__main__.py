@@ -19,8 +19,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="path to config.toml (default: $GEL_CONFIG or ./config.toml)")
     parser.add_argument("--host", help="address to listen on (overrides [server] host)")
     parser.add_argument("--port", type=int, help="port to listen on (overrides [server] port)")
-    parser.add_argument("command", nargs="*", metavar="notify-test TARGET",
-                        help="instead of serving: send a test message to one [[server.notify]] target")
+    parser.add_argument("command", nargs="*", metavar="notify-test TARGET | staff-token ID",
+                        help="instead of serving: send a test message to one [[server.notify]] target, or make a "
+                             "person's new token (printed once) and the token_sha256 line for [[server.staff]]")
     parser.add_argument("--demo", action="store_true", default=os.environ.get("GEL_DEMO") == "1",
                         help="serve the example tokens of config.toml, on 127.0.0.1 only (also GEL_DEMO=1)")
     return parser.parse_args(argv)
@@ -80,10 +81,34 @@ def reload_on_sighup(app: Any, path: str, demo: bool) -> None:
     socketio.start_background_task(reload_when_asked)
 
 
+def staff_token(cfg: Any, ident: str) -> int:
+    """`staff-token ID`: a new token for that person, printed once, and the line that gives it to the server."""
+    import hashlib
+    import secrets
+
+    from app.config.fleet import safe_id
+
+    if not safe_id(ident):
+        print("error: a person's id is 1-64 letters, digits, '.', '_' or '-'", file=sys.stderr)
+        return 2
+    token = secrets.token_urlsafe(24)
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    known = any(p.id == ident for p in cfg.staff)
+    print(f"token for {ident} (shown once; give it to them, it is not stored anywhere): {token}")
+    print(f"\nin config.toml, {'replace the token_sha256 of' if known else 'add'} [[server.staff]] id = \"{ident}\":")
+    if not known:
+        print(f'[[server.staff]]\nid = "{ident}"\nname = "{ident}"\nrole = "maintenance"   # or hygiene, admin')
+    print(f'token_sha256 = "{digest}"')
+    print("\nthen `systemctl reload gel-server` (or a restart): the old token stops working.")
+    return 0
+
+
 def run_command(cfg: Any, command: list[str]) -> int:
-    """`notify-test TARGET`: one message to that target now, its outcome printed; 0 when it was delivered."""
+    """`notify-test TARGET` (0 when delivered) or `staff-token ID`."""
+    if len(command) == 2 and command[0] == "staff-token":
+        return staff_token(cfg, command[1])
     if len(command) != 2 or command[0] != "notify-test":
-        print("error: the only command is: notify-test TARGET", file=sys.stderr)
+        print("error: the commands are: notify-test TARGET, staff-token ID", file=sys.stderr)
         return 2
     from app.notify.senders import NotDelivered
     from app.notify.worker import send_test

@@ -18,6 +18,7 @@ from app.live.pushes import init_pushes
 from app.metrics import init_metrics
 from app.store import Store
 from app.web.api import bp as api_routes
+from app.web.audit import bp as audit_routes
 from app.web.census import bp as ward_routes
 from app.web.compliance import bp as rate_routes
 from app.web.devices import bp as device_routes
@@ -48,7 +49,7 @@ def create_app(config: ServerConfig | str | Path | None = None, demo: bool | Non
     app.extensions["export_slots"] = Slots(config.max_exports, config.export_deadline_s)
 
     for routes in (api_routes, history_routes, device_routes, dashboard_routes, ward_routes, rate_routes,
-                   notification_routes):
+                   notification_routes, audit_routes):
         app.register_blueprint(routes)
     init_metrics(app)
     init_pushes(app)

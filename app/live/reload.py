@@ -23,6 +23,7 @@ from app.live.figures import Figures, Payload, iso
 from app.live.pushes import PushState
 from app.live.rooms import reaches
 from app.logs import redact_more
+from app.store.auditlog import append_audit
 
 log = logging.getLogger(__name__)
 # What the process was built around: a listening socket, a database and its day boundaries, the queue, the
@@ -42,6 +43,10 @@ class Reloaded:
     groups_added: list[str]
     groups_removed: list[str]
     tokens_rotated: list[str]
+    staff_added: list[str]
+    staff_removed: list[str]
+    staff_changed: list[str]  # role, name or groups
+    staff_tokens_rotated: list[str]
     restart_needed: list[str]
 
     def summary(self) -> str:
@@ -64,8 +69,19 @@ def differences(old: ServerConfig, new: ServerConfig) -> Reloaded:
         groups_removed=sorted({g.id for g in old.groups} - {g.id for g in new.groups}),
         tokens_rotated=sorted(i for i in both if before[i].digest != after[i].digest)
         + [k for k in ("admin_token", "maintenance_token") if getattr(old, k) != getattr(new, k)],
+        **staff_differences(old, new),
         restart_needed=[k for k in RESTART_ONLY if getattr(old, k) != getattr(new, k)],
     )
+
+
+def staff_differences(old: ServerConfig, new: ServerConfig) -> dict[str, list[str]]:
+    """People added, removed, changed (role, name, groups) and whose token was rotated."""
+    before, after = {p.id: p for p in old.staff}, {p.id: p for p in new.staff}
+    both = before.keys() & after.keys()
+    return {"staff_added": sorted(after.keys() - before.keys()), "staff_removed": sorted(before.keys() - after.keys()),
+            "staff_changed": sorted(i for i in both if (before[i].role, before[i].name, before[i].groups)
+                                    != (after[i].role, after[i].name, after[i].groups)),
+            "staff_tokens_rotated": sorted(i for i in both if before[i].digest != after[i].digest)}
 
 
 def read_new_config(path: str | Path, running: ServerConfig, demo: bool) -> tuple[ServerConfig, Reloaded]:
@@ -92,8 +108,19 @@ def reload_config(app: Flask, path: str | Path, demo: bool = False) -> Reloaded 
                     ", ".join(found.restart_needed))
     with app.app_context():
         apply(app, running, new)
+        audit_reload(app, found)
     log.info("config reloaded: %s", found.summary())
     return found
+
+
+def audit_reload(app: Flask, found: Reloaded) -> None:
+    """The reload in the audit: what it added, removed and changed; one entry more per rotated person's token."""
+    now = time.time()
+    entries = [{"at": now, "who": "config reload", "role": "system", "address": None, "action": "config.reload",
+                "target": None, "group_id": None, "detail": dataclasses.asdict(found)}]
+    entries += [{"at": now, "who": "config reload", "role": "system", "address": None, "action": "token.rotated",
+                 "target": person, "group_id": None, "detail": {}} for person in found.staff_tokens_rotated]
+    append_audit(app.extensions["usage_store"], entries)
 
 
 def apply(app: Flask, running: ServerConfig, new: ServerConfig) -> None:

@@ -11,7 +11,19 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from app.store.schema import alert_states, census, dispensers, meta, outages, outbox, refills, required, rollups, sums
+from app.store.schema import (
+    alert_states,
+    audit,
+    census,
+    dispensers,
+    meta,
+    outages,
+    outbox,
+    refills,
+    required,
+    rollups,
+    sums,
+)
 
 # Release 1 (usage only), frozen as it shipped (built from the column primitives only, never from the tables).
 _v1 = sa.MetaData()
@@ -121,11 +133,12 @@ def widen_by(conn: sa.Connection, table: sa.Table) -> None:
 
 
 def v6_notifications(conn: sa.Connection) -> None:
-    """Alerts that leave the screen (the alerts told, the outbox), and people: `by` holds a person's id."""
+    """Alerts that leave the screen (the alerts told, the outbox); people: `by` holds a person's id, the audit."""
     alert_states.create(conn)
     outbox.create(conn)
     widen_by(conn, refills)
     widen_by(conn, census)
+    audit.create(conn)
 
 
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [v1_usage, v2_operations, v3_covering_index,

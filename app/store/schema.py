@@ -157,6 +157,22 @@ outbox = sa.Table(
     sa.Index("ix_outbox_target_open", "target", "sent_at", "gave_up_at", "id"),
 )
 
+# Who changed what: append-only, never updated or deleted by the application (retention does not touch it).
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    required("at", sa.Double),
+    required("who", sa.String(64)),  # a person's id, "shared admin token", "config reload"...
+    required("role", sa.String(16)),
+    sa.Column("address", sa.String(64)),
+    required("action", sa.String(32)),
+    sa.Column("target", sa.String(64)),  # a dispenser, a group or a person
+    sa.Column("group_id", sa.String(64)),  # the group it concerns, to read a ward's audit
+    required("detail", sa.Text),  # JSON: before and after, dates
+    sa.Index("ix_audit_at", "at"),
+)
+
 meta = sa.Table(
     "meta",
     metadata,

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import functools
 import hmac
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from app.config.tokens import token_digest
 from app.domain.input import ApiError
-from app.extensions import get_config
+from app.extensions import get_config, get_store
+from app.store.auditlog import append_audit
+from app.web.http import client_address
 
 ROLES = frozenset({"dispenser", "dispenser:self", "admin", "hygiene", "maintenance", "maintenance-token"})
 STAFF = frozenset({"admin", "hygiene", "maintenance", "maintenance-token"})
@@ -124,6 +127,26 @@ def _wanted(roles: frozenset[str]) -> str:
     return f"{names} token" if roles <= STAFF else f"dispenser's, {names} token"
 
 
+REFUSALS_EVERY_S = 10.0  # an address's refused staff actions: one audit entry per this long, not one per request
+
+
+def audit_refusal(refused: ApiError, caller: Caller | None, kwargs: dict[str, Any]) -> None:
+    """A refused staff action (401, 403) in the audit, at most one per address every REFUSALS_EVERY_S."""
+    address, now = client_address(), time.monotonic()
+    last = current_app.extensions.setdefault("audit_refusals", {})  # address -> when its last one was recorded
+    if now - last.get(address, -REFUSALS_EVERY_S) < REFUSALS_EVERY_S:
+        return
+    if len(last) > 10_000:  # many addresses: start afresh rather than grow
+        last.clear()
+    last[address] = now
+    target = kwargs.get("dispenser_id") or kwargs.get("group_id")
+    who = (caller.name if caller.shared else caller.who) if caller is not None else "unknown"
+    append_audit(get_store(), [{"at": time.time(), "who": who, "role": caller.role if caller else "none",
+                                "address": address, "action": "refused", "target": target, "group_id": None,
+                                "detail": {"status": refused.status, "route": request.path,
+                                           "method": request.method, "reason": str(refused)}}])
+
+
 def requires(*roles: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Admit only callers in `roles` (401 without a known token, 403 for another); the view gets `by`: a Caller."""
     admitted = frozenset(roles)
@@ -135,11 +158,16 @@ def requires(*roles: str) -> Callable[[Callable[..., Response]], Callable[..., R
     def decorate(view: Callable[..., Response]) -> Callable[..., Response]:
         @functools.wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Response:
-            caller = identify(wanted)
-            if not admits(admitted, caller, kwargs.get("dispenser_id")):
-                raise _refusal(admitted, caller)
-            if not within_groups(caller, kwargs.get("dispenser_id"), kwargs.get("group_id")):
-                raise ApiError(f"{caller.name} may act only in {', '.join(caller.groups)}", status=403)
+            try:
+                caller = identify(wanted)
+                if not admits(admitted, caller, kwargs.get("dispenser_id")):
+                    raise _refusal(admitted, caller)
+                if not within_groups(caller, kwargs.get("dispenser_id"), kwargs.get("group_id")):
+                    raise ApiError(f"{caller.name} may act only in {', '.join(caller.groups)}", status=403)
+            except ApiError as refused:
+                if admitted & STAFF and request.method != "GET":
+                    audit_refusal(refused, locals().get("caller"), kwargs)
+                raise
             return view(*args, by=caller, **kwargs)
 
         checked.roles = admitted  # read by the route-permission table's test

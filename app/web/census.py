@@ -12,10 +12,11 @@ from flask import Blueprint, Response, request
 
 from app.config.fleet import csv_lines
 from app.domain.input import ApiError
-from app.extensions import get_figures, get_store
+from app.extensions import get_config, get_figures, get_store
 from app.live.pushes import push_write
 from app.store.contact import MODES
 from app.store.wards import census_between, set_census
+from app.web.audit import record
 from app.web.auth import Caller, requires
 from app.web.dates import date_range, local_date
 from app.web.http import allow_cross_origin_reads, json_body, json_response, known_group
@@ -47,9 +48,22 @@ def put_census(group_id: str, day: str, by: Caller) -> Response:
     if len(body) > 1:
         raise ApiError(f'unknown key(s) {sorted(set(body) - {"patients"})[:10]}: the body is {{"patients": N}}')
     patients = patients_of(body["patients"])
+    before = census_before(group_id, [when.isoformat()])
     set_census(get_store(), group_id, [(when.isoformat(), patients)], by.who)
+    record(by, "census.set", group_id, group_id, {"days": changes(before, [(when.isoformat(), patients)])})
     log.info("census group=%s date=%s patients=%d by=%s", group_id, when, patients, by)
     return json_response({"group": group_id, "date": when.isoformat(), "patients": patients})
+
+
+def census_before(group_id: str, days: list[str]) -> dict[str, int]:
+    """The patients recorded for these local dates before a change."""
+    rows = census_between(get_store(), [group_id], min(days), max(days))
+    return {r.day: r.patients for r in rows}
+
+
+def changes(before: dict[str, int], after: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """Per date: the patients before (None: none recorded) and after."""
+    return [{"date": day, "before": before.get(day), "after": patients} for day, patients in after]
 
 
 def parse_census_csv(body: bytes) -> list[tuple[str, int]]:
@@ -103,7 +117,9 @@ def import_census(group_id: str, by: Caller) -> Response:
     if request.mimetype not in ("text/csv", "text/plain"):
         raise ApiError("Content-Type must be text/csv", status=415)
     rows = parse_census_csv(request.get_data(cache=False))
+    before = census_before(group_id, [d for d, _ in rows])
     set_census(get_store(), group_id, rows, by.who)
+    record(by, "census.import", group_id, group_id, {"days": changes(before, rows)})
     log.info("census import group=%s days=%d from=%s to=%s by=%s", group_id, len(rows), rows[0][0], rows[-1][0], by)
     return json_response({"group": group_id, "imported": len(rows), "from": rows[0][0], "to": rows[-1][0]})
 
@@ -126,7 +142,9 @@ def set_mode(dispenser_id: str, by: Caller) -> Response:
     mode = body.get("mode") if isinstance(body, dict) else None
     if mode not in MODES:
         raise ApiError(f'body must be {{"mode": "test"}} or {{"mode": "live"}}, got mode {str(mode)[:20]!r}')
+    before = get_figures().payload(dispenser_id)["dispensers"][0]["mode"]
     get_store().set_mode(dispenser_id, mode)
+    record(by, "mode", dispenser_id, get_config().fleet.group_of.get(dispenser_id), {"before": before, "after": mode})
     log.info("mode dispenser=%s mode=%s by=%s", dispenser_id, mode, by)
     push_write()  # the dashboards show the dispenser in its new mode
     return json_response({"dispenser": get_figures().payload(dispenser_id)["dispensers"][0]})

@@ -7,9 +7,10 @@ import logging
 from flask import Blueprint, Response
 
 from app.domain.input import ApiError
-from app.extensions import get_figures, get_refill_rate, get_store
+from app.extensions import get_config, get_figures, get_refill_rate, get_store
 from app.live.figures import iso
 from app.live.pushes import push_write
+from app.web.audit import record
 from app.web.auth import Caller, requires
 from app.web.http import json_body, json_response, limit_dispenser
 
@@ -25,10 +26,13 @@ def refill(dispenser_id: str, by: Caller) -> Response:
     if wait:
         raise ApiError(f"dispenser {dispenser_id!r} was refilled less than a minute ago: retry in {wait} s", 429,
                        retry_after=wait)
+    before = get_figures().payload(dispenser_id)["dispensers"][0]
     get_store().refill(dispenser_id, by.who)
     log.info("refill dispenser=%s by=%s", dispenser_id, by)
     push_write()
     entry = get_figures().payload(dispenser_id)["dispensers"][0]
+    record(by, "refill", dispenser_id, get_config().fleet.group_of.get(dispenser_id),
+           {"before": {"level_pct": before["level_pct"]}, "after": {"level_pct": entry["level_pct"]}})
     return json_response({"message": "Recharge enregistrée", "dispenser": entry})
 
 

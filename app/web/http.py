@@ -136,3 +136,12 @@ class DispenserConverter(BaseConverter):
         """The id, checked against the config."""
         known_dispenser(value)
         return value
+
+
+def client_address() -> str | None:
+    """Where the request came from; through a proxy on this host, the hop it says it got it from."""
+    address = request.remote_addr
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded and address in ("127.0.0.1", "::1"):
+        address = forwarded.split(",")[-1].strip()[:64]
+    return address
