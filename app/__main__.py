@@ -154,6 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     from app.web.views import package_version
 
     setup_logging(cfg.log_level, cfg.secrets())
+    shared = [k for k in ("admin_token", "maintenance_token") if getattr(cfg, k)]
+    if shared and not args.demo:
+        getLogger("app").warning("%s in use: shared by everyone who knows it, named only as a shared token in the "
+                                 "audit; give each person their own ([[server.staff]], python -m app staff-token ID)",
+                                 " and ".join(shared))
     app = create_app(cfg, demo=args.demo)
     socketio.start_background_task(run_watchdog, app)
     lease = AlertMemory(cfg.message_queue, lease_s=10, key="gel:notify:leader")  # one process delivers

@@ -193,9 +193,11 @@ def test_the_weekly_report_is_valid_html(server, tmp_path):
         skip_or_fail("tests/node/node_modules missing: run `npm ci --ignore-scripts --prefix tests/node`")
     last_week = (date.today() - timedelta(days=7)).strftime("%G-W%V")
     pages = []
-    for i, path in enumerate(["/rapport?group=ward-a", "/rapport", f"/rapport?group=site&week={last_week}&lang=en"]):
+    for i, path in enumerate(["/rapport?group=ward-a", "/rapport", f"/rapport?group=site&week={last_week}&lang=en",
+                              "/journal", "/?group=nowhere"]):
         resp = requests.get(server.url + path, timeout=10)
-        assert resp.status_code == 200 and resp.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert resp.status_code == (404 if "nowhere" in path else 200), path
+        assert resp.headers["Content-Type"] == "text/html; charset=utf-8"
         pages.append(tmp_path / f"report-{i}.html")
         pages[-1].write_bytes(resp.content)
     # Every message fails, warnings and "info" included: the checker has nothing to say about a good page.

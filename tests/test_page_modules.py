@@ -23,6 +23,7 @@ PAGES = {
     "/tournee": LIVE,
     "/conformite?group=ward-a": LIVE + " && document.getElementById('compliance-weeks').rows.length > 1",
     "/rapport?group=ward-a": "document.getElementById('report-generated').textContent !== ''",
+    "/journal": "!document.getElementById('token-form').hidden && document.getElementById('journal-from').value",
 }
 # Names a page's own scripts could have added to window (the vendored libraries define Chart and io).
 OWN_GLOBALS = """() => {

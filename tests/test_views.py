@@ -152,7 +152,7 @@ def imported(client, entry: str) -> set[str]:
 
 def test_each_page_has_one_entry_module_that_reaches_its_modules(client) -> None:
     entries = {}
-    for url in ("/", "/?kiosk=1", "/tournee", "/conformite", "/rapport"):
+    for url in ("/", "/?kiosk=1", "/tournee", "/conformite", "/rapport", "/journal"):
         tags = parse(client.get(url).get_data(as_text=True))
         scripts = [attrs for tag, attrs in tags.tags if tag == "script" and attrs.get("src")]
         modules = [a["src"] for a in scripts if a.get("type") == "module"]

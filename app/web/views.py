@@ -184,6 +184,12 @@ def conformite() -> Response:
     return render_page("conformite.html", kiosk=False, today=today().isoformat())
 
 
+@bp.get("/journal")
+def journal() -> Response:
+    """The audit journal: who changed what (read with a person's token, admin or hygiene)."""
+    return render_page("journal.html", kiosk=False)
+
+
 @bp.get("/rapport")
 def rapport() -> Response:
     """The printable weekly report of a group (`week=YYYY-Www`, default this week): the PDF is the browser's print."""

@@ -4,6 +4,7 @@
 import { rates as R } from "./rates.js";
 import { $, fmt, setText } from "../shared/format.js";
 import { settings } from "../shared/settings.js";
+import { showSignedIn } from "../shared/signedin.js";
 import { staffToken } from "../shared/token.js";
 
 const GROUP = settings.group;
@@ -18,6 +19,7 @@ function showTokenRow(show) {
   $("census-token-row").hidden = !show;
   $("census-token").required = show;
   $("census-forget").hidden = show;
+  showSignedIn("census-signed-in");
 }
 
 /** The token to send: the one kept, else the one just typed (kept from now on). */

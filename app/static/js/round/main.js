@@ -3,8 +3,9 @@
  * kept in localStorage, sent as a Bearer header: no cookie session. The live push confirms the refill. */
 import { $, el, fill, levelOf, levelText, pathText, perFrame, setText, whenText } from "../shared/format.js";
 import { live } from "../shared/live.js";
-import { S } from "../shared/settings.js";
+import { S, settings } from "../shared/settings.js";
 import { state } from "../shared/state.js";
+import { showSignedIn, signedIn } from "../shared/signedin.js";
 import { staffToken } from "../shared/token.js";
 
 const REFILL_BELOW_PCT = 50; // a round refills what would not last until the next one
@@ -18,6 +19,7 @@ const token = () => staffToken.get(); // token.js: kept in localStorage, shared 
 function setToken(value) {
   staffToken.set(value);
   showTokenForm(!value, false);
+  showSignedIn("signed-in");
 }
 
 function showTokenForm(show, refused) {
@@ -77,9 +79,11 @@ function renderItem(li, entry) {
   const asked = round.asked.get(entry.id);
   if (asked && (entry.refilled_at || "") !== asked.refilledAt) {
     // The push (or poll) carries the new refill: the level went back up, on the server's word.
+    const asked = round.asked.get(entry.id);
     round.asked.delete(entry.id);
     li.classList.add("is-refilled");
-    setText(p.status, t("refill_confirmed", { level: levelText(entry) }));
+    const by = asked && asked.by ? t("refill_by", asked.by) + " · " : "";
+    setText(p.status, by + t("refill_confirmed", { level: levelText(entry) }));
     p.button.disabled = false;
   }
 }
@@ -108,7 +112,10 @@ async function refill(id) {
       return;
     }
     if (!resp.ok) throw new Error("HTTP " + resp.status);
-    setText(li._parts.status, t("refill_done"));
+    const at = new Date().toLocaleTimeString(settings.locale, { hour: "2-digit", minute: "2-digit" });
+    const asked = round.asked.get(id);
+    if (asked && signedIn().name) asked.by = { name: signedIn().name, at: at };
+    setText(li._parts.status, signedIn().name ? t("refill_by", { name: signedIn().name, at: at }) : t("refill_done"));
     if (!live.socketUp()) live.poll(false); // no push coming: ask now
   } catch (err) {
     round.asked.delete(id);
@@ -174,6 +181,7 @@ function start() {
     request({ relayout: true });
   });
   showTokenForm(!token(), false);
+  showSignedIn("signed-in");
   live.start();
 }
 
