@@ -82,3 +82,18 @@ def test_the_journal_lists_the_changes_for_hygiene_and_refuses_maintenance(serve
     assert page.evaluate("() => document.scrollingElement.scrollWidth <= innerWidth")
     screenshot(page, "journal-phone")
     assert [e for e in rec.errors if "403" not in e and "401" not in e] == []
+
+
+def test_the_report_says_who_entered_the_census(server_factory, tmp_path, open_page) -> None:
+    from datetime import date, timedelta
+
+    server = serve(server_factory, tmp_path)
+    monday = date.today() - timedelta(days=date.today().weekday())
+    requests.put(f"{server.url}/api/groups/ward-a/census/{monday}", json={"patients": 12}, headers=bearer(NADIA),
+                 timeout=10)
+    report = requests.get(server.url + "/api/report?group=ward-a", timeout=10).json()
+    assert [(c["date"], c["patients"], c["by"]) for c in report["census"]] == [(monday.isoformat(), 12, "nadia")]
+    page, rec = open_page(server.url + "/rapport?group=ward-a")
+    page.wait_for_selector("#report-census-by", state="visible")
+    assert page.text_content("#report-census-by").startswith("Recensement saisi par nadia (1 j, dernier le ")
+    assert rec.errors == []

@@ -9,7 +9,7 @@ from typing import Any
 from app.config import ServerConfig
 from app.domain.compliance import daily, group_settings, midnight, offline_intervals, weekly
 from app.store import Store
-from app.store.wards import dispenser_states, dispenser_sums, late_arrivals, refills_between
+from app.store.wards import census_between, dispenser_states, dispenser_sums, late_arrivals, refills_between
 
 PREVIOUS_WEEKS = 8  # the weeks before the report's: the page, the JSON and the CSV all show these
 
@@ -66,7 +66,17 @@ def weekly_report(store: Store, cfg: ServerConfig, group: str | None, monday: da
         "summary": weeks[-1], "previous": weeks[:-1], "days": [p.row("day") for p in days[-7:]],
         "dispensers": dispenser_rows(store, cfg, group, start, end, now),
         "late": late_doses(store, cfg, group, start, end),
+        "census": census_entries(store, cfg, group, monday, sunday),
     }
+
+
+def census_entries(store: Store, cfg: ServerConfig, group: str | None, monday: date, sunday: date,
+                   ) -> list[dict[str, Any]]:
+    """The week's census values of the group and its descendants, each with who entered it and when."""
+    groups = list(cfg.fleet.subtrees[group]) if group is not None else None
+    return [{"group": r.group_id, "date": r.day, "patients": r.patients, "by": r.by,
+             "at": datetime.fromtimestamp(r.updated_at, UTC).isoformat().replace("+00:00", "Z")}
+            for r in census_between(store, groups, monday.isoformat(), sunday.isoformat())]
 
 
 def late_doses(store: Store, cfg: ServerConfig, group: str | None, start: float, end: float) -> dict[str, Any]:

@@ -28,8 +28,8 @@ def set_census(db: Database, group_id: str, days: Iterable[tuple[str, int]], by:
 
 
 def census_between(db: Database, group_ids: list[str] | None, first: str, last: str) -> list[sa.Row]:
-    """The census rows (group_id, day, patients) of these groups (all if None) from `first` to `last` included."""
-    q = (sa.select(census.c.group_id, census.c.day, census.c.patients)
+    """The census rows (group_id, day, patients, by, updated_at) of these groups (all if None), `first` to `last`."""
+    q = (sa.select(census.c.group_id, census.c.day, census.c.patients, census.c.by, census.c.updated_at)
          .where(census.c.day >= first, census.c.day <= last).order_by(census.c.day, census.c.group_id))
     if group_ids is not None:
         q = q.where(census.c.group_id.in_(group_ids))

@@ -13,6 +13,7 @@ from flask import Blueprint, Response, request
 from app.config.fleet import csv_lines
 from app.domain.input import ApiError
 from app.extensions import get_config, get_figures, get_store
+from app.live.figures import iso
 from app.live.pushes import push_write
 from app.store.contact import MODES
 from app.store.wards import census_between, set_census
@@ -131,7 +132,8 @@ def get_census(group_id: str) -> Response:
     first, last = date_range(31, 3660)
     rows = census_between(get_store(), [group_id], first.isoformat(), last.isoformat())
     return json_response({"group": group_id, "from": first.isoformat(), "to": last.isoformat(),
-                          "days": [{"date": r.day, "patients": r.patients} for r in rows]})
+                          "days": [{"date": r.day, "patients": r.patients, "by": r.by, "updated_at": iso(r.updated_at)}
+                                   for r in rows]})
 
 
 @bp.post("/api/dispensers/<dispenser:dispenser_id>/mode")

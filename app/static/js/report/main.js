@@ -137,7 +137,22 @@ function render(report, kids) {
     })), nameOf, [R.weekShort(row), R.weekShort(rows[rows.length - 2] || row)]);
   }
   renderDispensers(report);
+  renderCensusBy(report.census || []);
   document.documentElement.dataset.loaded = "1";
+}
+
+/** Who entered the week's census, and when: "Recensement saisi par nadia (7 jours, le 5 déc. 10:03)". */
+function renderCensusBy(entries) {
+  const byWho = new Map();
+  entries.forEach((e) => {
+    const seen = byWho.get(e.by) || { days: 0, last: "" };
+    byWho.set(e.by, { days: seen.days + 1, last: e.at > seen.last ? e.at : seen.last });
+  });
+  const parts = [...byWho].map(([who, s]) => R.t("report_census_who", {
+    who: who, days: fmt.int.format(s.days), when: fmt.dateTime.format(new Date(s.last)),
+  }));
+  $("report-census-by").hidden = !parts.length;
+  setText($("report-census-by"), parts.length ? R.t("report_census_by", { list: parts.join(" ; ") }) : "");
 }
 
 async function load() {
