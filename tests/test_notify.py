@@ -329,3 +329,37 @@ def test_after_the_server_was_down_dispensers_get_offline_after_s_to_come_back(m
     with app.app_context():
         assert track(app.extensions["figures"], cfg, now, offline_from=now + 60) == (0, 0)  # still in its grace
         assert track(app.extensions["figures"], cfg, now + 61, offline_from=now + 60) == (3, 0)
+
+
+def test_the_dashboards_hear_of_a_target_failing_for_15_minutes(server_factory, hook, tmp_path,
+                                                                                  open_page) -> None:
+    import sqlite3
+
+    database = tmp_path / "u.db"
+    path = tmp_path / "config.toml"
+    path.write_text(notify_text(f"sqlite:///{database}", hook.url, async_mode="eventlet"), encoding="utf-8")
+    hook.status = 502  # the receiver keeps failing
+    server = server_factory(config=path)
+    assert requests_get(server.url + "/api/notices") == {"notices": []}
+    with sqlite3.connect(database) as db:  # a message to `it` tried and failing for an hour, in the real file
+        db.execute("INSERT INTO outbox (target, msg_id, type, body, created_at, due_at, attempts, last_error) "
+                   "VALUES ('it', 'msg_x', 'alert.raised', '{}', ?, ?, 5, 'HTTP 502')", (time.time() - 3600,) * 2)
+    # The server reads the outbox at most every 10 s for everyone: wait for its answer to move, then open a page.
+    wait_for(lambda: requests_get(server.url + "/api/notices")["notices"], 20, message="the notice")
+    assert [n["kind"] for n in requests_get(server.url + "/api/notices")["notices"]] == ["notify_failing"]
+    page, rec = open_page(server.url + "/")
+    page.wait_for_selector("#server-notices li", timeout=15_000)
+    assert page.text_content("#server-notices li").startswith("Les notifications vers « it » échouent depuis")
+
+
+def requests_get(url: str) -> dict:
+    import requests
+
+    return requests.get(url, timeout=10).json()
+
+
+def test_a_database_refusing_writes_is_a_notice_for_every_dashboard(make_app, hook, tmp_path) -> None:
+    app = make_app(notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url))
+    app.extensions["usage_store"].write_health.refused("disk full")
+    notices = app.test_client().get("/api/notices").get_json()["notices"]
+    assert notices == [{"kind": "storage", "error": "the database refuses writes: disk full"}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 
 from app.extensions import get_config, get_store
 from app.live.figures import iso
@@ -44,3 +44,25 @@ def notifications(by: Caller) -> Response:
                             if not k.endswith("_ts") and k not in ("html", "csv")}}
                   for r in recent_messages(store)]
     return json_response({"targets": targets, "deliveries": deliveries})
+
+
+NOTICES_FRESH_S = 10.0  # dashboards poll these every 30 s: one outbox read per 10 s at most, however many poll
+
+
+@bp.get("/api/notices")
+def notices() -> Response:
+    """Server-level problems for every dashboard's "needs attention": storage refusing writes, failing targets."""
+    cached = current_app.extensions.get("notices")
+    now = time.time()
+    if cached is None or now - cached[0] > NOTICES_FRESH_S:
+        store, cfg = get_store(), get_config()
+        found: list[dict] = []
+        if store.write_health.reason is not None:
+            found.append({"kind": "storage", "error": f"the database refuses writes: {store.write_health.reason}"})
+        failing = failing_since(store) if cfg.targets() else {}
+        found += [{"kind": "notify_failing", "target": target, "since": iso(since)}
+                  for target, since in sorted(failing.items()) if now - since >= FAILING_AFTER_S]
+        cached = current_app.extensions["notices"] = (now, found)
+    resp = json_response({"notices": cached[1]})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

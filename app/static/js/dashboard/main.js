@@ -5,6 +5,7 @@ import { charts } from "./charts.js";
 import { groups } from "./groups.js";
 import { kiosk } from "./kiosk.js";
 import { start as startKioskRate } from "./kioskrate.js";
+import { start as startNotices } from "./notices.js";
 import { panels } from "./panels.js";
 import { drawViews, requestRender } from "./render.js";
 import { $ } from "../shared/format.js";
@@ -25,6 +26,7 @@ function start() {
   const notice = $("reload-notice");
   if (notice) notice.addEventListener("click", () => window.location.reload());
   live.start();
+  startNotices();
   setInterval(() => requestRender({ tick: true, full: true }), RELATIVE_REFRESH_MS); // "seen 3 min ago" moves
 }
 
