@@ -363,3 +363,15 @@ def test_a_database_refusing_writes_is_a_notice_for_every_dashboard(make_app, ho
     app.extensions["usage_store"].write_health.refused("disk full")
     notices = app.test_client().get("/api/notices").get_json()["notices"]
     assert notices == [{"kind": "storage", "error": "the database refuses writes: disk full"}]
+
+
+def test_a_use_is_looked_at_alone_not_with_the_fleet(make_app, hook, tmp_path) -> None:
+    app = make_app(notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url))
+    cfg, figures = app.extensions["usage_config"], app.extensions["figures"]
+    now = time.time()
+    assert track(figures, cfg, now) == (3, 0)
+    app.test_client().post("/mettre_a_jour_donnees", json={"gel_used": 1.5}, headers=bearer(TOKENS["entree"]))
+    # Looking at b12 alone sees nothing new; at entree alone, its offline ends. The others stay told.
+    assert track(figures, cfg, time.time(), ids=["b12"]) == (0, 0)
+    assert track(figures, cfg, time.time(), ids=["entree"]) == (0, 1)
+    assert track(figures, cfg, time.time()) == (0, 0)

@@ -91,17 +91,25 @@ def messages_for(cfg: ServerConfig, kind_of: str, data: dict[str, Any], since: f
     return rows
 
 
-def track(figures: Figures, cfg: ServerConfig, now: float | None = None,
-          offline_from: float = 0.0) -> tuple[int, int]:
+def track(figures: Figures, cfg: ServerConfig, now: float | None = None, offline_from: float = 0.0,
+          ids: list[str] | None = None) -> tuple[int, int]:
     """Record the alerts raised and resolved since the last look, with their messages; (raised, resolved).
 
+    `ids`: look at these dispensers only (those written since the last look: a use costs its own dispenser, not
+    the fleet); None: at every one (the periodic look, which sees what moves with time alone).
     No dispenser is told offline before `offline_from`: after the server itself was down, the dispensers need
     `offline_after_s` to reach it again before their silence says anything about them.
     """
     now = time.time() if now is None else now
     store = figures.store
-    entries = {e["id"]: e for e in figures.payload(now=now)["dispensers"]}
-    told = told_alerts(store)
+    if ids is None:
+        entries = {e["id"]: e for e in figures.payload(now=now)["dispensers"]}
+    else:
+        view = figures.view
+        with view.lock:
+            view.resync(now, ids)
+            entries = {i: dict(view.entries[i]) for i in ids if i in view.entries}
+    told = told_alerts(store, None if ids is None else list(entries))
     current = {(i, k): e for i, e in entries.items() for k in kinds_of(e, cfg, now)
                if k != "offline" or now >= offline_from or (i, k) in told}
     raised = [(i, k, since_of(k, e, cfg, now)) for (i, k), e in current.items() if (i, k) not in told]

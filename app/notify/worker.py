@@ -107,19 +107,24 @@ class Deliverer:
 def run_notifications(app: Flask, sleep: object, leader: object) -> None:
     """Forever (a background task): look for alert transitions every `check_interval_s`, deliver every second."""
     deliverer = Deliverer(app.extensions["usage_store"], app.extensions.get("usage_metrics"))
-    looked = 0.0
+    looked, seen = 0.0, -1
     reported: set[str] = set()
     started = time.time()
     while True:
         cfg: ServerConfig = app.extensions["usage_config"]  # a reload may swap it
         try:
             if cfg.targets() and leader():
-                if time.monotonic() - looked >= cfg.check_interval_s:
-                    looked = time.monotonic()
+                figures = app.extensions["figures"]
+                grace = started + cfg.offline_after_s
+                if time.monotonic() - looked >= cfg.check_interval_s:  # everything, what moved with time too
+                    looked, seen = time.monotonic(), figures.view.refresh(time.time())
                     with app.app_context():
                         if cfg.notify:
-                            track(app.extensions["figures"], cfg, offline_from=started + cfg.offline_after_s)
+                            track(figures, cfg, offline_from=grace)
                         queue_due_reports(deliverer.store, cfg, time.time(), reported)
+                elif cfg.notify and (seq := figures.view.refresh(time.time())) != seen:  # what was written
+                    changed, seen = figures.view.changed_ids(seen), seq
+                    track(figures, cfg, offline_from=grace, ids=changed)
                 deliverer.round(cfg)
         except Exception:  # a database or receiver hiccup must not end notifications
             log.exception("notification round failed")

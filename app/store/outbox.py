@@ -13,10 +13,13 @@ from app.store.schema import alert_states, outbox
 OPEN = sa.and_(outbox.c.sent_at.is_(None), outbox.c.gave_up_at.is_(None))
 
 
-def told_alerts(db: Database) -> dict[tuple[str, str], float]:
-    """The alerts raised and not yet resolved, as (dispenser, kind) -> since."""
+def told_alerts(db: Database, ids: list[str] | None = None) -> dict[tuple[str, str], float]:
+    """The alerts raised and not yet resolved (of these dispensers, if given), as (dispenser, kind) -> since."""
+    q = sa.select(alert_states)
+    if ids is not None:
+        q = q.where(alert_states.c.dispenser_id.in_(ids))
     with db.engine.connect() as conn:
-        return {(r.dispenser_id, r.kind): r.since for r in conn.execute(sa.select(alert_states))}
+        return {(r.dispenser_id, r.kind): r.since for r in conn.execute(q)}
 
 
 def record_alerts(db: Database, raised: Iterable[tuple[str, str, float]], resolved: Iterable[tuple[str, str]],
