@@ -107,6 +107,7 @@ def track(figures: Figures, cfg: ServerConfig, now: float | None = None, offline
     else:
         view = figures.view
         with view.lock:
+            view.refresh(now)
             view.resync(now, ids)
             entries = {i: dict(view.entries[i]) for i in ids if i in view.entries}
     told = told_alerts(store, None if ids is None else list(entries))
