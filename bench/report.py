@@ -27,7 +27,8 @@ SUMMARY_KEYS = ("rps", "events_per_s", "p50_ms", "one_client_p99_ms", "fanout_la
                 "kiosk_longest_ms")
 STEP_FIGURES = {"idle": ("idle_cpu",), "history": ("history_ms",), "post": ("post", "post_with_dashboard"),
                 "batch": ("batch100",), "poll": ("poll",), "push": ("push_ceiling", "push_project"),
-                "hand": ("hand_to_screen",), "fleet": ("fleet",), "cluster": ("cluster",)}
+                "hand": ("hand_to_screen",), "fleet": ("fleet",), "cluster": ("cluster",),
+                "notify": ("notify",)}
 
 
 def _brief(value: Any, depth: int = 0) -> Any:

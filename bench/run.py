@@ -26,7 +26,7 @@ from typing import Any
 
 import requests
 
-from bench import fleet, report, sockbench, steps
+from bench import fleet, notify, report, sockbench, steps
 from bench.common import BENCH, ROOT, RUN, WORK, Fault, RefServer, Unavailable, median, now_iso, token, write_config
 from bench.prefill import prefill
 from tests.helpers.servers import ServerProcess
@@ -169,6 +169,7 @@ STEPS = [
     Step("hand", steps.hand, ("big",), lambda err: ("hand_to_screen", steps.hand_missing(err))),
     Step("fleet", fleet.step, (), lambda err: ("fleet", {"error": err})),
     Step("cluster", steps.cluster_step, (), lambda err: ("cluster", {"error": err})),
+    Step("notify", notify.step, (), lambda err: ("notify", {"error": err})),
 ]
 
 

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 BACKOFF_MAX_S = 600  # retries: 1 s, doubling, at most every 10 minutes
 DIGEST_WINDOW_S = 60  # transitions written within this long of each other may go out as one digest
 BATCH = 500  # messages of one target looked at per round
+LOOK_S = 0.5  # how often what was written is looked at: a raised alert waits at most this, then settle_s
 
 
 def backoff(attempts: int) -> float:
@@ -33,10 +34,12 @@ class Deliverer:
 
     def __init__(self, store: Store, metrics: object | None = None):
         self.store, self.metrics = store, metrics
+        self.next_due = float("inf")  # when the soonest message not yet due is: the worker wakes for it
 
     def round(self, cfg: ServerConfig, now: float | None = None) -> int:
         """Send every message due now, in order per target; return how many were delivered."""
         sent = 0
+        self.next_due = float("inf")
         for target in cfg.targets():
             sent += self.drain(target, cfg, time.time() if now is None else now)
         return sent
@@ -47,6 +50,7 @@ class Deliverer:
         due = []
         for row in rows:  # in order: a message waits for every older one of its target
             if row.due_at > now:
+                self.next_due = min(self.next_due, row.due_at)
                 break
             due.append(row)
         if not due:
@@ -128,7 +132,7 @@ def run_notifications(app: Flask, sleep: object, leader: object) -> None:
                 deliverer.round(cfg)
         except Exception:  # a database or receiver hiccup must not end notifications
             log.exception("notification round failed")
-        sleep(1)
+        sleep(max(0.05, min(LOOK_S, deliverer.next_due - time.time())))
 
 
 def send_test(cfg: ServerConfig, target_id: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 # Socket.IO's Redis manager publishes on one channel whatever the database, so two workers' servers on one Redis
 # would hear each other's pushes: these modules run on one worker, one after the other. A module that uses the
 # redis_url fixture and is missing here fails the collection (tests/conftest.py).
-REDIS_MODULES = ("tests/test_nginx.py", "tests/test_scale_out.py")
+REDIS_MODULES = ("tests/test_nginx.py", "tests/test_scale_out.py", "tests/test_notify_cluster.py")
 
 # The modules that take longest (wall time in `make test`, slowest first) start first, so that no long one is left
 # running alone at the end while the other workers are done. Only when the run ends depends on this list: a module
