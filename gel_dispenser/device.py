@@ -106,8 +106,11 @@ class Dispenser:
 
     def _hand_left(self) -> None:
         with self._cv:
+            was_stuck = self._hand.stuck
             self._hand.leave(self.monotonic(), self.cfg.id)
             self._cv.notify_all()
+        if was_stuck:
+            self.spool.set_counter("stuck", 0)
 
     def _refusal(self, now: float) -> str | None:
         """Why a new presence gets no dose right now, or None."""
@@ -154,9 +157,10 @@ class Dispenser:
         self._settle_and_detach()
         while (job := self._next_job()) is not None:
             dose, misses, stuck = job
-            if stuck:
-                self._hand.warn(self.cfg.id)
             try:
+                if stuck:
+                    self._hand.warn(self.cfg.id)
+                    self.spool.set_counter("stuck", 1)  # the next heartbeat tells the server (an alert there)
                 if misses:
                     total = self.spool.bump("missed", len(misses))
                     for reason in misses:

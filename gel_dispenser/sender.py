@@ -265,7 +265,8 @@ class Sender:
 
     def _heartbeat(self) -> None:
         self._post_ops("heartbeat", {"backlog": self.spool.backlog(), "version": __version__,
-                                     "missed": self.spool.counter("missed")},
+                                     "missed": self.spool.counter("missed"),
+                                     "stuck": bool(self.spool.counter("stuck"))},
                        lambda payload: payload.get("status") == "ok")
 
     def _refill(self) -> None:

@@ -183,7 +183,9 @@ def test_stuck_sensor_gives_one_dose_a_warning_and_a_missed_count(rig, caplog):
     wait_for(lambda: r.spool.counter("missed") == 1, 5, message="the stuck presence counted as missed")
     assert r.dispenser.wait_until(lambda: r.dispenser.idle, 5)
     assert r.dispenser.doses == 1 and r.spool.backlog() == 1 and r.spool.counter("missed") == 1
+    wait_for(lambda: r.spool.counter("stuck") == 1, 5, message="the stuck flag the next heartbeat sends")
     r.hand(False)
+    assert r.spool.counter("stuck") == 0  # cleared: the heartbeat says so, and the server's alert ends
     r.hand(True)  # once it clears, it works again
     r.wait_idle(2)
 

@@ -98,8 +98,8 @@ def test_home_assistant_sees_every_dispenser_as_a_device(server_factory, listene
     assert config["origin"]["name"] == "gel-dispenser" and config["origin"]["sw_version"]
     assert config["state_topic"] == f"{base}/entree/state" and config["availability_topic"] == f"{base}/status"
     parts = config["components"]
-    assert set(parts) == {f"gel_entree_{k}" for k in ("level", "gel_used", "hands", "online", "low", "empty_at",
-                                                      "missed")}
+    assert set(parts) == {f"gel_entree_{k}" for k in ("level", "gel_used", "hands", "online", "low", "stuck",
+                                                      "empty_at", "missed")}
     assert parts["gel_entree_gel_used"]["state_class"] == "total_increasing"
     assert parts["gel_entree_gel_used"]["unit_of_measurement"] == "mL"
     assert parts["gel_entree_online"]["device_class"] == "connectivity"

@@ -375,3 +375,19 @@ def test_a_use_is_looked_at_alone_not_with_the_fleet(make_app, hook, tmp_path) -
     assert track(figures, cfg, time.time(), ids=["b12"]) == (0, 0)
     assert track(figures, cfg, time.time(), ids=["entree"]) == (0, 1)
     assert track(figures, cfg, time.time()) == (0, 0)
+
+
+def test_a_stuck_sensor_reported_by_a_heartbeat_is_an_alert(make_app, hook, tmp_path) -> None:
+    app = make_app(notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url))
+    client, cfg, figures = app.test_client(), app.extensions["usage_config"], app.extensions["figures"]
+    assert client.post("/api/dispensers/entree/heartbeat", json={"stuck": "yes"},
+                       headers=bearer(TOKENS["entree"])).status_code == 400
+    assert client.post("/api/dispensers/entree/heartbeat", json={"backlog": 0, "stuck": True},
+                       headers=bearer(TOKENS["entree"])).get_json() == {"status": "ok"}
+    assert client.get("/obtenir_donnees_utilisation?dispenser=entree").get_json()["dispensers"][0]["stuck"] is True
+    track(figures, cfg, time.time())
+    Deliverer(app.extensions["usage_store"]).round(cfg, time.time() + 31)
+    raised = [(b["data"]["dispenser"], b["data"]["kind"]) for b in verified(hook)]
+    assert ("entree", "stuck") in raised
+    client.post("/api/dispensers/entree/heartbeat", json={"stuck": False}, headers=bearer(TOKENS["entree"]))
+    assert track(figures, cfg, time.time())[1] == 1  # resolved

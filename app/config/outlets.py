@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from app.config.errors import ConfigError
 from app.config.fleet import safe_id
 
-ALERT_KINDS = ("offline", "low", "no_use", "empty_soon")
+ALERT_KINDS = ("offline", "low", "no_use", "empty_soon", "stuck")
 QUIET = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
 NOTIFY_KEYS = {"id", "webhook", "secret", "apprise", "alerts", "groups", "quiet"}
 REPORT_KEYS = {"group", "apprise", "day", "time"}

@@ -242,6 +242,7 @@ def dispenser_entry(row: Any, cfg: ServerConfig, used_recently: int, flags: Flag
         "online": flags.online,
         "no_use": flags.idle,
         "missed": row.missed,
+        "stuck": bool(row.stuck),
         "backlog": row.backlog,
         "version": row.version,
     }

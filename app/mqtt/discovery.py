@@ -49,6 +49,7 @@ def dispenser_config(cfg: ServerConfig, entry: dict[str, Any], version: str) -> 
         "hands": sensor("Mains", "hands_detected", state_class="total_increasing", icon="mdi:hand-wash"),
         "online": binary("En ligne", "online", "connectivity"),
         "low": binary("Réservoir bas", "low", "problem"),
+        "stuck": binary("Capteur bloqué", "stuck", "problem"),
         "empty_at": sensor("Vide vers", "empty_at", device_class="timestamp"),
         "missed": sensor("Présences manquées", "missed", state_class="total_increasing"),
     }
@@ -106,8 +107,8 @@ def server_config(cfg: ServerConfig, version: str) -> tuple[str, dict[str, Any]]
 
 def dispenser_state(entry: dict[str, Any]) -> dict[str, Any]:
     """The retained state of one dispenser, what its entities read."""
-    keys = ("level_pct", "gel_used", "hands_detected", "entries", "online", "low", "no_use", "empty_at", "missed",
-            "last_seen", "last_event_at", "mode")
+    keys = ("level_pct", "gel_used", "hands_detected", "entries", "online", "low", "no_use", "stuck", "empty_at",
+            "missed", "last_seen", "last_event_at", "mode")
     return {k: entry.get(k) for k in keys}
 
 

@@ -27,6 +27,8 @@ def kinds_of(entry: dict[str, Any], cfg: ServerConfig, now: float) -> tuple[str,
     empty = parse_iso(entry.get("empty_at"))
     if empty is not None and now <= empty <= now + cfg.empty_soon_h * 3600 and "low" not in kinds:
         kinds += ("empty_soon",)
+    if entry.get("stuck"):
+        kinds += ("stuck",)
     return kinds
 
 

@@ -55,9 +55,9 @@ class Store(Database):
         refill(self, dispenser_id, by, time.time() if now is None else now)
 
     def heartbeat(self, dispenser_id: str, backlog: int | None, version: str | None, missed: int | None,
-                  now: float | None = None) -> None:
-        """Note that a dispenser is alive, with its spool backlog, version and missed-presence counter."""
-        heartbeat(self, dispenser_id, backlog, version, missed, time.time() if now is None else now)
+                  now: float | None = None, stuck: bool = False) -> None:
+        """Note that a dispenser is alive, with its spool backlog, version, missed presences and stuck sensor."""
+        heartbeat(self, dispenser_id, backlog, version, missed, time.time() if now is None else now, stuck)
 
     def set_mode(self, dispenser_id: str, mode: str) -> int:
         """Put a dispenser in "test" or "live" mode; return the change sequence number of the write."""

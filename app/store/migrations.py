@@ -136,6 +136,7 @@ def v6_notifications(conn: sa.Connection) -> None:
     """Alerts that leave the screen (the alerts told, the outbox); people: `by` holds a person's id, the audit."""
     alert_states.create(conn)
     outbox.create(conn)
+    conn.exec_driver_sql("ALTER TABLE dispensers ADD COLUMN stuck BOOLEAN NOT NULL DEFAULT false")
     widen_by(conn, refills)
     widen_by(conn, census)
     audit.create(conn)

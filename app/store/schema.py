@@ -40,6 +40,7 @@ dispensers = sa.Table(
     sa.Column("last_seen", sa.Double),  # any contact: events or heartbeat
     sa.Column("last_event_at", sa.Double),  # newest dose timestamp
     *sums("missed", default=0),  # presences that gave no dose
+    required("stuck", sa.Boolean, default=False),  # its sensor is held active (the last heartbeat said so)
     *sums("entries", default=0),  # door passages counted by the dispenser's entry sensor (live mode)
     *sums("test_events", default=0),  # events received in test mode: recorded, never counted in a figure
     required("mode", sa.String(8), default="live"),  # "live" or "test" (commissioning)

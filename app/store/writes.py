@@ -233,9 +233,9 @@ def refill(db: Database, dispenser_id: str, by: str, now: float) -> None:
 
 
 def heartbeat(db: Database, dispenser_id: str, backlog: int | None, version: str | None, missed: int | None,
-              now: float) -> None:
-    """Note that a dispenser is alive, with its spool backlog, version and missed-presence counter."""
-    values = {"last_seen": now, "backlog": backlog, "version": version, "updated_at": now}
+              now: float, stuck: bool = False) -> None:
+    """Note that a dispenser is alive, with its spool backlog, version, missed-presence counter and stuck sensor."""
+    values = {"last_seen": now, "backlog": backlog, "version": version, "updated_at": now, "stuck": stuck}
     if missed is not None:
         # An absolute counter kept by the dispenser: a retried heartbeat cannot count twice.
         values["missed"] = missed

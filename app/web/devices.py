@@ -66,7 +66,11 @@ def heartbeat(dispenser_id: str, by: Caller) -> Response:
     version = body.get("version")
     if version is not None and (not isinstance(version, str) or len(version) > 40):
         raise ApiError("version must be a string of at most 40 characters")
-    get_store().heartbeat(dispenser_id, _optional_int(body, "backlog"), version, _optional_int(body, "missed"))
+    stuck = body.get("stuck", False)
+    if not isinstance(stuck, bool):
+        raise ApiError("stuck must be true or false")
+    get_store().heartbeat(dispenser_id, _optional_int(body, "backlog"), version, _optional_int(body, "missed"),
+                          stuck=stuck)
     log.debug("heartbeat dispenser=%s backlog=%s", dispenser_id, body.get("backlog"))
     push_write()  # back online, a new backlog: the dashboards get this dispenser's entry now
     return json_response({"status": "ok"})
