@@ -124,7 +124,10 @@ def test_home_assistant_sees_every_dispenser_as_a_device(server_factory, listene
     wait_for(lambda: (listener.last(f"{base}/entree/state") or {}).get("gel_used") == 2.5, 10, message="the state")
     wait_for(lambda: (listener.last(f"{base}/group/site/state") or {}).get("hands_detected") == 1, 10,
              message="the group's state")
-    assert listener.last(f"{base}/group/ward-a/state")["gel_used"] == 2.5
+    ward = listener.last(f"{base}/group/ward-a/state")
+    assert ward["gel_used"] == 2.5 and ward["hands_today"] in (0, 1) and "compliance_today_pct" in ward
+    group_parts = listener.last(f"{prefix}/device/gel_group_ward_a/config")["components"]
+    assert {"gel_group_ward_a_hands_today", "gel_group_ward_a_compliance_today"} <= set(group_parts)
     assert listener.count(f"{base}/") - before == 3
 
     # Home Assistant restarts: it announces itself, and gets every config again.
@@ -159,3 +162,25 @@ def test_bad_mqtt_settings_are_refused_at_start(tmp_path, table: str, named: str
     with pytest.raises(ConfigError) as refused:
         load_config(path)
     assert named in str(refused.value)
+
+
+@pytest.mark.services
+def test_a_reload_adds_and_removes_devices(server_factory, listener, topics, tmp_path) -> None:
+    import signal
+
+    prefix, _ = topics
+    path = mqtt_config(tmp_path, topics)
+    server = server_factory(config=path)
+    wait_for(lambda: listener.last(f"{prefix}/device/gel_b12/config"), 15, message="b12's device")
+    text = path.read_text(encoding="utf-8")
+    start = text.index('[[server.dispensers]]\nid = "b12"')
+    end = text.index("\n[[server.dispensers]]", start + 10) if "\n[[server.dispensers]]" in text[start + 10:] else \
+        text.index("\n[server.mqtt]")
+    text = text[:start] + text[end:].lstrip("\n")
+    text = text.replace("\n[server.mqtt]", '\n[[server.dispensers]]\nid = "hall"\nname = "Hall"\ncapacity_ml = 400\n'
+                        'token = "token-hall-000000000004"\n\n[server.mqtt]', 1)
+    path.write_text(text, encoding="utf-8")
+    server.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: listener.last(f"{prefix}/device/gel_b12/config") == "", 15, message="b12's config cleared")
+    wait_for(lambda: listener.last(f"{prefix}/device/gel_hall/config"), 15, message="hall's device")
+    assert listener.last(f"{prefix}/device/gel_hall/config")["device"]["name"] == "Hall"

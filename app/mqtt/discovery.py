@@ -82,6 +82,11 @@ def group_config(cfg: ServerConfig, group: str, version: str) -> tuple[str, dict
                            state_class="total_increasing"),
         "hands": sensor("Mains", "hands_detected", state_class="total_increasing", icon="mdi:hand-wash"),
         "alerts": sensor("Alertes", "alerts", state_class="measurement", icon="mdi:alert"),
+        "hands_today": sensor("Mains aujourd'hui", "hands_today", state_class="measurement", icon="mdi:hand-wash"),
+        "gel_today": sensor("Gel aujourd'hui", "gel_today_ml", unit_of_measurement="mL", device_class="volume",
+                            state_class="measurement"),
+        "compliance_today": sensor("Conformité aujourd'hui", "compliance_today_pct", unit_of_measurement="%",
+                                   state_class="measurement"),
         "dispensers": sensor("Distributeurs", "dispensers", state_class="measurement"),
     }
     components = {f"{node}_{k}": {**p, "unique_id": f"{node}_{k}", "default_entity_id": f"sensor.{node}_{k}"}

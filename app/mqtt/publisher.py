@@ -11,16 +11,19 @@ import json
 import logging
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 from flask import Flask
 
 from app.config import ServerConfig
+from app.domain.compliance import daily
 from app.live.figures import Figures
 from app.mqtt.discovery import dispenser_config, dispenser_state, group_config, group_state, server_config
 
 log = logging.getLogger(__name__)
 ROUND_S = 1.0  # a dispenser's state goes out at most this often, however many uses it records meanwhile
+TODAY_EVERY_S = 60.0  # a group's figures of the day (day rollups, census, outages) are read at most this often
 
 
 class Publisher:
@@ -48,6 +51,7 @@ class Publisher:
         self.declared: set[str] = set()  # dispensers whose discovery config is out
         self.messages = 0  # published, for the bench's messages-per-use
         self.config = cfg  # the config the discovery configs were made from
+        self.today: dict[str, tuple[float, dict[str, Any]]] = {}  # group -> (read at, its figures of the day)
 
     def start(self) -> None:
         """Connect in the background; a broker that does not answer yet is retried, the server serves meanwhile."""
@@ -95,7 +99,8 @@ class Publisher:
                 self.publish(f"{self.settings.base_topic}/{entry['id']}/state", dispenser_state(entry))
             for group in payload["groups"]:
                 self.publish(*group_config(cfg, group["id"], self.version))
-                self.publish(f"{self.settings.base_topic}/group/{group['id']}/state", group_state(group))
+                self.publish(f"{self.settings.base_topic}/group/{group['id']}/state",
+                             group_state(group) | self.of_today(group["id"]))
             self.forget_removed({e["id"] for e in payload["dispensers"]}, cfg)
             self.seq = payload["seq"]
 
@@ -105,6 +110,21 @@ class Publisher:
             topic, _ = dispenser_config(cfg, {"id": ident, "name": ident}, self.version)
             self.publish(topic, "")
         self.declared = ids
+
+    def of_today(self, group: str) -> dict[str, Any]:
+        """The group's hands, gel and compliance rate today (local), read at most once a minute."""
+        now = time.time()
+        read_at, found = self.today.get(group, (-TODAY_EVERY_S, {}))
+        if now - read_at < TODAY_EVERY_S:
+            return found
+        figures: Figures = self.app.extensions["figures"]
+        store, cfg = figures.store, self.app.extensions["usage_config"]
+        day = datetime.fromtimestamp(now, store.tz).date()
+        row = daily(store, cfg, group, day, day, now)[0].row("day")
+        found = {"hands_today": row["hands"], "gel_today_ml": row["gel_ml"],
+                 "compliance_today_pct": row["compliance_pct"]}
+        self.today[group] = (now, found)
+        return found
 
     def round(self) -> int:
         """Publish the dispensers written since the last round and their groups; how many messages."""
@@ -133,7 +153,8 @@ class Publisher:
                         self.publish(*dispenser_config(cfg, entries[ident], self.version))
                     self.publish(f"{self.settings.base_topic}/{ident}/state", dispenser_state(entries[ident]))
             for group in view.groups_of([i for i in ids if i in entries]):
-                self.publish(f"{self.settings.base_topic}/group/{group['id']}/state", group_state(group))
+                self.publish(f"{self.settings.base_topic}/group/{group['id']}/state",
+                             group_state(group) | self.of_today(group["id"]))
             self.declared |= set(new)
             self.seq = seq
             return self.messages - before
