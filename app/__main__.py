@@ -103,6 +103,25 @@ def staff_token(cfg: Any, ident: str) -> int:
     return 0
 
 
+def audit_command(cfg: Any, action: str, target: str, detail: dict[str, Any]) -> None:
+    """A command's action in the audit, by the account that ran it (skipped, said, when the database is not there)."""
+    import getpass
+    import time
+
+    from app.store.auditlog import append_audit
+    from app.store.database import Database
+
+    db = Database(cfg.database, cfg.timezone)
+    try:
+        append_audit(db, [{"at": time.time(), "who": f"command line ({getpass.getuser()})"[:64], "role": "system",
+                           "address": None, "action": action, "target": target, "group_id": None,
+                           "detail": detail}])
+    except Exception as exc:  # a database the server never created: the test itself still happened
+        print(f"note: not recorded in the audit ({type(exc).__name__})", file=sys.stderr)
+    finally:
+        db.engine.dispose()
+
+
 def run_command(cfg: Any, command: list[str]) -> int:
     """`notify-test TARGET` (0 when delivered) or `staff-token ID`."""
     if len(command) == 2 and command[0] == "staff-token":
@@ -115,12 +134,14 @@ def run_command(cfg: Any, command: list[str]) -> int:
 
     try:
         send_test(cfg, command[1])
+        audit_command(cfg, "notify.test", command[1], {"outcome": "delivered"})
     except KeyError:
         known = ", ".join(t.id for t in cfg.targets()) or "none declared"
         print(f"error: no [[server.notify]] target {command[1]!r} (known: {known})", file=sys.stderr)
         return 2
     except NotDelivered as exc:
         print(f"{command[1]}: not delivered: {exc}", file=sys.stderr)
+        audit_command(cfg, "notify.test", command[1], {"outcome": f"not delivered: {exc}"})
         return 1
     print(f"{command[1]}: delivered")
     return 0

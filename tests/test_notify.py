@@ -209,6 +209,7 @@ def test_bad_webhooks_and_urls_are_refused_and_their_secrets_never_shown(tmp_pat
 def test_notify_test_sends_one_message_and_says_how_it_went(hook, tmp_path, caplog) -> None:
     path = tmp_path / "config.toml"
     path.write_text(notify_text(f"sqlite:///{tmp_path / 'u.db'}", hook.url), encoding="utf-8")
+    create_app(load_config(path)).extensions["usage_store"].engine.dispose()  # a server ran once: the database is there
     command = [sys.executable, "-m", "app", "--config", str(path), "notify-test"]
     done = subprocess.run([*command, "it"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "it: delivered", done.stderr
@@ -219,6 +220,15 @@ def test_notify_test_sends_one_message_and_says_how_it_went(hook, tmp_path, capl
     unknown = subprocess.run([*command, "nobody"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "known: it" in unknown.stderr
     assert hook.url not in done.stdout + failed.stderr + unknown.stderr
+    app = create_app(load_config(path))  # the tests are in the audit, by the account that ran them
+    with app.app_context():
+        from app.store.auditlog import audit_entries
+
+        entries = audit_entries(app.extensions["usage_store"], 0, time.time() + 60, action="notify.test")
+    app.extensions["usage_store"].engine.dispose()
+    assert [(e["target"], e["detail"]["outcome"]) for e in entries] == [("it", "not delivered: HTTP 500"),
+                                                                          ("it", "delivered")]
+    assert entries[0]["who"].startswith("command line (")
 
 
 def test_a_failing_target_is_logged_by_its_id_never_its_url(make_app, hook, tmp_path, caplog) -> None:

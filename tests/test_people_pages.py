@@ -97,3 +97,19 @@ def test_the_report_says_who_entered_the_census(server_factory, tmp_path, open_p
     page.wait_for_selector("#report-census-by", state="visible")
     assert page.text_content("#report-census-by").startswith("Recensement saisi par nadia (1 j, dernier le ")
     assert rec.errors == []
+
+
+def test_the_compliance_page_says_who_entered_a_days_census(server_factory, tmp_path, open_page) -> None:
+    from datetime import date
+
+    server = serve(server_factory, tmp_path)
+    today = date.today().isoformat()
+    requests.put(f"{server.url}/api/groups/ward-a/census/{today}", json={"patients": 9}, headers=bearer(NADIA),
+                 timeout=10)
+    rows = requests.get(f"{server.url}/api/compliance?group=ward-a&bucket=day", timeout=10).json()["rows"]
+    assert rows[-1]["census_by"] == "nadia" and rows[-1]["census_at"].endswith("Z")
+    page, rec = open_page(server.url + "/conformite?group=ward-a")
+    cell = f"#compliance-days tr[data-start='{today}'] td.col-patients"
+    page.wait_for_selector(cell)
+    assert page.get_attribute(cell, "title").startswith("Saisi par nadia le ")
+    assert rec.errors == []

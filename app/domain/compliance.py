@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -50,6 +50,7 @@ class Period:
     partial: bool = False  # the period is not over yet
     days_so_far: int = 0  # the days begun: a day to come adds nothing, so a week going on has its rates so far
     census_missing: set[str] = field(default_factory=set)  # groups with dispensers lacking a census on a day
+    census_by: tuple[str, float] | None = None  # a day's own census: who entered it and when
 
     def add(self, other: Period) -> None:
         """Add a day's figures to this period."""
@@ -83,7 +84,14 @@ class Period:
             "ml_per_patient_day": round(self.gel_ul / 1000 / self.patient_days, 2)
             if complete and self.patient_days else None,
             "offline": bool(self.offline), "offline_dispensers": sorted(self.offline), "partial": self.partial,
-        }
+        } | self.entered_by()
+
+    def entered_by(self) -> dict[str, Any]:
+        """For a day with its group's own census: who entered it and when."""
+        if self.census_by is None:
+            return {}
+        by, at = self.census_by
+        return {"census_by": by, "census_at": datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")}
 
 
 class Census:
@@ -98,6 +106,7 @@ class Census:
     def __init__(self, cfg: ServerConfig, rows: list[Any]):
         self.fleet = cfg.fleet
         self.patients = {(r.group_id, r.day): r.patients for r in rows}
+        self.entered = {(r.group_id, r.day): (r.by, r.updated_at) for r in rows}  # who entered it, and when
         self.children: dict[str | None, list[str]] = {None: []}
         for g in self.fleet.groups.values():
             if self.fleet.members[g.id]:
@@ -161,6 +170,7 @@ def daily(store: Store, cfg: ServerConfig, group: str | None, first: date, last:
         p.census_missing = set(missing)
         if counted is not None:
             p.patient_days, p.expected, p.census_days = counted[0], counted[1], 1
+            p.census_by = census.entered.get((group, d.isoformat()))
         p.offline = {i for i, spans in silences.items() if a < now and any(s < b and e > a for s, e in spans)}
         periods.append(p)
     return periods

@@ -2,7 +2,7 @@
  * (same columns), one row per subgroup. A period with a dispenser offline says so in its own cell, and a use count
  * of zero during an outage reads "offline", never 0. */
 import { rates as R } from "./rates.js";
-import { el } from "../shared/format.js";
+import { el, fmt } from "../shared/format.js";
 
 const cell = el; // a table cell: el(tag, className, text)
 
@@ -96,6 +96,9 @@ function periodRow(row, opts) {
       else if (!upcoming) td.title = R.whyNoRate(row, opts.answer);
     }
     if (key === "hands" && row.offline && !row.hands) td.classList.add("is-offline-zero");
+    if (key === "patients" && row.census_by) {
+      td.title = R.t("census_entered", { who: row.census_by, when: fmt.dateTime.format(new Date(row.census_at)) });
+    }
     if (key === "state" && row.offline) td.title = R.t("incomplete");
     tr.appendChild(td);
   });
