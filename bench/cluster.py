@@ -17,7 +17,7 @@ import aiohttp
 from bench import sockbench
 from bench.common import Unavailable, cpu_seconds, median, pid_of, token, write_config, wrk
 from bench.prefill import prefill_postgres
-from tests.helpers.servers import ServerProcess
+from devkit.servers import ServerProcess
 
 PG_SERVER = "postgres@127.0.0.1:5432"
 PG_ADMIN = f"postgresql+pg8000://{PG_SERVER}/postgres"

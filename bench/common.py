@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from random import Random
 
-from tests.helpers.servers import free_port, wait_for
+from devkit.servers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

@@ -21,7 +21,7 @@ import requests
 
 from bench import cluster, fleetpage
 from bench.common import ADMIN, BENCH, RUN, WORK, Fault, median, now_iso, pid_of, rss_mb, token, wrk
-from tests.helpers.servers import ServerProcess
+from devkit.servers import ServerProcess
 from tools.fleet_layout import write_fleet
 
 if TYPE_CHECKING:

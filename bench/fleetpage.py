@@ -13,9 +13,8 @@ from typing import Any
 import requests
 
 from bench.common import Fault, Unavailable
-from tests.helpers.browser import CHROMIUM_ARGS
+from devkit.chromium import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
 LANES = 4  # sending threads: one slow answer does not slow the rate
 # performance.now() (ms since navigation start) when both totals are written; the views write them inside the
 # animation frame that paints them, so this is the frame that shows the first figures.

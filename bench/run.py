@@ -29,7 +29,7 @@ import requests
 from bench import fleet, notify, report, sockbench, steps
 from bench.common import BENCH, ROOT, RUN, WORK, Fault, RefServer, Unavailable, median, now_iso, token, write_config
 from bench.prefill import prefill
-from tests.helpers.servers import ServerProcess
+from devkit.servers import ServerProcess
 
 BIG_EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 SMALL_EVENTS = 10_000

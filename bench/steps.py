@@ -10,7 +10,8 @@ import requests
 from bench import cluster, handbench, sockbench
 from bench.common import RUN, median, pid_of, rss_mb, token, wrk
 from bench.idle import IdleCpu
-from tests.helpers.servers import wait_for
+from devkit.chromium import CHROMIUM
+from devkit.servers import wait_for
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
 REPS = 3  # interleaved repetitions of every wrk run; the median is kept
 WRK_S = 3
 FANOUT_CLIENTS = 1000
-CHROMIUM = "/usr/bin/chromium"
 SEED_POLL_S = 5.0
 POST = "/mettre_a_jour_donnees"
 GET = "/obtenir_donnees_utilisation"

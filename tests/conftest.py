@@ -12,11 +12,12 @@ import pytest
 
 from app import create_app, socketio
 from app.config import load_config
+from devkit.chromium import CHROMIUM, CHROMIUM_ARGS
+from devkit.servers import ServerProcess, xdist_worker
 from tests.helpers.auth import bearer
-from tests.helpers.browser import CHROMIUM_ARGS, Recorded, record, wait_state_is
+from tests.helpers.browser import Recorded, record, wait_state_is
 from tests.helpers.ci import on_ci, skip_or_fail
-from tests.helpers.config import CHROMIUM, POSTGRES, REDIS, TOKENS, config_text, worker_redis
-from tests.helpers.servers import ServerProcess, xdist_worker
+from tests.helpers.config import POSTGRES, REDIS, TOKENS, config_text, worker_redis
 from tests.helpers.workers import REDIS_MODULES, longest_first, module_scheduling
 
 # A test using one of these fixtures gets the marker, so `pytest -m "not slow"` and friends need no list to keep.
@@ -234,7 +235,7 @@ def totals(client) -> Callable[[], tuple[float, int]]:
 @pytest.fixture
 def server_factory(write_config) -> Iterator[Callable[..., ServerProcess]]:
     """Start real server processes (`python -m app`) on free ports; all stopped at teardown. spawn=True: a fresh
-    interpreter rather than a fork of the pre-loaded zygote (tests/helpers/zygote.py)."""
+    interpreter rather than a fork of the pre-loaded zygote (devkit/zygote.py)."""
     started: list[ServerProcess] = []
 
     def start(config: Path | None = None, spawn: bool = False, **server) -> ServerProcess:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from devkit.servers import ROOT, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import ROOT, wait_for
 
 pytestmark = pytest.mark.slow  # real server and backup processes
 

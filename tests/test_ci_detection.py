@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from devkit.servers import ROOT
 from tests.helpers.ci import on_ci
-from tests.helpers.servers import ROOT
 
 pytest_plugins = ["pytester"]
 

@@ -12,9 +12,9 @@ import requests
 from flask.testing import FlaskClient
 
 from app import socketio
+from devkit.servers import ServerProcess, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
-from tests.helpers.servers import ServerProcess, wait_for
 from tests.helpers.wards import ward_app, ward_config_text
 
 MAINTENANCE = "token-maintenance-0000"

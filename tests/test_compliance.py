@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 
+from devkit.servers import wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
-from tests.helpers.servers import wait_for
 from tests.helpers.wards import ward_app
 
 PARIS = ZoneInfo("Europe/Paris")

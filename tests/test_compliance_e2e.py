@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+from devkit.servers import ServerProcess, wait_for
 from gel_dispenser.sender import Sender
 from gel_dispenser.spool import Spool
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
 from tests.helpers.rigs import Rig, make_config
-from tests.helpers.servers import ServerProcess, wait_for
 from tests.helpers.wards import ward_config_text
 
 pytestmark = pytest.mark.slow

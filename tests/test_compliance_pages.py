@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+from devkit.servers import ServerProcess
 from tests.helpers.auth import bearer
 from tests.helpers.browser import ARTIFACTS, Recorded, normalized
 from tests.helpers.config import ADMIN, TOKENS
-from tests.helpers.servers import ServerProcess
 from tests.helpers.wards import ward_config_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]

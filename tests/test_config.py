@@ -10,7 +10,7 @@ import pytest
 
 from app.config import ConfigError, load_config
 from app.config.tokens import insecure_reason
-from tests.helpers.servers import ROOT
+from devkit.servers import ROOT
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -12,9 +12,9 @@ import socketio
 
 from app import create_app
 from app.config import ConfigError, load_config
+from devkit.servers import ROOT, ServerProcess
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS, config_text
-from tests.helpers.servers import ROOT, ServerProcess
 
 ALLOWED = ["http://kiosk.example", "http://intranet.example:8080"]
 READ_ROUTES = ["/obtenir_donnees_utilisation", "/api/history", "/api/history?bucket=day"]

@@ -12,8 +12,8 @@ import pytest
 import requests
 import socketio
 
+from devkit.servers import ServerProcess, wait_for
 from tests.helpers.auth import bearer
-from tests.helpers.servers import ServerProcess, wait_for
 from tools.fleet_layout import write_fleet
 
 FLEET = 1000

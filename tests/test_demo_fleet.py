@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers.servers import ROOT, free_port, reaped, stop_process, wait_for
+from devkit.servers import ROOT, free_port, reaped, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 

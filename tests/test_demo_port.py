@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers.servers import ROOT, reaped, stop_process, wait_for
+from devkit.servers import ROOT, reaped, stop_process, wait_for
 
 
 def collect(stream, lines: list[str]) -> None:

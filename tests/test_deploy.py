@@ -17,10 +17,10 @@ import requests
 import socketio as sio_lib
 from packaging.requirements import Requirement
 
+from devkit.servers import ROOT, free_port, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import ROOT, free_port, wait_for
 
 DEPLOY = ROOT / "deploy"
 REQUIREMENTS = ROOT / "requirements"

@@ -18,6 +18,7 @@ from gpiozero import AngularServo, DigitalInputDevice
 from gpiozero.exc import GPIOPinInUse
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from devkit.servers import ROOT, wait_for
 from gel_dispenser import spool as spool_module
 from gel_dispenser.cli import main
 from gel_dispenser.config import SERVO_MAX_ANGLE, SERVO_MIN_ANGLE, Config, ConfigError, load_config, read_config
@@ -26,7 +27,6 @@ from gel_dispenser.sender import Sender
 from gel_dispenser.spool import Spool, new_event
 from gel_toolkit import load_toml, setup_logging
 from tests.helpers.rigs import Rig, make_config
-from tests.helpers.servers import ROOT, wait_for
 
 TOKEN = "token-entree-0001"
 REQUIRED_TOML = f"""

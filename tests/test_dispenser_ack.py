@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from devkit.servers import wait_for
 from gel_dispenser.sender import Sender
 from gel_dispenser.spool import Spool, new_event
 from tests.helpers.rigs import TOKEN, make_config
-from tests.helpers.servers import wait_for
 
 EVENTS_PATH = "/mettre_a_jour_donnees"
 BIG = 50 * 1024 * 1024

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from devkit.servers import ROOT, free_port, reaped, stop_process, wait_for
 from gel_dispenser import __version__
 from gel_dispenser.config import Config
 from gel_dispenser.sender import Sender
@@ -26,7 +27,6 @@ from gel_dispenser.spool import Spool, new_event
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS, config_text
 from tests.helpers.rigs import Rig, make_config
-from tests.helpers.servers import ROOT, free_port, reaped, stop_process, wait_for
 
 TOKEN = TOKENS["entree"]
 FAST = {"hold_s": 0.05, "return_s": 0.02, "min_interval_s": 0.1, "backoff_base_s": 0.2, "backoff_max_s": 1.0,

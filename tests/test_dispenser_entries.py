@@ -19,6 +19,7 @@ from gpiozero import DigitalInputDevice
 from gpiozero.exc import GPIOPinInUse
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from devkit.servers import ROOT, free_port, reaped, stop_process, wait_for
 from gel_dispenser.config import ConfigError, load_config
 from gel_dispenser.entries import EntryCounter
 from gel_dispenser.sender import Sender
@@ -27,7 +28,6 @@ from gel_dispenser.spool import Spool
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.rigs import Rig, make_config
-from tests.helpers.servers import ROOT, free_port, reaped, stop_process, wait_for
 
 OUTER, INNER = 22, 23  # entry_pin, exit_pin
 

@@ -18,6 +18,7 @@ import pytest
 import requests
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from devkit.servers import ROOT, ServerProcess, free_port, reaped, stop_process, wait_for
 from gel_dispenser import __version__
 from gel_dispenser.device import Dispenser
 from gel_dispenser.sender import Sender
@@ -25,7 +26,6 @@ from gel_dispenser.spool import Spool, new_event
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.rigs import Rig, make_config
-from tests.helpers.servers import ROOT, ServerProcess, free_port, reaped, stop_process, wait_for
 
 TOKEN = TOKENS["entree"]
 

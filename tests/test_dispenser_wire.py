@@ -19,13 +19,13 @@ import pytest
 import requests
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from devkit.servers import ROOT, wait_for
 from gel_dispenser.device import Dispenser
 from gel_dispenser.sender import Sender
 from gel_dispenser.spool import BOOT_ID, Spool, new_event
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 from tests.helpers.rigs import make_config
-from tests.helpers.servers import ROOT, wait_for
 
 DAY = 86400.0
 MS = 0.002  # the export gives milliseconds; age_s and the clock header are rounded to them too

@@ -18,10 +18,10 @@ import pytest
 import requests
 import socketio
 
+from devkit.servers import ROOT, ServerProcess
 from tests.helpers.auth import bearer
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.config import ADMIN, TOKENS
-from tests.helpers.servers import ROOT, ServerProcess
 from tests.helpers.wards import ward_config_text
 
 VNU = ROOT / "tests" / "node" / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"

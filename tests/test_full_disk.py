@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from devkit.servers import ServerProcess
 from tests.helpers.auth import bearer
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.config import TOKENS, config_text
-from tests.helpers.servers import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ import socketio
 
 from app.config import DispenserDecl
 from app.store import Event, Store
+from devkit.servers import wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import wait_for
 
 POISON_UL = 666_000  # a dose the database refuses (a trigger), standing for any failure inside the transaction
 EVENT = "donnees_utilisation"

@@ -13,9 +13,9 @@ from app import create_app
 from app.config import load_config
 from app.live.watchdog import AlertMemory, check_alerts
 from app.store import Event, Store
+from devkit.servers import wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
-from tests.helpers.servers import wait_for
 from tools.fleet_layout import write_fleet
 
 ROUTE = "/obtenir_donnees_utilisation"

@@ -11,8 +11,8 @@ import pytest
 
 from app import create_app
 from app.config import ConfigError, load_config
+from devkit.servers import ROOT, free_port
 from tests.helpers.config import ADMIN, TOKENS, config_text
-from tests.helpers.servers import ROOT, free_port
 
 
 def shipped_copy(tmp_path: Path, *replace: tuple[str, str]) -> Path:

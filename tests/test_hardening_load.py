@@ -19,9 +19,9 @@ import websocket
 
 from app.config import load_config
 from app.store import Event, Store
+from devkit.servers import ServerProcess, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS, config_text
-from tests.helpers.servers import ServerProcess, wait_for
 
 pytestmark = pytest.mark.slow
 # Generous: an answer takes milliseconds here, and a loaded CI machine may stretch that to a second or two; before

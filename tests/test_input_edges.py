@@ -9,9 +9,9 @@ from flask.testing import FlaskClient
 
 from app.config import ConfigError, load_config
 from app.web.history import ExportCut
+from devkit.servers import wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS, config_text
-from tests.helpers.servers import wait_for
 from tests.helpers.wards import ward_app
 
 

@@ -9,9 +9,9 @@ from app.live import DELTA, EVENT
 from app.live.watchdog import AlertMemory, check_alerts
 from app.store.schema import dispensers
 from app.store.sequence import next_seq
+from devkit.servers import wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import wait_for
 
 
 def payloads(sio) -> list[dict]:

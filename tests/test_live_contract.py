@@ -9,9 +9,9 @@ import pytest
 import requests
 import socketio
 
+from devkit.servers import ServerProcess, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import ServerProcess, wait_for
 
 pytestmark = pytest.mark.slow
 EVENT, DELTA = "donnees_utilisation", "donnees_delta"

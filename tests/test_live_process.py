@@ -14,11 +14,11 @@ import pytest
 import requests
 import socketio
 
-from tests.helpers import servers
+from devkit import servers
+from devkit.servers import ServerProcess, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.browser import wait_state_is
 from tests.helpers.config import ADMIN, TOKENS
-from tests.helpers.servers import ServerProcess, wait_for
 
 pytestmark = pytest.mark.slow
 EVENT = "donnees_utilisation"

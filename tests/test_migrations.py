@@ -12,9 +12,9 @@ from app import create_app
 from app.config import load_config
 from app.store.migrations import SCHEMA_VERSION, migrate, schema_version
 from app.store.schema import make_engine, metadata
+from devkit.servers import ServerProcess, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import ServerProcess, wait_for
 
 DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.services)]
 V1_ROWS = (

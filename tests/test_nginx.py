@@ -10,10 +10,10 @@ import pytest
 import requests
 import socketio as sio_lib
 
+from devkit.servers import ROOT, free_port, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import ROOT, free_port, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]  # nginx, PostgreSQL and Redis, real processes
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from devkit.servers import ROOT, ServerProcess, reaped, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.config import ADMIN
-from tests.helpers.servers import ROOT, ServerProcess, reaped, wait_for
 from tools.fleet_layout import write_fleet
 
 NODE_DIR = ROOT / "tests" / "node"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit.servers import ServerProcess
 from tests.helpers.browser import post_use
-from tests.helpers.servers import ServerProcess
 from tests.helpers.wards import ward_config_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]

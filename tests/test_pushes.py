@@ -11,7 +11,7 @@ from app import live, socketio
 from app.extensions import get_store
 from app.live import DELTA, EVENT, pushes
 from app.live.packets import PayloadPacket
-from tests.helpers.servers import wait_for
+from devkit.servers import wait_for
 
 
 def payloads(sio) -> list[dict]:

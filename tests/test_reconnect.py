@@ -15,9 +15,9 @@ import pytest
 import requests
 import socketio
 
+from devkit.servers import ROOT, ServerProcess, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN
-from tests.helpers.servers import ROOT, ServerProcess, wait_for
 from tools.fleet_layout import write_fleet
 
 GROUP = "ward-002"  # d0011-d0020, in building B; ward-001 (d0001-d0010) is in building A

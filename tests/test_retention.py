@@ -12,9 +12,9 @@ from app.config import ConfigError, load_config
 from app.store import Event, Store, retention
 from app.store.retention import purge_expired
 from app.store.schema import events
+from devkit.servers import wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, config_text
-from tests.helpers.servers import wait_for
 from tests.helpers.wards import ward_app
 
 DAY = 86400

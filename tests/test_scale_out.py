@@ -10,9 +10,9 @@ import requests
 import socketio as sio_lib
 
 from app.live.watchdog import AlertMemory
+from devkit.servers import wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]  # PostgreSQL and Redis, real processes
 

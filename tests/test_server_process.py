@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from devkit.servers import ServerProcess, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
 from tests.helpers.rigs import Listener
-from tests.helpers.servers import ServerProcess, wait_for
 
 pytestmark = pytest.mark.slow  # real server processes
 

@@ -11,9 +11,9 @@ import requests
 import socketio
 import websocket
 
+from devkit.servers import ServerProcess, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import ServerProcess, wait_for
 
 pytestmark = pytest.mark.slow
 

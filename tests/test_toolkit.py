@@ -10,8 +10,8 @@ import sys
 import pytest
 
 import gel_toolkit
+from devkit.servers import ROOT
 from gel_toolkit import ConfigFileError, RedactSecrets, load_toml, redact
-from tests.helpers.servers import ROOT
 
 SECRET = "s3cret-token-0001"
 

@@ -9,9 +9,9 @@ import threading
 import pytest
 import requests
 
+from devkit.servers import ServerProcess, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import ServerProcess, wait_for
 
 pytestmark = pytest.mark.slow  # real processes killed and restarted
 

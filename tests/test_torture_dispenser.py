@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from devkit.servers import ROOT, ServerProcess, free_port, wait_for
 from tests.helpers.config import TOKENS
 from tests.helpers.rigs import Proxy
-from tests.helpers.servers import ROOT, ServerProcess, free_port, wait_for
 
 pytestmark = pytest.mark.slow  # real server and dispenser processes
 

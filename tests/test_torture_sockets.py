@@ -11,9 +11,9 @@ import pytest
 import requests
 import socketio
 
+from devkit.servers import wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
-from tests.helpers.servers import wait_for
 
 pytestmark = pytest.mark.slow  # rounds of hundreds of real clients
 

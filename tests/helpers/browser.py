@@ -12,8 +12,6 @@ from tests.helpers.auth import bearer
 from tests.helpers.config import NAMES, TOKENS, config_text
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 EVIL_NAME = "<img src=x onerror=alert(1)>"
 
 

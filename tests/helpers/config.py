@@ -6,7 +6,6 @@ import os
 
 TOKENS = {"entree": "token-entree-0001", "cafeteria": "token-cafeteria-0002", "b12": "token-b12-000003"}
 ADMIN = "token-admin-0000"
-CHROMIUM = "/usr/bin/chromium"
 POSTGRES = os.environ.get("GEL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("GEL_TEST_REDIS", "redis://127.0.0.1:6379/15")
 NAMES = {"entree": "Entrée", "cafeteria": "Cafétéria", "b12": "Salle B12"}

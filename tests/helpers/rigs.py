@@ -12,11 +12,11 @@ from pathlib import Path
 import socketio as sio_lib
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
+from devkit.servers import wait_for
 from gel_dispenser.config import Config
 from gel_dispenser.device import Dispenser
 from gel_dispenser.spool import Spool
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import wait_for
 
 TOKEN = TOKENS["entree"]
 

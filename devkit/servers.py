@@ -15,10 +15,10 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers.forked import Forked, Zygote
+from devkit.forked import Forked, Zygote
 
-ROOT = CHECKOUT = Path(__file__).resolve().parents[2]
-# GEL_TEST_SPAWN=1: every server a fresh `python -m app`, none forked from the zygote (tests/helpers/zygote.py).
+ROOT = CHECKOUT = Path(__file__).resolve().parents[1]
+# GEL_TEST_SPAWN=1: every server a fresh `python -m app`, none forked from the zygote (devkit/zygote.py).
 SPAWN_ALL = os.environ.get("GEL_TEST_SPAWN", "").lower() in ("1", "true", "yes", "on")
 
 
@@ -93,7 +93,7 @@ def async_mode(config_path: Path) -> str | None:
 class ServerProcess:
     """`python -m app --config CONFIG --port PORT` as a child process.
 
-    By default it is forked from a zygote that has already imported the server (tests/helpers/zygote.py): the same
+    By default it is forked from a zygote that has already imported the server (devkit/zygote.py): the same
     entry point, without a second of imports per start. `spawn=True` (or GEL_TEST_SPAWN=1) runs a fresh
     interpreter, for the tests whose subject is the process start itself.
     """

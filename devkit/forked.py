@@ -1,4 +1,4 @@
-"""The tests' side of the zygote (tests/helpers/zygote.py): servers forked from it, handled like subprocesses."""
+"""The client side of the zygote (devkit/zygote.py): servers forked from it, handled like subprocesses."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Forked:
@@ -60,7 +60,7 @@ class Zygote:
     def __init__(self, mode: str):
         self.mode = mode
         self.lock = threading.Lock()
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.helpers.zygote", mode], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, "-m", "devkit.zygote", mode], cwd=ROOT,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         atexit.register(self.close)
 

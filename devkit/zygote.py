@@ -1,6 +1,6 @@
-"""A pre-loaded parent that forks server processes for the tests: `python -m app` without its second of imports.
+"""A pre-loaded parent that forks server processes (tests, benchmarks): `python -m app` without its second of imports.
 
-`python -m tests.helpers.zygote eventlet|threading` imports what `python -m app` imports, in the same order
+`python -m devkit.zygote eventlet|threading` imports what `python -m app` imports, in the same order
 (app.__main__ and its config first, eventlet's monkey patch next in eventlet mode, then Flask, SQLAlchemy,
 Socket.IO and the app), then answers requests from stdin, one JSON line each, on stdout:
   {"start": {"args": [...], "cwd": ..., "env": {...}, "log": ..., "nofile": [soft, hard]}} -> {"pid": N}
@@ -9,7 +9,7 @@ Socket.IO and the app), then answers requests from stdin, one JSON line each, on
 Only the zygote reaps its children, so a pid it answers about is never one the system gave to another process.
 Each child gets its own event hub, log (stdout and stderr), working directory, environment and open-files limit,
 runs app.__main__.main(args), and ends as the interpreter would: non-daemon threads joined, atexit handlers run.
-The zygote exits, killing any child still running, when stdin closes. The client is tests/helpers/forked.py.
+The zygote exits, killing any child still running, when stdin closes. The client is devkit/forked.py.
 """
 
 from __future__ import annotations
