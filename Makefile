@@ -26,12 +26,13 @@ lock:
 	$(LOCK) $(UV_FLAGS) pyproject.toml requirements/build.in --extra dev -o requirements/dev.lock
 
 # The suite mostly waits (servers, browsers, timeouts): four workers on two cores, whole modules to each, the longest
-# first (tests/helpers/workers.py). `make test WORKERS=0` runs it in one process.
+# first as the last run measured them (tests/durations.json, rewritten by this run; tests/helpers/workers.py).
+# `make test WORKERS=0` runs it in one process.
 WORKERS ?= 4
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile)
+	$(PY) -m pytest --write-durations $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile)
 
 # The quick loop while editing: no process, torture, fuzz, browser or service test. `make test` runs them all.
 test-fast: $(STAMP)

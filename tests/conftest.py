@@ -18,11 +18,22 @@ from tests.helpers.auth import bearer
 from tests.helpers.browser import Recorded, record, wait_state_is
 from tests.helpers.ci import on_ci, skip_or_fail
 from tests.helpers.config import POSTGRES, REDIS, TOKENS, config_text, worker_redis
-from tests.helpers.workers import REDIS_MODULES, longest_first, module_scheduling
+from tests.helpers.workers import REDIS_MODULES, longest_first, module_scheduling, record_durations
 
 # A test using one of these fixtures gets the marker, so `pytest -m "not slow"` and friends need no list to keep.
 MARK_BY_FIXTURE = {"server": "slow", "server_factory": "slow", "demo": "slow", "pg_admin": "services",
                    "redis_url": "services", "chromium_path": "browser"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--write-durations: `make test` records each module's duration for the next run's order."""
+    parser.addoption("--write-durations", action="store_true", dest="write_durations",
+                     help="write each module's wall time to tests/durations.json at the end (tests/helpers/workers.py)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the durations recorder when asked."""
+    record_durations(config)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -104,8 +115,8 @@ def pg_admin() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def pg_schema_template(pg_admin: Any) -> Iterator[str]:
     """A database of this worker holding the current schema, made by the real migrations once: fresh ones are
-    copies of it, so each API test on PostgreSQL does not run every migration again (tests/test_migrations.py runs
-    them on empty and old databases)."""
+    copies of it, so each API test on PostgreSQL does not run every migration again
+    (tests/services/test_migrations.py runs them on empty and old databases)."""
     from app.store.migrations import migrate
 
     name = f"gel_template_{uuid.uuid4().hex[:12]}"

@@ -1,7 +1,7 @@
 """Versioned schema migrations, the same on SQLite and PostgreSQL.
 
 Each step moves the schema one version up inside one transaction. A released step is never edited:
-a change to app/store/schema.py comes with a new step here, and tests/test_migrations.py checks that a fresh
+a change to app/store/schema.py comes with a new step here, and tests/services/test_migrations.py checks that a fresh
 database migrated step by step matches app/store/schema.py exactly.
 """
 

@@ -1,31 +1,76 @@
-"""pytest-xdist scheduling for this suite: whole modules to a worker, the longest first, the Redis ones together."""
+"""pytest-xdist scheduling for this suite: whole modules to a worker, the longest first, the Redis ones together.
+
+How long a module takes is measured, not kept by hand: `make test` (pytest --write-durations) records each module's
+wall time (setup, call and teardown of its tests) in tests/durations.json at the end of the run, and the next run
+starts the longest first, so that no long module is left running alone at the end while the other workers are done.
+A module missing from the file (new, or renamed) goes first: it may be long.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+DURATIONS = Path(__file__).resolve().parents[1] / "durations.json"
+ROOT = DURATIONS.parents[1]
+
 # Socket.IO's Redis manager publishes on one channel whatever the database, so two workers' servers on one Redis
 # would hear each other's pushes: these modules run on one worker, one after the other. A module that uses the
 # redis_url fixture and is missing here fails the collection (tests/conftest.py).
-REDIS_MODULES = ("tests/test_nginx.py", "tests/test_scale_out.py", "tests/test_notify_cluster.py")
-
-# The modules that take longest (wall time in `make test`, slowest first) start first, so that no long one is left
-# running alone at the end while the other workers are done. Only when the run ends depends on this list: a module
-# missing from it runs after these, in file order.
-LONGEST_FIRST = (
-    "tests/test_fleet_pages.py", "tests/test_hardening_load.py", "tests/test_dashboard.py",
-    "tests/test_dashboard_more.py", "tests/test_compliance_pages.py", "tests/test_dispenser_delivery.py",
-    "tests/test_api.py", "tests/test_live_process.py", "tests/test_torture_dispenser.py", "tests/test_fuzz_api.py",
-    "tests/test_ops.py", "tests/test_dispenser_wire.py", "tests/test_scale_out.py", "tests/test_nginx.py",
-)
+REDIS_MODULES = ("tests/services/test_nginx.py", "tests/services/test_scale_out.py")
 
 
-def longest_first(items: list[pytest.Item]) -> None:
-    """Put the modules of LONGEST_FIRST first, in its order; the others keep theirs."""
-    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+def module_of(nodeid: str) -> str:
+    """The module part of a test id: tests/kind/test_x.py."""
+    return nodeid.split("::", 1)[0]
+
+
+def load_durations(path: Path = DURATIONS) -> dict[str, float]:
+    """module -> seconds, as the last full run measured them (empty when there is no file yet)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def longest_first(items: list[pytest.Item], durations: dict[str, float] | None = None) -> None:
+    """Sort the modules by measured duration, longest first, unknown ones before all; a module's tests keep their
+    order (the sort is stable)."""
+    durations = load_durations() if durations is None else durations
+    items.sort(key=lambda item: -durations.get(module_of(item.nodeid), math.inf))
+
+
+class DurationsRecorder:
+    """Sums each module's test durations during the run; writes them to DURATIONS when the session ends."""
+
+    def __init__(self, path: Path = DURATIONS) -> None:
+        self.path = path
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Under xdist the controller hears every worker's reports, so one process sees the whole run."""
+        self.seconds[module_of(report.nodeid)] += report.duration
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """The measured modules replace their old figures; modules whose file is gone are dropped."""
+        if not self.seconds:
+            return
+        merged = {**load_durations(self.path), **{m: round(s, 1) for m, s in self.seconds.items()}}
+        kept = {m: s for m, s in sorted(merged.items()) if (ROOT / m).is_file()}
+        self.path.write_text(json.dumps(kept, indent=1) + "\n", encoding="utf-8")
+
+
+def record_durations(config: pytest.Config) -> None:
+    """With --write-durations, record this run's module durations (in the controller only, not in xdist workers)."""
+    if config.getoption("write_durations") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(DurationsRecorder(), "gel-durations")
 
 
 def module_scheduling(config: pytest.Config, log: Any) -> Any:

@@ -1,6 +1,6 @@
 // The realtime contract of README.md ("Socket.IO: donnees_utilisation and donnees_delta"), followed by Node's
 // reference client (socket.io-client 4.8, pinned in package-lock.json) as an integration written in JavaScript
-// would follow it. Driven by tests/test_node_client.py.
+// would follow it. Driven by tests/process/test_node_client.py.
 //
 //   node conformance.mjs URL GROUP
 //

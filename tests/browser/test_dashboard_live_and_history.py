@@ -1,4 +1,4 @@
-"""More of the dashboard in headless Chromium against a real server: connection switches, long-polling only, an
+"""The dashboard in headless Chromium against a real server: connection switches, long-polling only, an
 older payload ignored, the history buttons, the `no_use` alert, litres, and dates in the server's zone."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 13, load and slow clients, on a real eventlet server: unread exports, non-reading dashboards, idle sockets."""
+"""Load and slow clients on a real eventlet server: unread exports, non-reading dashboards, idle sockets."""
 
 from __future__ import annotations
 
@@ -224,8 +224,8 @@ def test_socketio_connections_are_capped_in_all_and_per_address(tmp_path):
                 client.disconnect()
 
 
-# "About 1,000" in the issue: a little more than the 1,024 file descriptors (and greenthreads) a server gets by
-# default, so that the test shows those limits were raised and not merely not reached.
+# About 1,000 idle connections must leave room: a little more than the 1,024 file descriptors (and greenthreads) a
+# server gets by default, so that the test shows those limits were raised and not merely not reached.
 IDLE = 1100
 
 

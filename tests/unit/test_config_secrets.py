@@ -1,4 +1,4 @@
-"""Issue 13, secrets: example tokens only for the demo, asked for explicitly; weak or mistyped secrets refused."""
+"""Secrets in config.toml: example tokens only for the demo, asked for explicitly; weak or mistyped secrets refused."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Live push on a real server process in the shipped (eventlet) mode, seen by real Socket.IO clients.
 
-The in-process tests (test_live.py, test_pushes.py) run on Flask-SocketIO's test client in threading mode; these
-cover the same promises over a real websocket, and the dashboard's version reload through a real restart.
+The in-process tests (tests/api/test_socketio_push.py, tests/api/test_pushes.py) run on Flask-SocketIO's test
+client in threading mode; these cover the same promises over a real websocket, and the dashboard's version reload
+through a real restart.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Issue 14 in a real Chromium: the compliance view, the census form, the weekly report, test mode, the ward's kiosk.
+"""Compliance in a real Chromium: the compliance view, the census form, the weekly report, test mode, the ward's kiosk.
 
-Seeded through the HTTP API of a real server in Paris time: doses with explicit timestamps in the two weeks before
-this one, door entries, the census; the rates shown are worked out by hand (the same week as tests/test_compliance.py).
+Seeded through the HTTP API of a real server in Paris time: doses with explicit timestamps in the two weeks
+before this one, door entries, the census; the rates shown are worked out by hand (the same week as
+tests/api/test_compliance.py).
 """
 
 from __future__ import annotations

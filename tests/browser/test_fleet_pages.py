@@ -1,4 +1,4 @@
-"""Issue 12 in a real Chromium: the wall display at 1 to 1,000 dispensers, group views, the refill round, deltas."""
+"""Fleets in a real Chromium: the wall display at 1 to 1,000 dispensers, group views, the refill round, deltas."""
 
 from __future__ import annotations
 

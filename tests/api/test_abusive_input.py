@@ -1,4 +1,4 @@
-"""Issue 13, bad input and abuse: formula-safe CSV, rate limit and future dose times, deep JSON, headers."""
+"""Bad input and abuse: formula-safe CSV, rate limit and future dose times, deep JSON, headers."""
 
 from __future__ import annotations
 

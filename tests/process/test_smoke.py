@@ -1,3 +1,5 @@
+"""Smoke: one use posted then read back, in the test client and on a real server process."""
+
 from tests.helpers.auth import bearer
 from tests.helpers.config import TOKENS
 

@@ -25,7 +25,7 @@ from tests.helpers.config import TOKENS
 DEPLOY = ROOT / "deploy"
 REQUIREMENTS = ROOT / "requirements"
 VENV_PYTHON = "/opt/gel-dispenser/.venv/bin/python"
-# The targets for `systemd-analyze security --offline=true` (0 = locked down, 10 = fully exposed).
+# The targets for `systemd-analyze security --offline=true` (0 = locked down, 10 = fully exposed).
 MAX_EXPOSURE = {"gel-server.service": 3.0, "gel-dispenser.service": 5.0}
 
 

@@ -1,0 +1,1 @@
+"""The pages in headless Debian Chromium (Playwright) against real server processes."""

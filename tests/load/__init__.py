@@ -1,0 +1,1 @@
+"""Torture, fuzzing and load: crashes mid-stream, floods, slow and idle clients."""
