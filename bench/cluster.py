@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 
 from bench import sockbench
-from bench.common import Unavailable, cpu_seconds, median, pid_of, token, write_config, wrk
+from bench.common import cpu_seconds, median, pid_of, wrk
+from bench.context import Unavailable, token, write_config
 from bench.prefill import prefill_postgres
 from devkit.servers import ServerProcess
 

@@ -1,99 +1,22 @@
-"""Shared helpers for the benchmarks: configs, reference servers, wrk with answer checks, /proc readings."""
+"""Measuring tools of the benchmarks: wrk with answer checks, /proc readings, medians, event ids."""
 
 from __future__ import annotations
 
 import os
 import re
-import socket
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 from random import Random
 
-from devkit.servers import free_port, wait_for
-
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-WORK = BENCH / "work"
-RUN = WORK / "run"  # everything one run creates; wiped when the next one starts
-PY = sys.executable
-ADMIN = "admin-token-bench-0000"
-N_DISPENSERS = 100
-
-
-class Fault(Exception):
-    """The project answered wrongly during a measurement: the run fails and writes no figures."""
-
-
-class Unavailable(RuntimeError):
-    """Something outside the project that a step needs (Chromium, PostgreSQL, Redis) is missing on this machine."""
-
-
-def token(i: int) -> str:
-    """The bench token of dispenser i."""
-    return f"tok-d{i:03d}-bench-token"
+from bench.context import BENCH, Fault
 
 
 def uuid4_ids(rng: Random, n: int) -> list[str]:
     """`n` uuid4 strings like a dispenser's event ids (random, so inserts land all over the unique index)."""
     return [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(n)]
-
-
-def write_config(directory: Path, db_name: str, log_level: str = "INFO", n: int = N_DISPENSERS, *,
-                 database: str | None = None, message_queue: str | None = None, timezone: str | None = None) -> Path:
-    """A config.toml with `n` dispensers d000.. and a SQLite file in `directory` (or `database`, a URL)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    lines = ["[server]", f'database = "{database or "sqlite:///" + db_name}"', 'async_mode = "eventlet"',
-             f'admin_token = "{ADMIN}"', f'log_level = "{log_level}"']
-    if message_queue:
-        lines.append(f'message_queue = "{message_queue}"')
-    if timezone:
-        lines.append(f'timezone = "{timezone}"')
-    for i in range(n):
-        lines += ["", "[[server.dispensers]]", f'id = "d{i:03d}"', f'name = "Distributeur {i}"',
-                  "capacity_ml = 1000000", f'token = "{token(i)}"']
-    path = directory / "config.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def port_open(port: int) -> bool:
-    """True when something accepts connections on 127.0.0.1:port."""
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class RefServer:
-    """A reference server script (bench/ref_*.py) as a child process."""
-
-    def __init__(self, script: str, *args: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = WORK / f"{Path(script).stem}-{self.port}.log"
-        self.argv = [PY, str(BENCH / script), "--port", str(self.port), *args]
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> RefServer:
-        """Start and wait until the port accepts connections."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        wait_for(lambda: port_open(self.port), 20, message=self.argv[1])
-        return self
-
-    def stop(self) -> None:
-        """Terminate and reap."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def pid_of(server: object) -> int:

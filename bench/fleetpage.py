@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from bench.common import Fault, Unavailable
+from bench.context import Fault, Unavailable
 from devkit.chromium import CHROMIUM, CHROMIUM_ARGS
 
 LANES = 4  # sending threads: one slow answer does not slow the rate

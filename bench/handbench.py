@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Fault, Unavailable, token
+from bench.context import Fault, Unavailable, token
 
 # Every change of the total's text, stamped when the page's script is done with it (what the next paint shows).
 WATCH_JS = """

@@ -6,7 +6,8 @@ import signal
 import subprocess
 import time
 
-from bench.common import BENCH, PY, ROOT, RUN, cpu_seconds, token
+from bench.common import cpu_seconds
+from bench.context import BENCH, PY, ROOT, RUN, token
 
 
 class IdleCpu:

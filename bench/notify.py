@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from bench.common import RUN, Unavailable, median, now_iso, token, write_config, wrk
-from tests.helpers.servers import ServerProcess, wait_for
+from bench.common import median, now_iso, wrk
+from bench.context import RUN, Unavailable, token, write_config
+from devkit.servers import ServerProcess, wait_for
 
 if TYPE_CHECKING:
-    from bench.run import Bench
+    from bench.context import Bench
 
 N = int(os.environ.get("BENCH_NOTIFY_DISPENSERS", "1000"))
 REPS, WRK_S = 3, 3
@@ -138,22 +139,3 @@ def step(b: Bench) -> None:
     for r in receivers:
         r.server.shutdown()
     b.fig["notify"] = fig
-
-
-def rows(fig: dict) -> list[tuple[str, str, str, float | None, float, str]]:
-    """The notify step's rows of the goals table."""
-    n = fig["notify"]
-    if "error" in n:
-        return [("Notifications: POSTs/s with MQTT, 2 webhooks, 1 Apprise target", f"not measured: {n['error']}",
-                 ">= 0.9x none", None, 0.9, ">=")]
-    ratio = n["post"]["outlets"]["rps"] / n["post"]["none"]["rps"]
-    lat = n["alert_to_webhook_s"]
-    return [
-        (f"{n['dispensers']:,} dispensers, single-event POSTs/s with MQTT, 2 webhooks and 1 Apprise target",
-         f"{n['post']['outlets']['rps']:.0f}/s (none: {n['post']['none']['rps']:.0f}/s)", ">= 0.9x none", ratio, 0.9,
-         ">="),
-        ("MQTT messages per use (no group above the dispenser)", f"{n['mqtt_messages_per_use']:.1f}",
-         "1 + its groups", n["mqtt_messages_per_use"], 1.0, "<="),
-        ("Alert -> webhook receiver, beyond settle_s, p99",
-         f"{lat['p99'] * 1000:.0f} ms (p50 {lat['p50'] * 1000:.0f} ms)", "<= 1 s", lat["p99"], 1.0, "<="),
-    ]

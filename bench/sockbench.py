@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from bench.common import Fault
+from bench.context import Fault
 
 # The full figures (sent on connect, and to clients that never join) and the delta of each use (to those that do).
 FIGURES_EVENTS = ('42["donnees_utilisation"', '42["donnees_delta"')

@@ -8,20 +8,19 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from bench import cluster, handbench, sockbench
-from bench.common import RUN, median, pid_of, rss_mb, token, wrk
+from bench.common import median, pid_of, rss_mb, wrk
+from bench.context import GET, POST, RUN, RefServer, token
 from bench.idle import IdleCpu
 from devkit.chromium import CHROMIUM
 from devkit.servers import wait_for
 
 if TYPE_CHECKING:
-    from bench.run import Bench
+    from bench.context import Bench
 
 REPS = 3  # interleaved repetitions of every wrk run; the median is kept
 WRK_S = 3
 FANOUT_CLIENTS = 1000
 SEED_POLL_S = 5.0
-POST = "/mettre_a_jour_donnees"
-GET = "/obtenir_donnees_utilisation"
 
 
 def idle(b: Bench, idle_s: float) -> None:
@@ -115,3 +114,16 @@ def hand_missing(error: str) -> dict[str, Any]:
 def cluster_step(b: Bench) -> None:
     """Two processes on PostgreSQL + Redis against one process on PostgreSQL (bench/cluster.py)."""
     b.fig["cluster"] = cluster.measure(RUN, REPS, WRK_S, FANOUT_CLIENTS, b.events, b.say)
+
+
+def ceiling(b: Bench) -> RefServer:
+    """The ceiling, pushing what the project pushes per use (full figures or a delta) in the same shape."""
+    big = b.server("big").url
+    answer = requests.get(big + GET, timeout=30)
+    answer.raise_for_status()
+    (RUN / "payload.json").write_bytes(answer.content)
+    b.res["payload_bytes"] = len(answer.content)
+    event = sockbench.pushed_event(big, token(0))
+    b.res["push_event"] = event
+    return RefServer("ref_ceiling.py", "--payload", str(RUN / "payload.json"),
+                     "--push", "delta" if event == "donnees_delta" else "full")

@@ -13,11 +13,12 @@ from flask import Flask
 
 from app import create_app
 from app.config import load_config
+from devkit.servers import ROOT
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
 from tests.helpers.wards import ward_config_text
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "architecture.md"
+DOC = ROOT / "docs" / "architecture.md"
 MAINTENANCE = "maintenance-token-route-0000"
 # People: (id, role, groups, their token).
 PEOPLE = [("ada", "admin", [], "person-token-admin-00001"), ("hugo", "hygiene", [], "person-token-hygiene-0002"),

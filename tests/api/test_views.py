@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from app.web.views import content_hash
+from devkit.servers import ROOT
 
-STATIC = Path(__file__).resolve().parent.parent / "app" / "static"
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "app" / "translations"
+STATIC = ROOT / "app" / "static"
+TRANSLATIONS = ROOT / "app" / "translations"
 HEADINGS = {"fr": "Utilisation du gel hydroalcoolique", "en": "Hand sanitizer usage"}
 POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
           "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'self'; "

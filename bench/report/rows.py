@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench import fleet, notify
+from bench.report import fleet, notify
 
 Row = tuple[str, str, str, float | None, float, str]
 FANOUT = 1000
@@ -112,3 +112,13 @@ BUILDERS: list[tuple[str, Callable[[dict], list[Row]]]] = [
 def goal_rows(fig: dict) -> list[Row]:
     """The rows of every figure present in `fig`."""
     return [row for key, build in BUILDERS if key in fig for row in build(fig)]
+
+
+def goals(fig: dict) -> list[dict]:
+    """Every figure measured, its goal and whether it is met."""
+    out = []
+    for figure, value, goal, measured, limit, op in goal_rows(fig):
+        met = measured is not None and (measured >= limit if op == ">=" else measured <= limit)
+        out.append({"figure": figure, "value": value, "goal": goal,
+                    "measured": None if measured is None else round(measured, 3), "met": met})
+    return out
