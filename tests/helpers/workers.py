@@ -22,7 +22,8 @@ ROOT = DURATIONS.parents[1]
 # Socket.IO's Redis manager publishes on one channel whatever the database, so two workers' servers on one Redis
 # would hear each other's pushes: these modules run on one worker, one after the other. A module that uses the
 # redis_url fixture and is missing here fails the collection (tests/conftest.py).
-REDIS_MODULES = ("tests/services/test_nginx.py", "tests/services/test_scale_out.py")
+REDIS_MODULES = ("tests/services/test_nginx.py", "tests/services/test_scale_out.py",
+                 "tests/services/test_notify_cluster.py")
 
 
 def module_of(nodeid: str) -> str:

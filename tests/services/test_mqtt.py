@@ -11,10 +11,10 @@ import paho.mqtt.client as mqtt
 import pytest
 import requests
 
+from devkit.servers import free_port, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.config import TOKENS
-from tests.helpers.servers import free_port, wait_for
 from tests.helpers.wards import ward_config_text
 
 BROKER = ("127.0.0.1", 1883)

@@ -19,13 +19,12 @@ from app import create_app
 from app.config import ConfigError, load_config
 from app.notify.tracker import track
 from app.notify.worker import Deliverer, backoff
+from devkit.servers import ROOT, wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS, config_text
 from tests.helpers.receiver import Receiver, receiver
-from tests.helpers.servers import wait_for
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def notify_text(database: str, url: str, extra: str = "", **server: object) -> str:
@@ -283,7 +282,7 @@ def smtp() -> Iterator[list[str]]:
     """A real SMTP server (aiosmtpd) on a free port: the raw messages it received."""
     from aiosmtpd.controller import Controller
 
-    from tests.helpers.servers import free_port
+    from devkit.servers import free_port
 
     got: list[str] = []
 

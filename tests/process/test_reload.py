@@ -13,9 +13,9 @@ import socketio
 from app import create_app
 from app.config import load_config
 from app.live.reload import reload_config
+from devkit.servers import wait_for
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS, config_text
-from tests.helpers.servers import wait_for
 
 ROUTE = "/obtenir_donnees_utilisation"
 NEW_TOKEN = "token-rotated-entree-0009"

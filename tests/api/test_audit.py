@@ -16,11 +16,11 @@ from flask import Flask
 from app import create_app
 from app.config import ConfigError, load_config
 from app.live.reload import reload_config
+from devkit.servers import ROOT
 from tests.helpers.auth import bearer
 from tests.helpers.config import ADMIN, TOKENS
 from tests.helpers.wards import ward_config_text
 
-ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = {"-nadia": ("hygiene", [], "token-of-nadia-hygiene-01"),
           "marc": ("maintenance", [], "token-of-marc-maint-002"),
           "hana": ("hygiene", ["ward-b"], "token-of-hana-wardb-0003")}
