@@ -122,7 +122,7 @@ def polled_sockets(pid: int) -> tuple[set[int], set[int]]:
 
 
 def test_forked_eventlet_servers_each_poll_their_own_sockets(write_config):
-    """Two servers from one zygote (tests/helpers/zygote.py) share no event hub: each epoll watches its own sockets."""
+    """Two servers from one zygote (devkit/zygote.py) share no event hub: each epoll watches its own sockets."""
     servers = [ServerProcess(write_config(async_mode="eventlet")).start() for _ in range(2)]
     try:
         for server in servers:
@@ -139,7 +139,7 @@ def test_forked_eventlet_servers_each_poll_their_own_sockets(write_config):
 @pytest.mark.parametrize("mode", ["eventlet", "threading"])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_forked_server_ends_as_a_spawned_one(write_config, mode, sig):
-    """The zygote's servers (tests/helpers/zygote.py) behave as `python -m app` at the end: exit status and log."""
+    """The zygote's servers (devkit/zygote.py) behave as `python -m app` at the end: exit status and log."""
     ended = {}
     for spawn in (False, True):
         server = ServerProcess(write_config(async_mode=mode), spawn=spawn).start()
