@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from app.config.errors import ConfigError
-from app.config.fleet import safe_id
+from app.config.errors import ConfigError, table_id
 
 ALERT_KINDS = ("offline", "low", "no_use", "empty_soon", "stuck")
 QUIET = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
@@ -128,14 +127,7 @@ def _quiet(raw: Any, where: str) -> tuple[int, int] | None:
 
 def notify_target(raw: Any, index: int, groups: set[str]) -> NotifyTarget:
     """One `[[server.notify]]` table, checked: every error names the key."""
-    where = f"[[server.notify]] #{index + 1}"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a table")
-    if set(raw) - NOTIFY_KEYS:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(set(raw) - NOTIFY_KEYS)}")
-    ident = raw.get("id")
-    if not isinstance(ident, str) or not safe_id(ident):
-        raise ConfigError(f"{where}: id must be 1-64 letters, digits, '.', '_' or '-'")
+    ident = table_id(raw, "notify", index, NOTIFY_KEYS)
     where = f"[[server.notify]] {ident!r}"
     if ("webhook" in raw) == ("apprise" in raw):
         raise ConfigError(f"{where}: give either webhook (with secret) or apprise")

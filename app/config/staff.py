@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from app.config.errors import ConfigError
-from app.config.fleet import safe_id
+from app.config.errors import ConfigError, table_id
 
 ROLES = ("admin", "hygiene", "maintenance")
 STAFF_KEYS = {"id", "name", "role", "token_sha256", "groups"}
@@ -26,14 +25,7 @@ class StaffDecl:
 
 def staff_member(raw: Any, index: int, groups: set[str]) -> StaffDecl:
     """One `[[server.staff]]` table, checked; every error names the key."""
-    where = f"[[server.staff]] #{index + 1}"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a table")
-    if set(raw) - STAFF_KEYS:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(set(raw) - STAFF_KEYS)}")
-    ident = raw.get("id")
-    if not safe_id(ident):
-        raise ConfigError(f"{where}: id must be 1-64 letters, digits, '.', '_' or '-'")
+    ident = table_id(raw, "staff", index, STAFF_KEYS)
     where = f"[[server.staff]] {ident!r}"
     name = raw.get("name", ident)
     if not isinstance(name, str) or not 0 < len(name) <= 200:
