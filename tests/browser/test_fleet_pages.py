@@ -451,3 +451,38 @@ def test_long_names_are_never_cut(server_factory, open_page, tmp_path: Path, url
         assert page.evaluate(TILES_VISIBLE) == []
     screen(page, f"long-names-{'kiosk' if 'kiosk' in url else 'desktop'}-{viewport['width']}x{viewport['height']}")
     assert_clean(rec)
+
+
+SECTION_COUNTS = """() => ['refill', 'soon', 'other'].map((k) => {
+  const section = document.getElementById(k + '-section');
+  const heading = document.getElementById(k + '-count').textContent;
+  return { key: k, hidden: section.hidden, heading: heading,
+           n: parseInt(heading, 10), items: section.querySelectorAll('.refill-item').length,
+           levels: Array.from(section.querySelectorAll('.refill-level'),
+                              (n) => parseFloat(n.textContent.replace(',', '.'))),
+           low: section.querySelectorAll('.refill-item.is-low').length };
+})"""
+
+
+def test_refill_round_headings_count_what_each_section_lists(fleets, open_page) -> None:
+    """Issue 23 item 1: "à remplir" and "bientôt vides" each count the entries their list shows."""
+    fleet = fleets(60)
+    for width, height in ((390, 844), (1280, 800), (1920, 1080)):
+        options = PHONE if width == 390 else {"viewport": {"width": width, "height": height}}
+        page, rec = open_page(f"{fleet.url}/tournee", wait_state="live", **options)
+        page.wait_for_selector("#soon-list .refill-item")
+        sections = {s["key"]: s for s in page.evaluate(SECTION_COUNTS)}
+        refill, soon, other = sections["refill"], sections["soon"], sections["other"]
+        assert refill["heading"].endswith(" à remplir") and refill["n"] == refill["items"] > 0, refill
+        assert soon["heading"].startswith(f"{soon['items']} bientôt vides") and soon["items"] > 0, soon
+        assert other["hidden"] and other["items"] == 0
+        # The first section holds the low or under-half ones, the second the others that empty within 2 days.
+        assert all(level <= 50 for level in refill["levels"]) and refill["low"] > 0, refill  # shown rounded
+        assert all(level >= 50 for level in soon["levels"]) and soon["low"] == 0, soon
+        screenshot(page, f"tournee-sections-{width}x{height}")
+    page.check("#show-all")
+    page.wait_for_function("() => !document.getElementById('other-section').hidden")
+    sections = {s["key"]: s for s in page.evaluate(SECTION_COUNTS)}
+    assert sum(s["items"] for s in sections.values()) == len(fleet.ids)
+    assert all(s["n"] == s["items"] for s in sections.values()), sections
+    assert_clean(rec)

@@ -7,9 +7,8 @@ import { S, settings } from "../shared/settings.js";
 import { state } from "../shared/state.js";
 import { showSignedIn, signedIn } from "../shared/signedin.js";
 import { staffToken } from "../shared/token.js";
+import { layOut, sectionOf, showCounts } from "./sections.js";
 
-const REFILL_BELOW_PCT = 50; // a round refills what would not last until the next one
-const SOON_MS = 48 * 3600000;
 const round = { ids: [], items: new Map(), membership: -1, showAll: false, asked: new Map() };
 
 const t = (key, values) => fill(S[key] || key, values || {});
@@ -30,9 +29,14 @@ function showTokenForm(show, refused) {
 }
 
 function needsRefill(entry) {
-  const level = levelOf(entry);
-  const soon = entry.empty_at && new Date(entry.empty_at).getTime() - Date.now() < SOON_MS;
-  return round.showAll || entry.low || level < REFILL_BELOW_PCT || !!soon;
+  return round.showAll || sectionOf(entry) !== "other";
+}
+
+/** Where an item shows: by its figures, except one refilled on this round, which stays where it was tapped. */
+function placeOf(entry) {
+  const li = round.items.get(entry.id);
+  const done = li && (li.classList.contains("is-refilled") || round.asked.has(entry.id));
+  return done && li.dataset.section ? li.dataset.section : sectionOf(entry);
 }
 
 function byUrgency(a, b) {
@@ -136,24 +140,26 @@ function render(change) {
     });
   }
   const fresh = state.sorted().filter((e) => !round.items.has(e.id) && needsRefill(e));
-  if (fresh.length || round.membership !== state.membership || change.relayout) {
+  let moved = fresh.length > 0 || round.membership !== state.membership || !!change.relayout;
+  if (!moved) {
+    (change.changed || []).forEach((id) => {
+      const li = round.items.get(id);
+      if (!li) return;
+      renderItem(li, state.entry(id));
+      if (placeOf(state.entry(id)) !== li.dataset.section) moved = true; // e.g. soon empty, now under half
+    });
+  }
+  if (moved) {
     round.membership = state.membership;
     const entries = Array.from(round.items.keys()).map(state.entry).filter(Boolean).concat(fresh).sort(byUrgency);
     round.ids = entries.map((e) => e.id);
-    const nodes = entries.map((e) => {
+    entries.forEach((e) => {
       if (!round.items.has(e.id)) round.items.set(e.id, buildItem(e));
       renderItem(round.items.get(e.id), e);
-      return round.items.get(e.id);
     });
-    $("refill-list").replaceChildren(...nodes);
-  } else {
-    (change.changed || []).forEach((id) => {
-      if (round.items.has(id)) renderItem(round.items.get(id), state.entry(id));
-    });
+    layOut(entries, round.items, placeOf);
   }
-  const open = round.ids.map(state.entry).filter((e) => e && (e.low || levelOf(e) < REFILL_BELOW_PCT)).length;
-  setText($("refill-count"), t("to_refill", { n: open }));
-  $("refill-empty").hidden = round.ids.length > 0;
+  showCounts();
 }
 
 function start() {
