@@ -486,3 +486,51 @@ def test_refill_round_headings_count_what_each_section_lists(fleets, open_page) 
     assert sum(s["items"] for s in sections.values()) == len(fleet.ids)
     assert all(s["n"] == s["items"] for s in sections.values()), sections
     assert_clean(rec)
+
+
+BANNER = """() => {
+  const box = document.getElementById('alerts');
+  const bottom = box.getBoundingClientRect().bottom - parseFloat(getComputedStyle(box).paddingBottom) + 0.5;
+  const items = Array.from(document.querySelectorAll('#alert-list li'));
+  const more = document.querySelector('#alert-list .alert-more');
+  return { cut: items.filter((n) => n.getBoundingClientRect().bottom > bottom).map((n) => n.textContent),
+           names: items.filter((n) => !n.matches('.alert-count, .alert-more')).length,
+           counts: Array.from(document.querySelectorAll('#alert-list .alert-count'),
+                              (n) => parseInt(n.textContent, 10)),
+           more: more ? more.textContent : null,
+           lines: new Set(items.map((n) => Math.round(n.getBoundingClientRect().top))).size };
+}"""
+ATTENTION = """() => {
+  const list = document.getElementById('attention-list');
+  const items = Array.from(list.children).filter((n) => !n.hidden);
+  const last = items[items.length - 1].getBoundingClientRect();
+  const item = list.querySelector('.attention-item').getBoundingClientRect();
+  return { shown: list.querySelectorAll('.attention-item').length,
+           total: Number(document.getElementById('attention').dataset.count),
+           gap: list.getBoundingClientRect().bottom - last.bottom, item: item.height,
+           overflow: last.bottom > list.getBoundingClientRect().bottom + 0.5 };
+}"""
+
+
+def test_kiosk_banner_says_how_many_it_does_not_name_and_attention_fills_its_box(fleets, open_page) -> None:
+    """Issue 23 item 2: no alert cut off silently; whatever fits, then "+N autres"; the attention box full."""
+    fleet = fleets(300)
+    page, rec = open_page(f"{fleet.url}/?kiosk=1&page_s=600", wait_state="live",
+                          viewport={"width": 1920, "height": 1080})
+    page.wait_for_selector("#alert-list .alert-count")
+    for width, height in SCREENS:
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_function("([w, h]) => innerWidth === w && innerHeight === h", arg=[width, height])
+        # The fit runs on the next frame after the resize: wait for the banner to settle without a cut item.
+        page.wait_for_function(f"() => ({BANNER})().cut.length === 0", timeout=5000)
+        banner = page.evaluate(BANNER)
+        total = sum(banner["counts"])
+        assert banner["names"] >= 1 and banner["names"] < total, banner
+        assert banner["more"] == f"+{total - banner['names']} autres", banner
+        assert banner["lines"] == 2, banner  # both lines used: what fits is shown
+        attention = page.evaluate(ATTENTION)
+        assert attention["total"] > attention["shown"] >= 2 and not attention["overflow"], attention
+        # Full: no room left for one more item below the "+N" line.
+        assert attention["gap"] < attention["item"] + 1, attention
+        screen(page, f"kiosk-banner-300-{width}x{height}")
+    assert_clean(rec)

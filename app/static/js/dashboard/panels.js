@@ -3,8 +3,9 @@ import { $, agoText, el, fill, fmt, gelParts, levelText, pathParts, setAmount, s
 import { KIOSK, S } from "../shared/settings.js";
 import { state } from "../shared/state.js";
 
-// The banner names a few; the attention list below (and the tiles) show the rest.
-const panels = { alertCap: KIOSK ? 16 : 8, attentionCap: 12 };
+// The banner names a few; the attention list below (and the tiles) show the rest. On a wall, both are then cut
+// to what fits their box (fitBanner, fitToBox), the rest counted in "+N autres".
+const panels = { alertCap: KIOSK ? 16 : 8, attentionCap: KIOSK ? 40 : 12 };
 
 function t(key, values) {
   return fill(S[key] || key, values || {});
@@ -48,28 +49,50 @@ function interleaved(alerts, cap) {
   return picked;
 }
 
-/** Worst first; past the cap a count per kind first, names of each kind in turn, then "+N": a wall screen
- * never overflows however many alerts there are, and every kind stays on screen. */
+/** Kiosk: drop names from the end until the last item (the "+N" one when any is dropped) lies inside the banner's
+ * box, which shows two lines: no name is cut off silently. A few layout reads, only when the alerts changed. */
+function fitBanner(list, names, total) {
+  const more = el("li", "alert alert-more");
+  let shown = names.length;
+  const count = () => {
+    more.hidden = shown === total;
+    setText(more, t("more", { n: total - shown }));
+  };
+  count();
+  list.append(...names, more);
+  const box = $("alerts");
+  const bottom = box.getBoundingClientRect().bottom - parseFloat(getComputedStyle(box).paddingBottom) + 0.5;
+  while (shown > 0 && (more.hidden ? names[shown - 1] : more).getBoundingClientRect().bottom > bottom) {
+    shown -= 1;
+    names[shown].remove();
+    count();
+  }
+}
+
+/** Worst first; past the cap (on a wall, past two or more alerts) a count per kind first, names of each kind in
+ * turn, then "+N": a wall screen never overflows however many alerts there are, and every kind stays on screen. */
 function renderAlerts() {
   const alerts = state.payload.alerts || [];
   const cap = panels.alertCap;
-  const items = [];
-  if (alerts.length > cap || (KIOSK && alerts.length > 1)) {
-    KINDS.forEach((kind) => {
-      const n = alerts.filter((a) => a.kind === kind).length;
-      if (!n) return;
-      const chip = el("li", "alert alert-count alert-" + kind);
-      chip.dataset.kind = kind;
-      chip.append(el("span", "alert-icon"), el("span", "alert-text", t("count_" + kind, { n: n })));
-      items.push(chip);
-    });
-    interleaved(alerts, cap).forEach((a) => items.push(alertItem(a)));
-    if (alerts.length > cap) items.push(el("li", "alert alert-more", t("more", { n: alerts.length - cap })));
-  } else {
-    alerts.forEach((a) => items.push(alertItem(a)));
-  }
-  $("alert-list").replaceChildren(...items);
+  const list = $("alert-list");
   $("alerts").hidden = alerts.length === 0;
+  if (alerts.length <= cap && !(KIOSK && alerts.length > 1)) {
+    list.replaceChildren(...alerts.map(alertItem));
+    return;
+  }
+  const chips = [];
+  KINDS.forEach((kind) => {
+    const n = alerts.filter((a) => a.kind === kind).length;
+    if (!n) return;
+    const chip = el("li", "alert alert-count alert-" + kind);
+    chip.dataset.kind = kind;
+    chip.append(el("span", "alert-icon"), el("span", "alert-text", t("count_" + kind, { n: n })));
+    chips.push(chip);
+  });
+  const names = interleaved(alerts, cap).map(alertItem);
+  list.replaceChildren(...chips);
+  if (KIOSK) fitBanner(list, names, alerts.length);
+  else list.append(...names, el("li", "alert alert-more", t("more", { n: alerts.length - cap })));
 }
 
 function reasonText(item) {
@@ -150,6 +173,12 @@ function render(change) {
   renderAttention(!!change.tick);
 }
 
-const panelsApi = { render: render, refitAttention: () => renderAttention(true), t: t };
+/** Kiosk: the screen or the banner's room changed size: cut both lists to their boxes again. */
+function refit() {
+  if (state.payload) renderAlerts();
+  renderAttention(true);
+}
+
+const panelsApi = { render: render, refitAttention: refit, t: t };
 
 export { panelsApi as panels };
