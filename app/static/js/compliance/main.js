@@ -112,6 +112,7 @@ function render(weeks, days, kids) {
   const opts = { answer: weeks, today: today(), nameOf: nameOf };
   rateTables.fillPeriods($("compliance-weeks"), rows, Object.assign({ kind: "week" }, opts));
   rateTables.fillPeriods($("compliance-days"), days.rows || [], Object.assign({ kind: "day" }, opts));
+  rateTables.fillMissing($("census-missing"), [rows, days.rows || []]);
   $("groups-panel").hidden = !kids.length;
   if (kids.length) {
     rateTables.fillGroups($("compliance-groups"), kids.map((k, i) => ({

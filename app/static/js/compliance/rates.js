@@ -64,12 +64,36 @@ function censusMissingNames(row) {
   return (row.census_missing || []).map((id) => GROUP_NAMES.get(id) || id).join(", ");
 }
 
+/** A row's missing census in a few words: the one ward's name, else how many wards (named once above the table,
+ * by censusMissingNote: a site of 36 wards would repeat 36 names in every row). `key` takes {names}, `countKey` {n}. */
+function censusMissingShort(row, key, countKey) {
+  const missing = row.census_missing || [];
+  if (!missing.length) return "";
+  if (missing.length > 1) return t(countKey, { n: missing.length });
+  // A ward's own page: its name is in the title already.
+  return missing[0] === settings.group ? t(key.replace(/_of$/, "")) : t(key, { names: censusMissingNames(row) });
+}
+
+/** Every ward whose census some of `rows` lack, named once, or "" when rows name at most one ward each. */
+function censusMissingNote(rows) {
+  const ids = new Set();
+  let many = false;
+  rows.forEach((row) => {
+    (row.census_missing || []).forEach((id) => ids.add(id));
+    many = many || (row.census_missing || []).length > 1;
+  });
+  if (!many) return "";
+  const names = Array.from(ids, (id) => GROUP_NAMES.get(id) || id).sort((a, b) => a.localeCompare(b, LOCALE));
+  return t("census_missing_note", { n: ids.size, names: names.join(", ") });
+}
+
 /** Why a row has no compliance rate: the ward has no opportunities per patient-day, or a census is missing
  * (naming the wards that lack it: a site's rate waits for every ward's). */
 function whyNoRate(row, answer) {
   if (isNum(row.compliance_pct) || row.days_so_far === 0) return "";
-  const names = censusMissingNames(row); // first: a site has no opportunities of its own, its wards have
-  if (names) return t("rate_none_census_of", { names: names });
+  // First: a site has no opportunities of its own, its wards have.
+  const missing = censusMissingShort(row, "rate_none_census_of", "rate_none_census_count");
+  if (missing) return missing;
   return isNum(answer.opportunities_per_patient_day) ? t("rate_none_census") : t("rate_none_opps");
 }
 
@@ -166,7 +190,8 @@ function setLevel(node, lvl) {
 
 export const rates = {
   t: t, isNum: isNum, pctText: pctText, targetText: targetText, mlText: mlText, intText: intText, level: level, levelText: levelText,
-  whyNoRate: whyNoRate, censusMissingNames: censusMissingNames, wardTypeText: wardTypeText, referenceText: referenceText, dayText: dayText,
+  whyNoRate: whyNoRate, censusMissingNames: censusMissingNames, censusMissingShort: censusMissingShort,
+  censusMissingNote: censusMissingNote, wardTypeText: wardTypeText, referenceText: referenceText, dayText: dayText,
   dayMonthText: dayMonthText, longDayText: longDayText, weekShort: weekShort, weekText: weekText,
   weekNumber: weekNumber, mondayOf: mondayOf, offlineText: offlineText, getJSON: getJSON, compliance: compliance,
   throttled: throttled, setLevel: setLevel,

@@ -34,10 +34,11 @@ function periodHead(kind, columns) {
   return tableHead(columns || PERIOD_COLUMNS, labelOf);
 }
 
-/** "No census: Ward B" when the row lacks a census on one of its days so far (a site names its wards), else "". */
+/** "No census: Ward B" (or "No census: 36 wards", named once above the table) when the row lacks a census on one of
+ * its days so far, else "". */
 function censusText(row, answer) {
-  const names = R.censusMissingNames(row);
-  if (names) return R.t("no_census_of", { names: names });
+  const missing = R.censusMissingShort(row, "no_census_of", "no_census_count");
+  if (missing) return missing;
   const soFar = typeof row.days_so_far === "number" ? row.days_so_far : row.days;
   return R.isNum(answer.opportunities_per_patient_day) && row.census_days < soFar ? R.t("no_census") : "";
 }
@@ -165,4 +166,11 @@ function fillGroups(table, items, nameOf, weeks) {
   table.replaceChildren(groupHead(weeks), body);
 }
 
-export const rateTables = { fillPeriods: fillPeriods, fillGroups: fillGroups };
+/** The wards without a census in any of `rowLists`, named once in `node` (hidden when the rows name them). */
+function fillMissing(node, rowLists) {
+  const text = R.censusMissingNote([].concat(...rowLists));
+  node.textContent = text;
+  node.hidden = !text;
+}
+
+export const rateTables = { fillPeriods: fillPeriods, fillGroups: fillGroups, fillMissing: fillMissing };

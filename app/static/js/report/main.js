@@ -130,6 +130,7 @@ function render(report, kids) {
   const opts = { answer: weeks, today: TODAY, nameOf: nameOf, oldestFirst: true, columns: COLUMNS };
   rateTables.fillPeriods($("report-weeks"), rows, Object.assign({ kind: "week", currentStart: FROM }, opts));
   rateTables.fillPeriods($("report-days"), report.days || [], Object.assign({ kind: "day" }, opts));
+  rateTables.fillMissing($("census-missing"), [rows, report.days || []]);
   $("report-groups-section").hidden = !kids.length;
   if (kids.length) {
     rateTables.fillGroups($("report-groups"), kids.map((k, i) => ({
