@@ -218,8 +218,13 @@ def main(argv: list[str] | None = None) -> int:
                 dispensers.append(start_dispenser(config, table, url, instance, args.mean_interval, door))
                 relay.follow(dispensers[-1].stdout)
             if fleet_tokens:
+                # The history first, then the URL: a first look at the page is not a sea of offline alerts.
+                print(f"sending the history of {len(fleet_tokens)} dispensers...", flush=True)
                 simulator = FleetSimulator(url, fleet_tokens, args.mean_interval, stop)
-                threading.Thread(target=simulator.run, daemon=True).start()
+                simulator.history()
+                if stop.is_set():
+                    return 0
+                threading.Thread(target=simulator.live, daemon=True).start()
             print(f"{url}/", flush=True)
             print(f"logs: {log_path}", flush=True)
             shown = "" if fleet_tokens else ", one line per dose below"

@@ -46,7 +46,11 @@ class FleetSimulator:
 
     def run(self) -> None:
         """Send every dispenser's history, then uses and heartbeats until stopped (blocks)."""
-        self._history()
+        self.history()
+        self.live()
+
+    def live(self) -> None:
+        """Uses and heartbeats until stopped (blocks)."""
         threads = [threading.Thread(target=self._uses, args=(i,), daemon=True) for i in range(WORKERS)]
         threads.append(threading.Thread(target=self._heartbeats, daemon=True))
         for t in threads:
@@ -74,8 +78,9 @@ class FleetSimulator:
                 self.last_contact[dispenser] = time.monotonic()
         return ok
 
-    def _history(self) -> None:
-        """Up to a day of earlier uses per dispenser, in one batch each."""
+    def history(self) -> None:
+        """Up to a day of earlier uses per dispenser, in one batch each (a heartbeat for one without any): every
+        dispenser has been heard from once it returns, so none shows offline for want of a first contact."""
         conn = self._connection()
         for dispenser in self.tokens:
             if self.stop.is_set():
@@ -84,6 +89,8 @@ class FleetSimulator:
             if count:
                 batch = [person(self.rng, round(self.rng.uniform(60, 86000), 1)) for _ in range(count)]
                 self._post(conn, "/mettre_a_jour_donnees", dispenser, batch)
+            else:
+                self._post(conn, f"/api/dispensers/{dispenser}/heartbeat", dispenser, {"backlog": 0})
         conn.close()
 
     def _uses(self, worker: int) -> None:

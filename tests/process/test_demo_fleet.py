@@ -34,6 +34,11 @@ def test_the_fleet_demo_serves_n_dispensers_in_groups_from_one_simulator(tmp_pat
     with reaped(proc):
         url = wait_for(lambda: next((x for x in out if x.startswith("http://")), None), 60, message="URL line")
         route = url + "obtenir_donnees_utilisation"
+        # Issue 23 item 4: the history is in before the URL is shown, so the first sight has no offline alert.
+        start = requests.get(route, timeout=10).json()
+        assert all(d["online"] for d in start["dispensers"]), [d["id"] for d in start["dispensers"] if not d["online"]]
+        assert not [a for a in start["alerts"] if a["kind"] == "offline"]
+        assert "sending the history of 40 dispensers..." in out
         first = wait_for(lambda: (data := requests.get(route, timeout=10).json())["hands_detected"] and data, 30,
                          message="the fleet's first uses")
         assert len(first["dispensers"]) == 40 and first["dispensers"][0]["path"][0] == "CHU Nord"
