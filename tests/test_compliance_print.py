@@ -98,3 +98,22 @@ def test_printed_report_fits_a4(hospital: str, open_page, group: str | None, mos
     pages = pdf_pages(page, f"report-a4-{group or 'all'}")
     assert 1 <= pages <= most, pages
     assert not rec.errors, rec.errors
+
+
+def test_days_before_the_first_use_say_no_dispensers_yet(hospital: str, open_page) -> None:
+    """Issue 23 item 5: the fleet counted its first uses today: the earlier days and weeks say "no dispensers yet",
+    with no zero of hands, no offline flag and no missing census."""
+    page, rec = open_page(hospital + "/conformite", viewport=SCREENS[0])
+    loaded(page)
+    rows = page.eval_on_selector_all("#compliance-days tbody tr", """rs => rs.map(r => ({
+        start: r.dataset.start, hands: r.querySelector("[data-col='hands']").textContent,
+        state: r.querySelector("[data-col='state']").textContent }))""")
+    today, earlier = rows[0], rows[1:]
+    assert today["hands"] == str(N) and "36 services" in today["state"], today
+    assert earlier and all(r == {"start": r["start"], "hands": "—",
+                                 "state": "Pas encore de distributeur"}
+                           for r in earlier), earlier
+    weeks = state_cells(page, "compliance-weeks")
+    assert weeks[1:] == ["Pas encore de distributeur"] * (len(weeks) - 1), weeks
+    assert page.text_content("#last-week-status") == "Pas encore de distributeur"
+    assert not rec.errors, rec.errors

@@ -17,7 +17,7 @@ from app.config import ServerConfig
 from app.config.fleet import GroupDecl
 from app.store import Store
 from app.store.contact import outages_between
-from app.store.wards import census_between, day_sums, dispenser_states
+from app.store.wards import census_between, day_sums, dispenser_states, first_day
 
 # HAND-KISS (German national surveillance) medians of alcohol rub used, ml per patient-day, by type of ward.
 HAND_KISS_ML = {"icu": 137.0, "intermediate": 71.0, "regular": 33.0}
@@ -51,9 +51,11 @@ class Period:
     days_so_far: int = 0  # the days begun: a day to come adds nothing, so a week going on has its rates so far
     census_missing: set[str] = field(default_factory=set)  # groups with dispensers lacking a census on a day
     census_by: tuple[str, float] | None = None  # a day's own census: who entered it and when
+    before_first: bool = False  # every day of it before the group's first counted dose or entry
 
     def add(self, other: Period) -> None:
         """Add a day's figures to this period."""
+        self.before_first = other.before_first and (self.before_first or self.days == 0)
         self.days += other.days
         self.days_so_far += other.days_so_far
         self.census_missing |= other.census_missing
@@ -84,6 +86,7 @@ class Period:
             "ml_per_patient_day": round(self.gel_ul / 1000 / self.patient_days, 2)
             if complete and self.patient_days else None,
             "offline": bool(self.offline), "offline_dispensers": sorted(self.offline), "partial": self.partial,
+            "no_dispensers_yet": self.before_first,
         } | self.entered_by()
 
     def entered_by(self) -> dict[str, Any]:
@@ -162,12 +165,18 @@ def daily(store: Store, cfg: ServerConfig, group: str | None, first: date, last:
     subtree = cfg.fleet.subtrees[group] if group is not None else None
     census = Census(cfg, census_between(store, subtree, first.isoformat(), last.isoformat()))
     silences = offline_intervals(store, cfg, members, starts[0], now)
+    # Before the group's first counted dose or entry, a day without a census is "no dispensers yet", not zero use
+    # lacking a census (docs/compliance.md).
+    began = first_day(store, members)
     periods = []
     for d, a, b in zip(days, starts, starts[1:], strict=False):
         gel, hands, entries = sums.get(int(a), (0, 0, 0))
         p = Period(d, 1, gel, hands, entries, partial=b > now, days_so_far=int(a <= now))
         counted, missing = census.of(group, d.isoformat()) if a <= now else (None, [])
-        p.census_missing = set(missing)
+        # A day with a census is a day of the ward even without a use (0 %, never hidden). Without one, still a day
+        # of its week (a week's rate needs a census on each) and a dispenser never heard from is still offline.
+        p.before_first = began is not None and a < began and counted is None
+        p.census_missing = set() if p.before_first else set(missing)
         if counted is not None:
             p.patient_days, p.expected, p.census_days = counted[0], counted[1], 1
             p.census_by = census.entered.get((group, d.isoformat()))

@@ -57,6 +57,16 @@ def dispenser_sums(db: Database, ids: list[str] | None, start: int, end: int) ->
     return _sums(db, rollups.c.dispenser_id, ids, start, end)
 
 
+def first_day(db: Database, ids: list[str] | None) -> int | None:
+    """The start of the earliest local day on which these dispensers (all if None) counted a dose or an entry."""
+    q = sa.select(sa.func.min(rollups.c.start)).where(rollups.c.size == "day")
+    if ids is not None:
+        q = q.where(rollups.c.dispenser_id.in_(ids))
+    with db.engine.connect() as conn:
+        found = conn.execute(q).scalar()
+    return None if found is None else int(found)
+
+
 def dispenser_states(db: Database, ids: list[str] | None) -> list[sa.Row]:
     """These dispensers' rows (all if None): last contact, mode, level inputs."""
     q = sa.select(dispensers.c.id, dispensers.c.name, dispensers.c.last_seen, dispensers.c.mode,

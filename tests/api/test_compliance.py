@@ -129,7 +129,7 @@ def test_the_same_week_in_one_row(week):
                    "hands": 430, "gel_ml": 645.0, "entries": 650, "entry_rate_pct": 66.15, "patient_days": 68,
                    "census_days": 7, "census_missing": [],
                    "expected_opportunities": 680.0, "compliance_pct": 63.24, "ml_per_patient_day": 9.49,
-                   "offline": True, "offline_dispensers": ["entree"], "partial": False}
+                   "offline": True, "offline_dispensers": ["entree"], "partial": False, "no_dispensers_yet": False}
 
 
 def test_a_parent_group_sums_its_wards_census(week):
@@ -229,7 +229,7 @@ def test_an_outage_seen_live_flags_today(tmp_path):
         rows = rates(client, f"group=ward-a&from={today - timedelta(days=1)}&to={today}")["rows"]
         assert "entree" in rows[1]["offline_dispensers"] and rows[1]["partial"]
         # Before its first contact, entree is no outage; cafeteria, never heard from, is offline all along.
-        assert rows[0]["offline_dispensers"] == ["cafeteria"]
+        assert rows[0]["offline_dispensers"] == ["cafeteria"] and rows[0]["no_dispensers_yet"]
         assert (rows[1]["hands"], rows[1]["entries"], rows[1]["entry_rate_pct"]) == (1, 2, 50.0)
 
 
@@ -276,3 +276,22 @@ def test_the_report_names_a_dispenser_that_ran_empty(tmp_path):
         before = b12(f"&week={last.year}-W{last.week:02d}")
         # Last week: no use, no refill, and no outage (a dispenser is not offline before its first contact).
         assert (before["ran_empty"], before["refills"], before["hands"], before["offline"]) == (False, 0, 0, False)
+
+
+def test_days_before_a_wards_first_dose_or_entry_say_no_dispensers_yet(week):
+    """Issue 23 item 5: ward B's first dose is on Wednesday: Monday and Tuesday are "no dispensers yet", neither
+    zero use nor lacking a census (though still days of the week, whose rate needs every day's)."""
+    client = week.test_client()
+    days = rates(client, "group=ward-b&from=2026-03-23&to=2026-03-29&bucket=day")["rows"]
+    assert [r["no_dispensers_yet"] for r in days] == [True, True, False, False, False, False, False]
+    for r in days[:2]:
+        assert (r["hands"], r["census_missing"]) == (0, []), r
+    assert days[2]["hands"] == 1000
+    (row,) = rates(client, "group=ward-b&from=2026-03-23&to=2026-03-29&bucket=week")["rows"]
+    assert row["no_dispensers_yet"] is False and row["census_missing"] == ["ward-b"]  # Thursday on, no census
+    before = rates(client, "group=ward-b&from=2026-03-09&to=2026-03-22&bucket=week")["rows"]
+    assert [r["no_dispensers_yet"] for r in before] == [True, True]
+    # Ward A's first dose was a minute before the week: none of its days, nor the site's, is before it.
+    for group in ("ward-a", "site"):
+        rows = rates(client, f"group={group}&from=2026-03-22&to=2026-03-29&bucket=day")["rows"]
+        assert not any(r["no_dispensers_yet"] for r in rows), group

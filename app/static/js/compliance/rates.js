@@ -91,6 +91,7 @@ function censusMissingNote(rows) {
  * (naming the wards that lack it: a site's rate waits for every ward's). */
 function whyNoRate(row, answer) {
   if (isNum(row.compliance_pct) || row.days_so_far === 0) return "";
+  if (row.no_dispensers_yet) return t("no_dispensers_yet");
   // First: a site has no opportunities of its own, its wards have.
   const missing = censusMissingShort(row, "rate_none_census_of", "rate_none_census_count");
   if (missing) return missing;

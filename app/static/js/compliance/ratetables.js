@@ -46,6 +46,7 @@ function censusText(row, answer) {
 /** What the state cell says, most important first: offline, future, in progress, census missing (said in
  * progress too: a rate missing for a census is never a blank). */
 function stateOf(row, answer, today, nameOf) {
+  if (row.no_dispensers_yet) return ["is-before", R.t("no_dispensers_yet")]; // its zeros are no figures
   if (row.offline) return ["is-offline", R.offlineText(row, nameOf)];
   if (today && row.start > today) return ["is-upcoming", R.t("upcoming")];
   const census = censusText(row, answer);
@@ -58,6 +59,7 @@ function stateOf(row, answer, today, nameOf) {
 
 /** A count during an outage: "offline" instead of a zero that would read as no use. */
 function useText(value, row, format) {
+  if (row.no_dispensers_yet) return "—";
   if (row.offline && !value) return R.t("offline_zero");
   return format(value);
 }
