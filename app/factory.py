@@ -24,7 +24,7 @@ from app.web.compliance import bp as rate_routes
 from app.web.devices import bp as device_routes
 from app.web.errors import register_error_handlers
 from app.web.history import bp as history_routes
-from app.web.http import MAX_BODY, DispenserConverter, security_headers
+from app.web.http import MAX_BODY, DispenserConverter, allow_cross_origin_reads, security_headers
 from app.web.notifications import bp as notification_routes
 from app.web.views import bp as dashboard_routes
 
@@ -54,6 +54,7 @@ def create_app(config: ServerConfig | str | Path | None = None, demo: bool | Non
     init_metrics(app)
     init_pushes(app)
     register_error_handlers(app)
+    app.after_request(allow_cross_origin_reads)
     app.after_request(security_headers)
     socketio.init_app(
         app,

@@ -17,7 +17,6 @@ from app.web.auth import Caller, requires
 from app.web.http import (
     GZIP_MIN,
     accepts_gzip,
-    allow_cross_origin_reads,
     gzip_if_accepted,
     json_response,
     known_dispenser,
@@ -29,7 +28,6 @@ from app.web.http import (
 CONFIRMATION = "Données mises à jour avec succès"
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__)
-bp.after_request(allow_cross_origin_reads)
 NO_CACHE = (("Cache-Control", "no-cache"),)
 UNCHANGED_HEADERS = (*NO_CACHE, ("Vary", "Accept-Encoding"))
 

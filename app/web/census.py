@@ -20,11 +20,10 @@ from app.store.wards import census_between, set_census
 from app.web.audit import record
 from app.web.auth import Caller, requires
 from app.web.dates import date_range, local_date
-from app.web.http import allow_cross_origin_reads, json_body, json_response, known_group
+from app.web.http import json_body, json_response, known_group
 
 log = logging.getLogger(__name__)
 bp = Blueprint("wards", __name__)
-bp.after_request(allow_cross_origin_reads)
 MAX_PATIENTS = 100_000
 MAX_CENSUS_LINES = 5000  # more than thirteen years of days in one file
 CSV_HEADER = ["date", "patients"]

@@ -14,10 +14,9 @@ from app.domain.sheets import PERIOD_COLUMNS, csv_text, report_rows
 from app.domain.weekly import weekly_report
 from app.extensions import get_config, get_store
 from app.web.dates import date_range, iso_week, today
-from app.web.http import allow_cross_origin_reads, gzip_if_accepted, json_response, known_group
+from app.web.http import gzip_if_accepted, json_response, known_group
 
 bp = Blueprint("rates", __name__)
-bp.after_request(allow_cross_origin_reads)
 # Default and widest span (days) per bucket, so that a query is always bounded.
 SPANS = {"day": (7, 732), "week": (56, 1100)}
 

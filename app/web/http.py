@@ -83,9 +83,15 @@ def allow_origin(resp: Response) -> Response:
     return resp
 
 
+# The routes a page elsewhere may read (every GET of the API, the poll, the health check); not the HTML pages,
+# /static or /metrics (Prometheus is no browser).
+CROSS_ORIGIN_READS = ("/api/", "/obtenir_donnees_utilisation", "/healthz")
+
+
 def allow_cross_origin_reads(resp: Response) -> Response:
-    """Read-only answers may be fetched by pages elsewhere on the LAN; writes need a token anyway."""
-    if request.method in ("GET", "HEAD", "OPTIONS"):
+    """Read-only answers may be fetched by pages elsewhere on the LAN; writes need a token anyway. App-wide, so a
+    new read route is covered without a line of its own."""
+    if request.method in ("GET", "HEAD", "OPTIONS") and request.path.startswith(CROSS_ORIGIN_READS):
         allow_origin(resp)
         resp.headers.extend(CORS_READ_HEADERS)  # no view sets these: added, not searched for and replaced
     return resp
