@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.servers import ROOT, free_port, reaped, stop_process, wait_for
+from devkit.servers import ROOT, free_port, reaped, stop_process, wait_for
 
 pytestmark = pytest.mark.slow
 

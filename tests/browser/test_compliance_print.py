@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
+from devkit.servers import ServerProcess
 from tests.helpers.browser import ARTIFACTS
-from tests.helpers.servers import ServerProcess
 from tools.fleet_layout import layout, write_fleet
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
