@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from app.store.database import Database
 from app.store.schema import events
+from app.store.vacuum import reclaim
 
 log = logging.getLogger(__name__)
 PURGE_BATCH = 2000  # rows per transaction: the write lock is held for milliseconds, POSTs go on in between
@@ -25,6 +26,7 @@ def purge_events_before(db: Database, before: float, pause: Callable[[], None] =
         with db.writer() as conn:
             deleted = conn.execute(sa.delete(events).where(events.c.id.in_(oldest.scalar_subquery()))).rowcount
         total += deleted
+        reclaim(db, steps=1)  # the pages this batch freed go back to the file system, in their own short write
         if deleted < PURGE_BATCH:
             return total
         pause()  # let the requests waiting for the write lock (or the event loop) go first
@@ -36,6 +38,8 @@ def purge_expired(db: Database, keep_days: float, now: float | None = None,
     now = time.time() if now is None else now
     started = time.monotonic()
     deleted = purge_events_before(db, now - keep_days * 86400, pause)
+    if deleted:
+        reclaim(db, pause)  # what the batches' steps left: the SQLite file shrinks (incremental auto-vacuum)
     if deleted:
         log.info("retention: %d events older than %g days deleted in %.1f s", deleted, keep_days,
                  time.monotonic() - started)
