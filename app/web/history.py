@@ -168,10 +168,22 @@ def _export(store: Store, ids: list[str] | None, bucket: str | None, slot: Slot)
                  r.entries, *([int(r.test)] if with_test else [])]
                 for r in store.export_events(start, end, ids, include_test=with_test))
     name = f"usage-{bucket or 'events'}-{datetime.fromtimestamp(start, store.tz).date()}.csv"
-    resp = Response(_csv_lines(header, rows, slot), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if not bucket:  # rollups are kept for ever: only the raw events can be missing
+        headers.update(retained_from(start))
+    resp = Response(_csv_lines(header, rows, slot), mimetype="text/csv", headers=headers)
     resp.call_on_close(slot.give)  # a client that goes away before the end: the stream is closed, never finished
     return resp
+
+
+def retained_from(start: float) -> dict[str, str]:
+    """`X-Events-Retained-From` when a range starts before the raw events retention keeps (else nothing)."""
+    keep = get_config().keep_events_days
+    if keep is None:
+        return {}
+    # The purge runs hourly, so some older events may still be there; none newer than this has been deleted.
+    cutoff = math.floor(time.time() - keep * 86400)
+    return {"X-Events-Retained-From": iso(cutoff) or ""} if start < cutoff else {}
 
 
 def bucket_rows(store: Store, size: str, found: list, with_test: bool) -> tuple[list[str], list[list]]:

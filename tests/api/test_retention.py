@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,26 @@ def test_the_server_purges_at_start(tmp_path, server_factory, write_config):
     server = server_factory(config)
     wait_for(lambda: "retention: 12 events older than 10 days deleted" in server.log(), 10,
              message="the purge at start")
+
+
+def test_the_event_export_says_when_its_range_goes_back_before_the_retained_events(tmp_path):
+    with ward_app(tmp_path, max_event_age_days=5, keep_events_days=10) as app:
+        client, now = app.test_client(), time.time()
+
+        def export(days_back: int, bucket: str = "") -> dict:
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - days_back * DAY))
+            resp = client.get(f"/api/export.csv?from={since}{bucket}")
+            assert resp.status_code == 200
+            resp.get_data()  # the stream read to its end gives the export slot back
+            return resp.headers
+
+        told = export(20)["X-Events-Retained-From"]
+        cutoff = datetime.fromisoformat(told.replace("Z", "+00:00")).timestamp()
+        assert now - 10 * DAY - 5 < cutoff <= time.time() - 10 * DAY + 1
+        assert "X-Events-Retained-From" not in export(9)  # within what is kept
+        assert "X-Events-Retained-From" not in export(20, "&bucket=day")  # rollups are kept for ever
+    (tmp_path / "forever").mkdir()
+    with ward_app(tmp_path / "forever") as app:  # no keep_events_days: nothing is ever deleted
+        resp = app.test_client().get("/api/export.csv?from=2001-01-01")
+        resp.get_data()
+        assert "X-Events-Retained-From" not in resp.headers
