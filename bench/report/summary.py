@@ -6,11 +6,11 @@ from typing import Any
 
 SUMMARY_KEYS = ("rps", "events_per_s", "p50_ms", "one_client_p99_ms", "fanout_last_median_ms", "rss_mb", "big",
                 "small", "dispenser_pct", "seed_loop_pct", "error", "first_figures_ms", "bytes_per_use",
-                "kiosk_longest_ms")
+                "kiosk_longest_ms", "p99_ms", "purge_events_per_s")
 STEP_FIGURES = {"idle": ("idle_cpu",), "history": ("history_ms",), "post": ("post", "post_with_dashboard"),
                 "batch": ("batch100",), "poll": ("poll",), "push": ("push_ceiling", "push_project"),
                 "hand": ("hand_to_screen",), "fleet": ("fleet",), "cluster": ("cluster",),
-                "notify": ("notify",)}
+                "notify": ("notify",), "retention": ("retention",)}
 
 
 def _brief(value: Any, depth: int = 0) -> Any:

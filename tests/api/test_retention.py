@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from app.config import ConfigError, load_config
 from app.store import Event, Store, retention
-from app.store.retention import purge_expired
+from app.store.retention import paced, purge_expired
 from app.store.schema import events
 from devkit.servers import wait_for
 from tests.helpers.auth import bearer
@@ -95,3 +95,13 @@ def test_the_event_export_says_when_its_range_goes_back_before_the_retained_even
         resp = app.test_client().get("/api/export.csv?from=2001-01-01")
         resp.get_data()
         assert "X-Events-Retained-From" not in resp.headers
+
+
+def test_the_purge_rests_three_times_as_long_as_each_batch_took():
+    now, slept = [100.0], []
+    pause = paced(slept.append, 3.0, clock=lambda: now[0])
+    now[0] += 0.05  # a batch of 50 ms
+    pause()
+    now[0] += 0.001  # a batch of 1 ms: at least 10 ms all the same
+    pause()
+    assert slept == pytest.approx([0.15, 0.01])
