@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import fleet, notify, retention, steps
+from bench import alertbytes, fleet, notify, retention, steps
 from bench.context import RESULTS, RUN, WORK, Bench, Fault, Unavailable, log_t0, say
 from bench.machine import machine
 from bench.prefill import prefill
@@ -59,6 +59,7 @@ STEPS = [
     Step("cluster", steps.cluster_step, (), lambda err: ("cluster", {"error": err})),
     Step("notify", notify.step, (), lambda err: ("notify", {"error": err})),
     Step("retention", retention.step),
+    Step("alertbytes", alertbytes.step),
 ]
 
 

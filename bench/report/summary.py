@@ -10,7 +10,8 @@ SUMMARY_KEYS = ("rps", "events_per_s", "p50_ms", "one_client_p99_ms", "fanout_la
 STEP_FIGURES = {"idle": ("idle_cpu",), "history": ("history_ms",), "post": ("post", "post_with_dashboard"),
                 "batch": ("batch100",), "poll": ("poll",), "push": ("push_ceiling", "push_project"),
                 "hand": ("hand_to_screen",), "fleet": ("fleet",), "cluster": ("cluster",),
-                "notify": ("notify",), "retention": ("retention",)}
+                "notify": ("notify",), "retention": ("retention",),
+                "alertbytes": ("alertbytes",)}
 
 
 def _brief(value: Any, depth: int = 0) -> Any:
