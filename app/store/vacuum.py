@@ -47,11 +47,17 @@ def reclaim(db: Database, pause: Callable[[], None] = lambda: None, steps: int |
                 break
             # executescript steps the pragma to its end (execute() would move a single page) in its own short
             # BEGIN IMMEDIATE, so it queues behind the POSTs' writes like any writer.
-            raw.executescript(f"BEGIN IMMEDIATE; PRAGMA incremental_vacuum({VACUUM_PAGES}); COMMIT;")
+            try:
+                raw.executescript(f"BEGIN IMMEDIATE; PRAGMA incremental_vacuum({VACUUM_PAGES}); COMMIT;")
+            except sqlite3.Error:
+                if raw.in_transaction:  # a full disk mid-step: nothing half-done goes back to the pool
+                    raw.execute("ROLLBACK")
+                raise
             freed += before - raw.execute("PRAGMA freelist_count").fetchone()[0]
             steps = None if steps is None else steps - 1
             pause()
-        raw.execute("PRAGMA wal_checkpoint(PASSIVE)")  # the file shrinks when the WAL is copied back
+        if steps is None:  # the file shrinks when the WAL is copied back (the automatic checkpoints do it too)
+            raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
     return freed
 
 
