@@ -15,7 +15,7 @@ from app.store.schema import events
 from app.store.vacuum import reclaim
 
 log = logging.getLogger(__name__)
-PURGE_BATCH = 500  # rows per transaction: the write lock is held for some 10 ms, POSTs go on in between
+PURGE_BATCH = 250  # rows per transaction: the write lock (and the loop) held for about 10 ms, POSTs go in between
 # After each batch the purge rests PACE times as long as the batch took: under eventlet each batch also holds the
 # one loop that serves HTTP, so this bounds the purge to a quarter of it (bench `retention`: POST p99 <= 2x).
 PACE = 3.0
