@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lock test test-fast demo run bench lint clean
+.PHONY: install lock test test-fast demo run bench lint mutate clean
 
 # Every third-party package comes from the hashed lock (pip refuses anything unpinned or altered), then the
 # project itself is installed on top without dependencies, built by the locked setuptools.
@@ -56,5 +56,11 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 
+# Injected faults the tests must catch (mutmut 3, [tool.mutmut] in pyproject.toml): before a release and after
+# changing a core module, not in CI (minutes per module). `mutmut results` lists the survivors; docs/mutation.md.
+mutate: $(STAMP)
+	$(VENV)/bin/mutmut run
+	$(VENV)/bin/mutmut results
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache mutants

@@ -19,9 +19,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="path to config.toml (default: $GEL_CONFIG or ./config.toml)")
     parser.add_argument("--host", help="address to listen on (overrides [server] host)")
     parser.add_argument("--port", type=int, help="port to listen on (overrides [server] port)")
-    parser.add_argument("command", nargs="*", metavar="notify-test TARGET | staff-token ID",
-                        help="instead of serving: send a test message to one [[server.notify]] target, or make a "
-                             "person's new token (printed once) and the token_sha256 line for [[server.staff]]")
+    parser.add_argument("command", nargs="*", metavar="notify-test TARGET | staff-token ID | compact",
+                        help="instead of serving: send a test message to one [[server.notify]] target, make a "
+                             "person's new token (printed once) and its token_sha256 line for [[server.staff]], or "
+                             "give an older SQLite database's free space back (one VACUUM)")
     parser.add_argument("--demo", action="store_true", default=os.environ.get("GEL_DEMO") == "1",
                         help="serve the example tokens of config.toml, on 127.0.0.1 only (also GEL_DEMO=1)")
     return parser.parse_args(argv)
@@ -122,12 +123,45 @@ def audit_command(cfg: Any, action: str, target: str, detail: dict[str, Any]) ->
         db.engine.dispose()
 
 
+def compact(cfg: Any) -> int:
+    """`compact`: switch an existing SQLite database to incremental auto-vacuum, with one VACUUM.
+
+    Databases created by this release already are. An older one keeps the pages retention frees for reuse (the
+    file stops growing) but never shrinks until this has run. It can run while the server serves: POSTs wait for
+    it (SQLite's busy timeout) and dispensers resend what timed out; on a large file choose a quiet hour. It needs
+    free space of about the database's size. PostgreSQL needs nothing (its autovacuum).
+    """
+    from app.store.backup import sqlite_file
+    from app.store.vacuum import INCREMENTAL, auto_vacuum_mode
+    from app.store.vacuum import compact as vacuum
+
+    path = sqlite_file(cfg.database)
+    if path is None:
+        print("error: only SQLite databases are compacted this way; PostgreSQL's autovacuum does it", file=sys.stderr)
+        return 2
+    if not os.path.exists(path):
+        print(f"error: no database at {path}", file=sys.stderr)
+        return 2
+    if auto_vacuum_mode(path) == INCREMENTAL:
+        print(f"{path}: already incremental auto-vacuum, nothing to do")
+        return 0
+    try:
+        before, after = vacuum(path)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{path}: {before} -> {after} bytes, incremental auto-vacuum on")
+    return 0
+
+
 def run_command(cfg: Any, command: list[str]) -> int:
-    """`notify-test TARGET` (0 when delivered) or `staff-token ID`."""
+    """`notify-test TARGET` (0 when delivered), `staff-token ID` or `compact`."""
+    if command == ["compact"]:
+        return compact(cfg)
     if len(command) == 2 and command[0] == "staff-token":
         return staff_token(cfg, command[1])
     if len(command) != 2 or command[0] != "notify-test":
-        print("error: the commands are: notify-test TARGET, staff-token ID", file=sys.stderr)
+        print("error: the commands are: notify-test TARGET, staff-token ID, compact", file=sys.stderr)
         return 2
     from app.notify.senders import NotDelivered
     from app.notify.worker import send_test

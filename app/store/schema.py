@@ -196,7 +196,7 @@ def make_engine(url: str) -> sa.Engine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             # A new file gives freed pages back (retention's reclaim); on an existing one this is a no-op until
-            # `python -m app.compact` runs its one VACUUM. It must come before anything writes the file.
+            # `python -m app --config FILE compact` runs its one VACUUM. It must come before anything writes the file.
             cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")  # the WAL is fsynced before COMMIT returns

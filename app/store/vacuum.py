@@ -1,5 +1,5 @@
 """SQLite space given back to the file system: incremental auto-vacuum in short steps, and the one-off VACUUM
-that switches an existing database to it (`python -m app.compact`)."""
+that switches an existing database to it (`python -m app --config FILE compact`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SQLite space comes back after a purge: incremental auto-vacuum on new files, `python -m app.compact` on old ones."""
+"""SQLite space comes back after a purge: incremental auto-vacuum on new files, and on old ones once
+`python -m app --config FILE compact` has run."""
 
 from __future__ import annotations
 
@@ -91,14 +92,14 @@ def test_compact_switches_an_old_database_and_it_then_shrinks(tmp_path):
     assert purge_expired(store, 10, now) == OLD_ROWS
     assert vacuum.reclaim(store) == 0  # nothing to give back without incremental auto-vacuum
     # Run while the server's engine still holds connections, as on a running site.
-    run = subprocess.run([sys.executable, "-m", "app.compact", "--config", str(config)], cwd=ROOT,
+    run = subprocess.run([sys.executable, "-m", "app", "--config", str(config), "compact"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert "incremental auto-vacuum on" in run.stdout
     assert vacuum.auto_vacuum_mode(db_file) == vacuum.INCREMENTAL
     assert db_file.stat().st_size < full / 4
     assert _count(store) == 10  # nothing kept was lost
-    again = subprocess.run([sys.executable, "-m", "app.compact", "--config", str(config)], cwd=ROOT,
+    again = subprocess.run([sys.executable, "-m", "app", "--config", str(config), "compact"], cwd=ROOT,
                            capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "nothing to do" in again.stdout
     store.engine.dispose()
@@ -107,6 +108,6 @@ def test_compact_switches_an_old_database_and_it_then_shrinks(tmp_path):
 def test_compact_refuses_postgresql(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(config_text(database="postgresql://postgres@127.0.0.1:5432/postgres"), encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "app.compact", "--config", str(path)], cwd=ROOT,
+    run = subprocess.run([sys.executable, "-m", "app", "--config", str(path), "compact"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "PostgreSQL" in run.stderr
