@@ -92,3 +92,37 @@ def test_doses_older_than_max_event_age_days_are_refused() -> None:
     assert parse({"gel_used": 1, "age_s": 86400 * 31 - 1}, max_age_days=31)
     with pytest.raises(ApiError, match="older than max_event_age_days"):
         parse([{"gel_used": 1}, {"gel_used": 1, "age_s": 86400 * 31 + 1}], max_age_days=31)
+
+
+def test_utc_is_the_servers_choice_not_the_machines_zone(monkeypatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()
+    try:
+        assert parse({"gel_used": 1, "timestamp": "2026-03-28T11:00:00"})[0].ts == NOW - 3600
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+@pytest.mark.parametrize(("item", "named"), [
+    ({"gel_used": 1, "hands_detected": -1}, "event 1: hands_detected must be an integer from 0 to"),
+    ({"gel_used": 1, "entries": 1.5}, "event 1: entries must be an integer, got 1.5"),
+    ({"gel_used": "1"}, 'event 1: gel_used must be a number, got "1"'),
+    ({"gel_used": 1, "age_s": -1}, "event 1: age_s must be a number from 0 to"),
+    ({"gel_used": 1, "timestamp": "then"}, "event 1: timestamp is not ISO 8601: 'then'"),
+    ({"gel_used": 1, "timestamp": "1999-01-01T00:00:00+00:00"}, "event 1: timestamp '1999-01-01T00:00:00+00:00' is"),
+    ({"gel_used": 1, "colour": "red"}, "event 1: unknown field 'colour' (allowed: "),
+])
+def test_an_error_in_a_batch_names_the_event_and_the_field(item, named) -> None:
+    with pytest.raises(ApiError) as refused:
+        parse([{"gel_used": 1}, item])
+    assert str(refused.value).startswith(named), str(refused.value)
+
+
+def test_the_answer_shows_what_was_sent() -> None:
+    with pytest.raises(ApiError, match=r"got \[1\]$"):
+        parse({"gel_used": [1]})
+    with pytest.raises(ApiError, match=r"^dose time 2026-02-24T12:00:00\+00:00 is older than max_event_age_days"):
+        parse({"gel_used": 1, "age_s": 86400 * 32}, max_age_days=31)
