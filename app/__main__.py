@@ -107,16 +107,14 @@ def staff_token(cfg: Any, ident: str) -> int:
 def audit_command(cfg: Any, action: str, target: str, detail: dict[str, Any]) -> None:
     """A command's action in the audit, by the account that ran it (skipped, said, when the database is not there)."""
     import getpass
-    import time
 
-    from app.store.auditlog import append_audit
+    from app.store.auditlog import append_audit, audit_entry
     from app.store.database import Database
 
     db = Database(cfg.database, cfg.timezone)
     try:
-        append_audit(db, [{"at": time.time(), "who": f"command line ({getpass.getuser()})"[:64], "role": "system",
-                           "address": None, "action": action, "target": target, "group_id": None,
-                           "detail": detail}])
+        append_audit(db, [audit_entry(f"command line ({getpass.getuser()})"[:64], "system", action, target,
+                                      detail=detail)])
     except Exception as exc:  # a database the server never created: the test itself still happened
         print(f"note: not recorded in the audit ({type(exc).__name__})", file=sys.stderr)
     finally:

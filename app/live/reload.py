@@ -23,7 +23,7 @@ from app.live.figures import Figures, Payload, iso
 from app.live.pushes import PushState
 from app.live.rooms import reaches
 from app.logs import redact_more
-from app.store.auditlog import append_audit
+from app.store.auditlog import append_audit, audit_entry
 
 log = logging.getLogger(__name__)
 # What the process was built around: a listening socket, a database and its day boundaries, the queue, the
@@ -115,11 +115,9 @@ def reload_config(app: Flask, path: str | Path, demo: bool = False) -> Reloaded 
 
 def audit_reload(app: Flask, found: Reloaded) -> None:
     """The reload in the audit: what it added, removed and changed; one entry more per rotated person's token."""
-    now = time.time()
-    entries = [{"at": now, "who": "config reload", "role": "system", "address": None, "action": "config.reload",
-                "target": None, "group_id": None, "detail": dataclasses.asdict(found)}]
-    entries += [{"at": now, "who": "config reload", "role": "system", "address": None, "action": "token.rotated",
-                 "target": person, "group_id": None, "detail": {}} for person in found.staff_tokens_rotated]
+    entries = [audit_entry("config reload", "system", "config.reload", detail=dataclasses.asdict(found))]
+    entries += [audit_entry("config reload", "system", "token.rotated", person)
+                for person in found.staff_tokens_rotated]
     append_audit(app.extensions["usage_store"], entries)
 
 

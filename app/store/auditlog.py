@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Collection
 from typing import Any
 
@@ -12,6 +13,13 @@ from app.store.database import Database
 from app.store.schema import audit
 
 LIMIT = 5000  # entries read at once: a year of a busy ward's changes
+
+
+def audit_entry(who: str, role: str, action: str, target: str | None = None, group: str | None = None,
+                detail: dict[str, Any] | None = None, address: str | None = None) -> dict[str, Any]:
+    """One entry of the audit, stamped now, as append_audit() takes it."""
+    return {"at": time.time(), "who": who, "role": role, "address": address, "action": action, "target": target,
+            "group_id": group, "detail": detail or {}}
 
 
 def append_audit(db: Database, entries: list[dict[str, Any]]) -> None:

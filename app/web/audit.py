@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,7 @@ from app.domain.input import ApiError
 from app.domain.sheets import csv_text
 from app.extensions import get_config, get_store
 from app.live.figures import iso
-from app.store.auditlog import append_audit, audit_entries
+from app.store.auditlog import append_audit, audit_entries, audit_entry
 from app.web.auth import Caller, requires
 from app.web.dates import date_range
 from app.web.http import client_address, json_response, known_group
@@ -27,9 +26,7 @@ def record(by: Caller, action: str, target: str | None, group: str | None, detai
     """Append what `by` just changed to the audit (a dispenser acting on itself is not a person: not recorded)."""
     if by.role == "dispenser":
         return
-    append_audit(get_store(), [{"at": time.time(), "who": by.name if by.shared else by.who, "role": by.role,
-                                "address": client_address(), "action": action, "target": target,
-                                "group_id": group, "detail": detail}])
+    append_audit(get_store(), [audit_entry(by.audit_name, by.role, action, target, group, detail, client_address())])
 
 
 def readable_groups(by: Caller, group: str | None) -> list[str] | None:

@@ -25,7 +25,7 @@ from flask import Response, current_app, request
 from app.config.tokens import token_digest
 from app.domain.input import ApiError
 from app.extensions import get_config, get_store
-from app.store.auditlog import append_audit
+from app.store.auditlog import append_audit, audit_entry
 from app.web.http import client_address
 
 ROLES = frozenset({"dispenser", "dispenser:self", "admin", "hygiene", "maintenance", "maintenance-token"})
@@ -43,6 +43,11 @@ class Caller:
     name: str | None = None
     groups: tuple[str, ...] = ()
     shared: bool = False
+
+    @property
+    def audit_name(self) -> str:
+        """What the audit names the caller by: a person's id, or which shared token ("shared admin token")."""
+        return self.name if self.shared else self.who
 
     @property
     def who(self) -> str:
@@ -139,12 +144,10 @@ def audit_refusal(refused: ApiError, caller: Caller | None, kwargs: dict[str, An
     if len(last) > 10_000:  # many addresses: start afresh rather than grow
         last.clear()
     last[address] = now
-    target = kwargs.get("dispenser_id") or kwargs.get("group_id")
-    who = (caller.name if caller.shared else caller.who) if caller is not None else "unknown"
-    append_audit(get_store(), [{"at": time.time(), "who": who, "role": caller.role if caller else "none",
-                                "address": address, "action": "refused", "target": target, "group_id": None,
-                                "detail": {"status": refused.status, "route": request.path,
-                                           "method": request.method, "reason": str(refused)}}])
+    detail = {"status": refused.status, "route": request.path, "method": request.method, "reason": str(refused)}
+    who, role = (caller.audit_name, caller.role) if caller is not None else ("unknown", "none")
+    append_audit(get_store(), [audit_entry(who, role, "refused", kwargs.get("dispenser_id") or kwargs.get("group_id"),
+                                           detail=detail, address=address)])
 
 
 def requires(*roles: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
