@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 import requests
 
-from devkit.servers import ROOT, free_port, reaped, stop_process, wait_for
+from devkit.servers import free_port, reaped, stop_process, wait_for
+from tests.helpers.demo import start_demo
 
 pytestmark = pytest.mark.slow
-
-
-def collect(stream, lines: list[str]) -> None:
-    for line in stream:
-        lines.append(line.rstrip("\n"))
 
 
 def test_the_fleet_demo_serves_n_dispensers_in_groups_from_one_simulator(tmp_path: Path):
     config = tmp_path / "config.toml"
     config.write_text(f"[server]\nport = {free_port()}\n", encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demo.py"), "--config", str(config),
-                             "--fleet", "40", "--mean-interval", "4"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    out: list[str] = []
-    err: list[str] = []
-    for stream, lines in ((proc.stdout, out), (proc.stderr, err)):
-        threading.Thread(target=collect, args=(stream, lines), daemon=True).start()
+    proc, out, _ = start_demo(config, tmp_path, "--fleet", "40", "--mean-interval", "4")
     with reaped(proc):
         url = wait_for(lambda: next((x for x in out if x.startswith("http://")), None), 60, message="URL line")
         route = url + "obtenir_donnees_utilisation"

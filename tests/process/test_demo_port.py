@@ -5,20 +5,13 @@ from __future__ import annotations
 import re
 import signal
 import socket
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 import requests
 
 from devkit.servers import ROOT, reaped, stop_process, wait_for
-
-
-def collect(stream, lines: list[str]) -> None:
-    for line in stream:
-        lines.append(line.rstrip("\n"))
+from tests.helpers.demo import start_demo
 
 
 @pytest.mark.slow
@@ -29,13 +22,7 @@ def test_the_demo_falls_back_to_a_free_port_when_its_own_is_taken(tmp_path: Path
         assert "port = 5000" in shipped
         config = tmp_path / "config.toml"
         config.write_text(shipped.replace("port = 5000", f"port = {port}"), encoding="utf-8")
-        proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demo.py"), "--config", str(config),
-                                 "--mean-interval", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=tmp_path)
-        out: list[str] = []
-        err: list[str] = []
-        for stream, lines in ((proc.stdout, out), (proc.stderr, err)):
-            threading.Thread(target=collect, args=(stream, lines), daemon=True).start()
+        proc, out, err = start_demo(config, tmp_path, "--mean-interval", "0.5")
         with reaped(proc):
             url = wait_for(lambda: next((x for x in out if x.startswith("http://")), None) or proc.poll() is not None,
                            60, message="URL line")

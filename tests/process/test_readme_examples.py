@@ -8,13 +8,12 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from devkit.servers import ROOT, free_port, reaped, stop_process, wait_for
+from tests.helpers.demo import start_demo
 
 pytestmark = pytest.mark.slow
 
@@ -37,11 +36,6 @@ def curl_examples() -> list[tuple[list[str], dict | None]]:
     return examples
 
 
-def collect(stream, lines: list[str]) -> None:
-    for line in stream:
-        lines.append(line.rstrip("\n"))
-
-
 def test_every_readme_curl_example_answers_as_shown_against_the_demo(tmp_path: Path) -> None:
     examples = curl_examples()
     assert len(examples) >= 12, examples
@@ -50,12 +44,7 @@ def test_every_readme_curl_example_answers_as_shown_against_the_demo(tmp_path: P
     shipped = (ROOT / "config.toml").read_text(encoding="utf-8")
     config = tmp_path / "config.toml"
     config.write_text(shipped.replace("port = 5000", f"port = {port}"), encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "demo.py"), "--config", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    out: list[str] = []
-    err: list[str] = []
-    for stream, lines in ((proc.stdout, out), (proc.stderr, err)):
-        threading.Thread(target=collect, args=(stream, lines), daemon=True).start()
+    proc, out, err = start_demo(config, tmp_path)
     with reaped(proc):
         url = wait_for(lambda: next((x for x in out if x.startswith("http://")), None) or proc.poll() is not None,
                        60, message="URL line")
