@@ -15,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import requests
 
-from bench.common import now_iso
+from bench.common import now_iso, use_each
 from bench.context import ADMIN, RUN, Fault, token
 from bench.fleet import _big_reservoirs
 from bench.sockbench import FIGURES_EVENTS, JOIN, TOTAL_HANDS
@@ -118,17 +117,6 @@ async def _measure(base: str, tokens: list[str]) -> tuple[int, int]:
                 "warmup_largest_frame": warmup[1]}
 
 
-def _use(url: str, tokens: list[str]) -> None:
-    def one(tok: str) -> None:
-        resp = requests.post(url + "/mettre_a_jour_donnees", json={"gel_used": 1.5, "hands_detected": 1},
-                             headers={"Authorization": f"Bearer {tok}"}, timeout=30)
-        if resp.status_code != 200:
-            raise Fault(f"a first use: {resp.status_code} {resp.text[:200]}")
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, tokens))
-
-
 def _offline(url: str) -> int:
     alerts = requests.get(url + "/obtenir_donnees_utilisation", timeout=30).json()["alerts"]
     return sum(1 for a in alerts if a["kind"] == "offline")
@@ -147,10 +135,10 @@ def step(b: Bench) -> None:
     srv.start(60)
     fig: dict[str, Any] = {"date": now_iso(), "dispensers": FLEET, "users": USERS, "uses": USES, "gap_s": GAP_S,
                            "offline": {}}
-    _use(srv.url, users)
+    use_each(srv.url, users)
     heard = 0
     for offline in OFFLINE:
-        _use(srv.url, rest[heard:FLEET - offline])
+        use_each(srv.url, rest[heard:FLEET - offline])
         heard = FLEET - offline
         if _offline(srv.url) != offline:
             raise Fault(f"{_offline(srv.url)} dispensers offline, {offline} expected")

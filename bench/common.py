@@ -8,8 +8,11 @@ import statistics
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from random import Random
+
+import requests
 
 from bench.context import BENCH, Fault
 
@@ -82,3 +85,16 @@ def median(values: list[float]) -> float:
 def now_iso() -> str:
     """UTC now, ISO 8601."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def use_each(url: str, tokens: list[str]) -> None:
+    """One use per dispenser of these tokens, 8 at a time: a fleet in service, not one of dispensers never seen."""
+
+    def one(tok: str) -> None:
+        resp = requests.post(url + "/mettre_a_jour_donnees", json={"gel_used": 1.5, "hands_detected": 1},
+                             headers={"Authorization": f"Bearer {tok}"}, timeout=30)
+        if resp.status_code != 200:
+            raise Fault(f"a first use: {resp.status_code} {resp.text[:200]}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, tokens))

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import csv
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from bench import cluster, fleetpage
-from bench.common import median, now_iso, pid_of, rss_mb, wrk
-from bench.context import ADMIN, RUN, Fault, token
+from bench.common import median, now_iso, pid_of, rss_mb, use_each, wrk
+from bench.context import ADMIN, RUN, token
 from devkit.servers import ServerProcess
 from tools.fleet_layout import write_fleet
 
@@ -42,7 +39,7 @@ def start(b: Bench, n: int) -> ServerProcess:
     srv = ServerProcess(config)
     b.running[f"fleet-{n}"] = srv  # registered first, so that a failed start is still stopped
     srv.start(60)
-    _use_each(srv.url, n)
+    use_each(srv.url, [token(i) for i in range(n)])
     return srv
 
 
@@ -54,19 +51,6 @@ def _big_reservoirs(path: Path) -> None:
         row[column] = "1000000"
     with path.open("w", encoding="utf-8", newline="") as fh:
         csv.writer(fh, lineterminator="\n").writerows(rows)
-
-
-def _use_each(url: str, n: int) -> None:
-    """One use per dispenser, 8 at a time: a fleet in service, not one of dispensers never seen."""
-
-    def one(i: int) -> None:
-        resp = requests.post(url + "/mettre_a_jour_donnees", json={"gel_used": 1.5, "hands_detected": 1},
-                             headers={"Authorization": f"Bearer {token(i)}"}, timeout=30)
-        if resp.status_code != 200:
-            raise Fault(f"first use of dispenser {i}: {resp.status_code} {resp.text[:200]}")
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, range(n)))
 
 
 def step(b: Bench) -> None:
