@@ -17,7 +17,7 @@ from devkit.servers import ServerProcess, xdist_worker
 from tests.helpers.auth import bearer
 from tests.helpers.browser import Recorded, record, wait_state_is
 from tests.helpers.ci import on_ci, skip_or_fail
-from tests.helpers.config import POSTGRES, REDIS, TOKENS, config_text, worker_redis
+from tests.helpers.config import POSTGRES, REDIS, TOKENS, config_text, pg_engine, worker_redis
 from tests.helpers.workers import REDIS_MODULES, longest_first, module_scheduling, record_durations
 
 # A test using one of these fixtures gets the marker, so `pytest -m "not slow"` and friends need no list to keep.
@@ -91,13 +91,6 @@ def _reachable(probe: Callable[[], object]) -> str | None:
 def pg_database(name: str) -> str:
     """The URL of database `name` on $GEL_TEST_POSTGRES, as a config file gives it."""
     return POSTGRES.rsplit("/", 1)[0] + "/" + name
-
-
-def pg_engine(url: str, **options: Any) -> Any:
-    """A SQLAlchemy engine on `url` through pg8000, the driver the server uses (app/config/__init__.py)."""
-    import sqlalchemy as sa
-
-    return sa.create_engine("postgresql+pg8000://" + url.split("://", 1)[1], **options)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 TOKENS = {"entree": "token-entree-0001", "cafeteria": "token-cafeteria-0002", "b12": "token-b12-000003"}
 ADMIN = "token-admin-0000"
@@ -29,3 +30,10 @@ def config_text(database: str = "sqlite:///usage.db", async_mode: str = "threadi
         lines += ["", "[[server.dispensers]]", f'id = "{ident}"', f'name = "{NAMES[ident]}"',
                   f"capacity_ml = {capacities[ident]}", f'token = "{token}"']
     return "\n".join(lines) + "\n"
+
+
+def pg_engine(url: str, **options: Any) -> Any:
+    """A SQLAlchemy engine on `url` through pg8000, the driver the server uses (app/config/__init__.py)."""
+    import sqlalchemy as sa
+
+    return sa.create_engine("postgresql+pg8000://" + url.split("://", 1)[1], **options)

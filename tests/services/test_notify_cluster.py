@@ -9,8 +9,7 @@ import sqlalchemy as sa
 from standardwebhooks.webhooks import Webhook
 
 from devkit.servers import ServerProcess, wait_for
-from tests.conftest import pg_engine
-from tests.helpers.config import config_text
+from tests.helpers.config import config_text, pg_engine
 from tests.helpers.receiver import receiver
 
 SECRET = "whsec_" + base64.b64encode(b"cluster-secret-cluster-secret-32").decode()
