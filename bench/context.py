@@ -50,10 +50,11 @@ def token(i: int) -> str:
 
 
 def write_config(directory: Path, db_name: str, log_level: str = "INFO", n: int = N_DISPENSERS, *,
-                 database: str | None = None, message_queue: str | None = None, timezone: str | None = None) -> Path:
+                 database: str | None = None, message_queue: str | None = None, timezone: str | None = None,
+                 async_mode: str = "eventlet") -> Path:
     """A config.toml with `n` dispensers d000.. and a SQLite file in `directory` (or `database`, a URL)."""
     directory.mkdir(parents=True, exist_ok=True)
-    lines = ["[server]", f'database = "{database or "sqlite:///" + db_name}"', 'async_mode = "eventlet"',
+    lines = ["[server]", f'database = "{database or "sqlite:///" + db_name}"', f'async_mode = "{async_mode}"',
              f'admin_token = "{ADMIN}"', f'log_level = "{log_level}"']
     if message_queue:
         lines.append(f'message_queue = "{message_queue}"')

@@ -1,4 +1,8 @@
-"""Reference "ceiling": Flask-SocketIO on eventlet whose handlers do no work (memory only, one emit per POST).
+"""Reference "ceiling": Flask-SocketIO whose handlers do no work (memory only, one emit per POST), in one mode.
+
+`--mode` is the server stack, as the project's `async_mode`: eventlet (its WSGI server), gevent (gevent's pywsgi)
+or threading (gunicorn's gthread worker, one process, as the project serves it). Each mode's project figures are
+compared with that mode's ceiling.
 
 `--push full` emits the whole payload after each POST; `--push delta` emits what a project that sends deltas
 sends: the totals and one changed dispenser's entry. The bench picks the mode the project uses.
@@ -8,11 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
-import eventlet
+# The stack is patched before Flask loads, so it is read from the command line before anything else.
+MODE = sys.argv[sys.argv.index("--mode") + 1] if "--mode" in sys.argv else "eventlet"
+if MODE == "eventlet":
+    import eventlet
 
-eventlet.monkey_patch()
+    eventlet.monkey_patch()
+elif MODE == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
 
 from flask import Flask, Response, request  # noqa: E402
 from flask_socketio import SocketIO, emit  # noqa: E402
@@ -66,7 +78,7 @@ class CachedPacket(Packet):
 
 
 app = Flask(__name__)
-socketio = SocketIO(app, async_mode="eventlet", cors_allowed_origins="*", serializer=CachedPacket)
+socketio = SocketIO(app, async_mode=MODE, cors_allowed_origins="*", serializer=CachedPacket)
 state = {"gel_used": 0.0, "hands_detected": 0}
 # Same shape and size as the project's payload (loaded once), so pushes carry as many bytes.
 template: dict = {}
@@ -118,15 +130,35 @@ def on_connect(auth: object = None) -> None:
     emit(EVENT, payload())
 
 
+def serve_threads(port: int, threads: int = 2100) -> None:
+    """gunicorn's gthread worker, one process: a thread per websocket (1,000 in the bench) plus the requests."""
+    from gunicorn.app.base import BaseApplication
+
+    class Ceiling(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in {"bind": f"127.0.0.1:{port}", "worker_class": "gthread", "workers": 1,
+                               "threads": threads, "worker_connections": threads, "loglevel": "warning"}.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            return app
+
+    Ceiling().run()
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=5000)
     ap.add_argument("--payload", help="a JSON file with the project's payload (shape and size)")
     ap.add_argument("--push", choices=("full", "delta"), default="full", help="what each POST emits")
+    ap.add_argument("--mode", choices=("eventlet", "gevent", "threading"), default="eventlet", help="the stack")
     args = ap.parse_args()
     mode["push"] = args.push
     if args.payload:
         with open(args.payload, encoding="utf-8") as f:
             template.update(json.load(f))
     current["payload"] = {**template, **state}
-    socketio.run(app, host="127.0.0.1", port=args.port, log_output=False)
+    if MODE == "threading":
+        serve_threads(args.port)
+    else:
+        socketio.run(app, host="127.0.0.1", port=args.port, log_output=False)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import alertbytes, fleet, notify, retention, steps
+from bench import alertbytes, fleet, modes, notify, retention, steps
 from bench.context import RESULTS, RUN, WORK, Bench, Fault, Unavailable, log_t0, say
 from bench.machine import machine
 from bench.prefill import prefill
@@ -60,6 +60,7 @@ STEPS = [
     Step("notify", notify.step, (), lambda err: ("notify", {"error": err})),
     Step("retention", retention.step),
     Step("alertbytes", alertbytes.step),
+    Step("modes", modes.step, (), lambda err: ("modes", {"error": err})),
 ]
 
 

@@ -107,10 +107,12 @@ async def connect_many(session: aiohttp.ClientSession, base: str | list[str], n:
 
 
 async def push_latency(session: aiohttp.ClientSession, base: str, token: str, clients: list[Client],
-                       posts: int, timeout: float = 30.0, events: Counter | None = None) -> list[float]:
+                       posts: int, timeout: float = 30.0, events: Counter | None = None,
+                       gap_s: float = 0.0) -> list[float]:
     """For each POST: seconds from sending it until the LAST client has a push showing the POST's total.
 
-    `events` counts which event brought the new total to that last client.
+    `events` counts which event brought the new total to that last client; `gap_s` paces the POSTs (uses a
+    moment apart, as a ward's dispensers see them, rather than back to back).
     """
     out = []
     for _ in range(posts):
@@ -127,6 +129,8 @@ async def push_latency(session: aiohttp.ClientSession, base: str, token: str, cl
         out.append(last_at - t0)
         if events is not None:
             events[event] += 1
+        if gap_s:
+            await asyncio.sleep(gap_s)
     return out
 
 
@@ -164,6 +168,27 @@ def measure(base: str | list[str], token: str, clients: int, posts: int, rss_pro
             post_url: str | None = None) -> dict:
     """Synchronous wrapper around run()."""
     return asyncio.run(run(base, token, clients, posts, rss_probe, post_url))
+
+
+async def _paced(base: str, token: str, posts: int, gap_s: float) -> list[float]:
+    async with aiohttp.ClientSession() as session:
+        client = (await connect_many(session, base, 1))[0]
+        await push_latency(session, base, token, [client], 5)  # connections and caches warm
+        found = await push_latency(session, base, token, [client], posts, gap_s=gap_s)
+        await client.close()
+    return found
+
+
+def paced_push(base: str, token: str, posts: int = 100, gap_s: float = 0.02) -> list[float]:
+    """One joined dashboard, `posts` uses `gap_s` apart: the seconds from each POST sent to its push seen."""
+    return asyncio.run(_paced(base, token, posts, gap_s))
+
+
+def tail(samples_s: list[float]) -> dict:
+    """p50, p99 (nearest rank) and the worst of latencies in seconds, in ms."""
+    found = sorted(samples_s)
+    return {"p50_ms": statistics.median(found) * 1000, "p99_ms": found[-(-len(found) * 99 // 100) - 1] * 1000,
+            "max_ms": found[-1] * 1000, "samples": len(found)}
 
 
 def push_figures(one_base: str, many_bases: str | list[str], token: str, clients: int,

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from bench.context import RESULTS, ROOT, WORK
-from bench.report import fleet
+from bench.report import fleet, modes
 from bench.report.rows import goals
 from bench.report.values import values
 
@@ -70,6 +70,8 @@ def write_docs(res: dict) -> None:
     replace_between(ROOT / "BENCHMARKS.md", "results", table(res))
     if "fleet" in res["figures"]:
         replace_between(ROOT / "BENCHMARKS.md", "fleet", fleet.table(res))
+    if "modes" in res["figures"]:
+        replace_between(ROOT / "BENCHMARKS.md", "modes", modes.table(res))
     replace_between(ROOT / "BENCHMARKS.md", "limits", render("limits.md", vals))
     replace_between(ROOT / "README.md", "bench:scale-out", readme)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.report import alertbytes, fleet, notify, retention
+from bench.report import alertbytes, fleet, modes, notify, retention
 
 Row = tuple[str, str, str, float | None, float, str]
 FANOUT = 1000
@@ -106,7 +106,7 @@ BUILDERS: list[tuple[str, Callable[[dict], list[Row]]]] = [
     ("post", _post), ("batch100", _batch), ("poll", _poll), ("push_project", _push), ("history_ms", _history),
     ("hand_to_screen", _hand), ("idle_cpu", _idle), ("fleet", fleet.rows), ("cluster", _cluster),
     ("notify", notify.rows), ("retention", retention.rows),
-    ("alertbytes", alertbytes.rows),
+    ("alertbytes", alertbytes.rows), ("modes", modes.rows),
 ]
 
 

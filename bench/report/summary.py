@@ -11,7 +11,7 @@ STEP_FIGURES = {"idle": ("idle_cpu",), "history": ("history_ms",), "post": ("pos
                 "batch": ("batch100",), "poll": ("poll",), "push": ("push_ceiling", "push_project"),
                 "hand": ("hand_to_screen",), "fleet": ("fleet",), "cluster": ("cluster",),
                 "notify": ("notify",), "retention": ("retention",),
-                "alertbytes": ("alertbytes",)}
+                "alertbytes": ("alertbytes",), "modes": ("modes",)}
 
 
 def _brief(value: Any, depth: int = 0) -> Any:
