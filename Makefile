@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lock test test-fast demo run bench lint mutate clean
+.PHONY: install lock test test-gevent test-threading test-py313 test-stacks test-fast demo run bench lint mutate clean
 
 # Every third-party package comes from the hashed lock (pip refuses anything unpinned or altered), then the
 # project itself is installed on top without dependencies, built by the locked setuptools.
@@ -33,6 +33,29 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest --write-durations $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile)
+
+# The other server stacks (async_mode, README): every server the tests start runs gevent, or gunicorn's threads
+# (GEL_TEST_ASYNC_MODE; a test about one stack pins its own). In-process tests (unit, api) do not depend on it.
+# CI runs them after `make test`, with the process tests on Python 3.13 (Raspberry Pi OS's).
+SERVER_TESTS := tests/process tests/load tests/services tests/dispenser tests/browser
+XDIST := $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile)
+test-gevent: $(STAMP)
+	GEL_TEST_ASYNC_MODE=gevent $(PY) -m pytest $(XDIST) $(SERVER_TESTS)
+
+test-threading: $(STAMP)
+	GEL_TEST_ASYNC_MODE=threading $(PY) -m pytest $(XDIST) tests/process tests/browser/test_dashboard.py
+
+# Its own venv from the same hashed lock: PY313=/path/to/python3.13 if it is not on PATH or in pyenv.
+PY313 ?= $(or $(shell command -v python3.13),$(lastword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13)))
+VENV313 := .venv-3.13
+test-py313:
+	@test -n "$(PY313)" || { echo "no python3.13: set PY313=/path/to/python3.13"; exit 1; }
+	test -x $(VENV313)/bin/python || $(PY313) -m venv $(VENV313)
+	$(VENV313)/bin/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(VENV313)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(VENV313)/bin/python -m pytest $(XDIST) tests/process
+
+test-stacks: test-gevent test-threading test-py313
 
 # The quick loop while editing: no process, torture, fuzz, browser or service test. `make test` runs them all.
 test-fast: $(STAMP)
@@ -63,4 +86,4 @@ mutate: $(STAMP)
 	$(VENV)/bin/mutmut results
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache mutants
+	rm -rf $(VENV) $(VENV313) instance .pytest_cache .ruff_cache mutants

@@ -28,60 +28,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def raise_open_files_limit(connections: int) -> None:
-    """Let the process hold `connections` sockets plus its own files: the usual soft limit is only 1024."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = connections + 256  # the database, the log, Redis, the listening socket
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard),
-                                                    hard))
-
-
-def werkzeug_options(idle_timeout_s: float) -> dict[str, Any]:
-    """The threading mode's server (Werkzeug): idle connections closed too; it has no connection limit."""
-    from werkzeug.serving import WSGIRequestHandler
-
-    handler = type("IdleTimeoutHandler", (WSGIRequestHandler,), {"timeout": idle_timeout_s})
-    return {"allow_unsafe_werkzeug": True, "request_handler": handler}
-
-
-def patch_for_eventlet() -> None:
-    """The only place that knows about eventlet: patch before Flask, SQLAlchemy or redis load."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # its text starts with a newline
-    import eventlet
-
-    eventlet.monkey_patch()
-
-
-def reload_on_sighup(app: Any, path: str, demo: bool) -> None:
-    """SIGHUP (`systemctl reload gel-server`) re-reads the config (app/live/reload.py), off the signal handler.
-
-    Python's own handler writes the signal's number to a pipe (signal.set_wakeup_fd): a task blocked reading it
-    wakes at once, in either async mode. Work in the handler itself would run inside eventlet's hub, and a task
-    merely spawned from it would wait for the next network event.
-    """
-    import signal
-
-    from app.live import socketio
-    from app.live.reload import reload_config
-
-    wake, woken = os.pipe()
-    os.set_blocking(woken, False)  # the interpreter's handler never blocks on it
-
-    def reload_when_asked() -> None:
-        while True:
-            if signal.SIGHUP in os.read(wake, 64):  # other signals with a Python handler (SIGINT) write there too
-                reload_config(app, path, demo)
-
-    signal.signal(signal.SIGHUP, lambda *_: None)
-    signal.set_wakeup_fd(woken, warn_on_full_buffer=False)
-    socketio.start_background_task(reload_when_asked)
-
-
 def staff_token(cfg: Any, ident: str) -> int:
     """`staff-token ID`: a new token for that person, printed once, and the line that gives it to the server."""
     import hashlib
@@ -195,16 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(f"error: {reason}", file=sys.stderr)
         return 2
-    if cfg.async_mode == "eventlet":
-        patch_for_eventlet()
+    from app import serve
 
-    from app.factory import create_app
-    from app.live import socketio
-    from app.live.watchdog import AlertMemory, run_watchdog
-    from app.logs import ACCESS_LOGGER, setup_logging
-    from app.notify.worker import run_notifications
-    from app.store.retention import run_retention
-    from app.web.views import package_version
+    serve.prepare(cfg.async_mode)  # before Flask, SQLAlchemy or redis load
+    from app.logs import setup_logging
 
     setup_logging(cfg.log_level, cfg.secrets())
     shared = [k for k in ("admin_token", "maintenance_token") if getattr(cfg, k)]
@@ -212,31 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         getLogger("app").warning("%s in use: shared by everyone who knows it, named only as a shared token in the "
                                  "audit; give each person their own ([[server.staff]], python -m app staff-token ID)",
                                  " and ".join(shared))
-    app = create_app(cfg, demo=args.demo)
-    socketio.start_background_task(run_watchdog, app)
-    lease = AlertMemory(cfg.message_queue, lease_s=10, key="gel:notify:leader")  # one process delivers
-    socketio.start_background_task(run_notifications, app, socketio.sleep, lease.leader)
-    if cfg.mqtt is not None:
-        from app.mqtt.publisher import run_publisher
-
-        socketio.start_background_task(run_publisher, app, socketio.sleep, package_version())
-    if cfg.keep_events_days is not None:
-        socketio.start_background_task(run_retention, app.extensions["usage_store"], cfg.keep_events_days,
-                                       socketio.sleep)
-    reload_on_sighup(app, args.config, args.demo)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"Dashboard: http://{shown}:{port}/", flush=True)
-    # eventlet writes its request lines straight to stderr unless given a logger: through logging they are redacted.
-    extra = werkzeug_options(cfg.idle_timeout_s) if cfg.async_mode == "threading" else {
-        "log": getLogger(ACCESS_LOGGER),
-        # Idle or slow connections (slowloris) are closed after idle_timeout_s; at most max_connections are
-        # served at once, the next ones wait in the listen queue. Websockets get Engine.IO's own ping timeout.
-        "socket_timeout": cfg.idle_timeout_s,
-        "keepalive": cfg.idle_timeout_s,
-        "max_size": cfg.max_connections,
-    }
-    raise_open_files_limit(cfg.max_connections)
-    socketio.run(app, host=host, port=port, log_output=cfg.log_level.upper() == "DEBUG", **extra)
+    serve.serve(cfg, args.config, args.demo, host, port)
     return 0
 
 

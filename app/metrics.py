@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -72,6 +72,8 @@ class Metrics:
                                   registry=self.registry)
         self.rejected = Counter("gel_requests_rejected", "Requests refused, by reason", ["reason"],
                                 registry=self.registry)
+        self.server = Info("gel_server", "The stack serving this process: async_mode, WSGI server, what socket is",
+                           registry=self.registry)
         self.dashboards = Gauge("gel_dashboards_connected", "Socket.IO clients connected to this process",
                                 registry=self.registry)
         self.latency = Histogram("gel_request_duration_seconds", "Request latency", ["endpoint"],

@@ -99,8 +99,9 @@ class ServerProcess:
     """
 
     def __init__(self, config_path: Path, port: int | None = None, log_path: Path | None = None,
-                 spawn: bool = False):
+                 spawn: bool = False, async_mode: str | None = None):
         self.spawn = spawn or SPAWN_ALL
+        self.async_mode = async_mode  # this stack whatever the config or the suite's GEL_TEST_ASYNC_MODE says
         self.config_path = Path(config_path)
         self.fixed_port, self.own_log = port is not None, log_path is not None
         self.port = port or free_port()
@@ -127,8 +128,12 @@ class ServerProcess:
         args = ["--config", str(self.config_path), "--port", str(self.port)]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         # A test that points ROOT at a copy of the code runs that copy: only a fresh interpreter imports it.
-        mode = None if self.spawn or ROOT != CHECKOUT else async_mode(self.config_path)
-        if mode in ("eventlet", "threading"):
+        # The suite runs in another stack with GEL_TEST_ASYNC_MODE (make test-gevent); a test of one stack pins it.
+        chosen = self.async_mode or os.environ.get("GEL_TEST_ASYNC_MODE")
+        if chosen:
+            env["GEL_ASYNC_MODE"] = chosen
+        mode = None if self.spawn or ROOT != CHECKOUT else (chosen or async_mode(self.config_path))
+        if mode in ("eventlet", "gevent", "threading"):
             self.proc = Zygote.of(mode).start(args, str(ROOT), env, str(self.log_path))
         else:
             with self.log_path.open("ab") as log:

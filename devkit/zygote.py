@@ -1,7 +1,7 @@
 """A pre-loaded parent that forks server processes (tests, benchmarks): `python -m app` without its second of imports.
 
-`python -m devkit.zygote eventlet|threading` imports what `python -m app` imports, in the same order
-(app.__main__ and its config first, eventlet's monkey patch next in eventlet mode, then Flask, SQLAlchemy,
+`python -m devkit.zygote eventlet|gevent|threading` imports what `python -m app` imports, in the same order
+(app.__main__ and its config first, the mode's monkey patch next (app.serve.prepare), then Flask, SQLAlchemy,
 Socket.IO and the app), then answers requests from stdin, one JSON line each, on stdout:
   {"start": {"args": [...], "cwd": ..., "env": {...}, "log": ..., "nofile": [soft, hard]}} -> {"pid": N}
   {"status": N} -> {"returncode": null while it runs, else as subprocess.Popen gives it}
@@ -17,10 +17,10 @@ from __future__ import annotations
 import sys
 
 import app.__main__  # what a real start imports before anything else: its config, logging, the toolkit
+import app.serve
 
 MODE = sys.argv[1] if __name__ == "__main__" else "threading"
-if MODE == "eventlet":  # as app.__main__.main does it, before Flask, SQLAlchemy or redis load
-    app.__main__.patch_for_eventlet()
+app.serve.prepare(MODE)  # as app.__main__.main does it, before Flask, SQLAlchemy or redis load
 
 import contextlib  # noqa: E402  (after the patch, as in the server)
 import io  # noqa: E402
@@ -34,6 +34,10 @@ from typing import Any  # noqa: E402
 import app.factory  # noqa: E402
 import app.live.watchdog  # noqa: E402
 import app.logs  # noqa: E402
+import app.serve.tasks  # noqa: E402
+
+if MODE == "threading":
+    import app.serve.threads
 
 
 def exit_code(value: Any) -> int:

@@ -13,7 +13,7 @@ import pytest
 from app import create_app, socketio
 from app.config import load_config
 from devkit.chromium import CHROMIUM, CHROMIUM_ARGS
-from devkit.servers import ServerProcess, xdist_worker
+from devkit.servers import ServerProcess, async_mode, xdist_worker
 from tests.helpers.auth import bearer
 from tests.helpers.browser import Recorded, record, wait_state_is
 from tests.helpers.ci import on_ci, skip_or_fail
@@ -242,8 +242,10 @@ def server_factory(write_config) -> Iterator[Callable[..., ServerProcess]]:
     interpreter rather than a fork of the pre-loaded zygote (devkit/zygote.py)."""
     started: list[ServerProcess] = []
 
-    def start(config: Path | None = None, spawn: bool = False, **server) -> ServerProcess:
-        proc = ServerProcess(config or write_config(**server), spawn=spawn).start()
+    def start(config: Path | None = None, spawn: bool = False, pinned: bool = False, **server) -> ServerProcess:
+        """pinned: run the config's async_mode even when the suite runs in another (GEL_TEST_ASYNC_MODE)."""
+        mode = (server.get("async_mode") or async_mode(config)) if pinned else None
+        proc = ServerProcess(config or write_config(**server), spawn=spawn, async_mode=mode).start()
         started.append(proc)
         return proc
 

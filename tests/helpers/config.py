@@ -18,6 +18,10 @@ def worker_redis(url: str, index: int) -> str:
     return f"{base}/{int(db or 0) - 2 * index}" if index else url
 
 
+# The server stacks (`async_mode`); a test that is about one of them pins it (ServerProcess(async_mode=...)).
+SERVER_MODES = ("eventlet", "gevent", "threading")
+
+
 def config_text(database: str = "sqlite:///usage.db", async_mode: str = "threading", **server) -> str:
     """A config.toml for tests: three dispensers with known tokens, extra [server] keys as given."""
     lines = ["[server]", f'database = "{database}"', f'async_mode = "{async_mode}"', f'admin_token = "{ADMIN}"']

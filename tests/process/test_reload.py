@@ -15,7 +15,7 @@ from app.config import load_config
 from app.live.reload import reload_config
 from devkit.servers import wait_for
 from tests.helpers.auth import bearer
-from tests.helpers.config import ADMIN, TOKENS, config_text
+from tests.helpers.config import ADMIN, SERVER_MODES, TOKENS, config_text
 
 ROUTE = "/obtenir_donnees_utilisation"
 NEW_TOKEN = "token-rotated-entree-0009"
@@ -115,11 +115,11 @@ def test_new_tokens_are_redacted_from_the_logs_after_a_reload(served, caplog) ->
         logging.getLogger().removeHandler(handler)
 
 
-@pytest.mark.parametrize("mode", ["eventlet", "threading"])
+@pytest.mark.parametrize("mode", SERVER_MODES)
 def test_sighup_reloads_a_running_server_and_its_dashboards_refetch(server_factory, write_config, tmp_path,
                                                                     mode: str) -> None:
     path = write_config(async_mode=mode, check_interval_s=3600)
-    server = server_factory(config=path)
+    server = server_factory(config=path, pinned=True)
     deltas: list[dict] = []
     client = socketio.Client(reconnection=False)
     client.on("donnees_delta", deltas.append)

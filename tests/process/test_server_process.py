@@ -12,7 +12,7 @@ import requests
 
 from devkit.servers import ServerProcess, wait_for
 from tests.helpers.auth import bearer
-from tests.helpers.config import ADMIN, TOKENS
+from tests.helpers.config import ADMIN, SERVER_MODES, TOKENS
 from tests.helpers.rigs import Listener
 
 pytestmark = pytest.mark.slow  # real server processes
@@ -28,9 +28,9 @@ def get(url: str) -> dict:
     return requests.get(url + "/obtenir_donnees_utilisation", timeout=10).json()
 
 
-@pytest.mark.parametrize("mode", ["eventlet", "threading"])
+@pytest.mark.parametrize("mode", SERVER_MODES)
 def test_post_is_pushed_to_a_real_socketio_client(server_factory, mode):
-    srv = server_factory(async_mode=mode, spawn=True)  # the whole start of a fresh `python -m app`, in both modes
+    srv = server_factory(async_mode=mode, spawn=True, pinned=True)  # a fresh `python -m app`, each mode
     listener = Listener(srv.url)
     try:
         wait_for(lambda: listener.received, 10, message="payload on connect")
@@ -83,10 +83,28 @@ def test_healthz_and_dashboard_are_served(server):
     assert page.status_code == 200 and 'id="gel-used"' in page.text
 
 
-@pytest.mark.parametrize("mode", ["eventlet", "threading"])
+SERVED_BY = {"eventlet": ("eventlet.wsgi", "eventlet"), "gevent": ("gevent.pywsgi", "gevent"),
+             "threading": ("gunicorn gthread", "threads")}
+
+
+@pytest.mark.parametrize("mode", SERVER_MODES)
+def test_each_async_mode_really_runs_as_configured(server_factory, mode):
+    """Flask-SocketIO would pick eventlet by itself whenever it is importable: the configured stack is the one used."""
+    srv = server_factory(async_mode=mode, pinned=True)
+    text = requests.get(srv.url + "/metrics", timeout=10).text
+    server, stack = SERVED_BY[mode]
+    assert f'gel_server_info{{async_mode="{mode}",server="{server}",stack="{stack}"}} 1.0' in text, text[-800:]
+    assert f"serving with {server} (async_mode {mode})" in srv.log()
+    workers = [int(c) for task in Path(f"/proc/{srv.proc.pid}/task").iterdir()
+               for c in (task / "children").read_text().split()]
+    assert len(workers) == (1 if mode == "threading" else 0)  # gunicorn's arbiter and its one worker
+    assert post(srv.url, {"gel_used": 1.5, "hands_detected": 1}).status_code == 200
+
+
+@pytest.mark.parametrize("mode", SERVER_MODES)
 def test_no_secret_sent_to_the_server_is_ever_logged(server_factory, mode):
     """At DEBUG every request line is logged: no secret sent, known or unknown, in a header or a query, appears."""
-    srv = server_factory(async_mode=mode, log_level="DEBUG", spawn=True)
+    srv = server_factory(async_mode=mode, log_level="DEBUG", spawn=True, pinned=True)
     unknown = ["not-a-real-token-5f3a9c", "guessed-token-77e1b0", "query-token-c0ffee"]
     post(srv.url, {"gel_used": 1, "hands_detected": 1})
     post(srv.url, {"gel_used": 1}, headers=bearer(unknown[0]))
@@ -123,7 +141,7 @@ def polled_sockets(pid: int) -> tuple[set[int], set[int]]:
 
 def test_forked_eventlet_servers_each_poll_their_own_sockets(write_config):
     """Two servers from one zygote (devkit/zygote.py) share no event hub: each epoll watches its own sockets."""
-    servers = [ServerProcess(write_config(async_mode="eventlet")).start() for _ in range(2)]
+    servers = [ServerProcess(write_config(async_mode="eventlet"), async_mode="eventlet").start() for _ in range(2)]
     try:
         for server in servers:
             assert post(server.url, {"hands_detected": 1}).status_code == 200
@@ -136,13 +154,13 @@ def test_forked_eventlet_servers_each_poll_their_own_sockets(write_config):
             server.stop()
 
 
-@pytest.mark.parametrize("mode", ["eventlet", "threading"])
+@pytest.mark.parametrize("mode", SERVER_MODES)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_forked_server_ends_as_a_spawned_one(write_config, mode, sig):
     """The zygote's servers (devkit/zygote.py) behave as `python -m app` at the end: exit status and log."""
     ended = {}
     for spawn in (False, True):
-        server = ServerProcess(write_config(async_mode=mode), spawn=spawn).start()
+        server = ServerProcess(write_config(async_mode=mode), spawn=spawn, async_mode=mode).start()
         assert post(server.url, {"hands_detected": 1}).status_code == 200
         pid = server.proc.pid
         server.proc.send_signal(sig)
@@ -152,7 +170,7 @@ def test_a_forked_server_ends_as_a_spawned_one(write_config, mode, sig):
     assert ended[False] == ended[True], ended
     refused = {}
     for spawn in (False, True):
-        server = ServerProcess(write_config(async_mode=mode, port=70000), spawn=spawn)
+        server = ServerProcess(write_config(async_mode=mode, port=70000), spawn=spawn, async_mode=mode)
         with pytest.raises(AssertionError, match="exited with 2") as failure:
             server.start()
         refused[spawn] = str(failure.value).split("exited with 2: ", 1)[1].strip()
