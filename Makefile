@@ -46,7 +46,7 @@ test-threading: $(STAMP)
 	GEL_TEST_ASYNC_MODE=threading $(PY) -m pytest $(XDIST) tests/process tests/browser/test_dashboard.py
 
 # Its own venv from the same hashed lock: PY313=/path/to/python3.13 if it is not on PATH or in pyenv.
-PY313 ?= $(or $(shell command -v python3.13),$(lastword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13)))
+PY313 ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13)),$(shell command -v python3.13))
 VENV313 := .venv-3.13
 test-py313:
 	@test -n "$(PY313)" || { echo "no python3.13: set PY313=/path/to/python3.13"; exit 1; }

@@ -17,7 +17,9 @@ from app.live.grouptotals import ALERT_KINDS, alert_kinds
 from app.store import Store
 
 RATE_WINDOW_S = 24 * 3600
-ENTRIES_MAX = 4096  # memoised dispenser entries kept before starting afresh
+# Memoised dispenser entries kept before starting afresh: at least twice the fleet, or every full payload of a
+# fleet larger than the memo rebuilt all its entries (250 ms at 10,000 dispensers, each watchdog check).
+ENTRIES_MAX = 4096
 PAYLOADS_MAX = 64
 
 
@@ -193,7 +195,7 @@ class Figures:
         key = (tuple(row), used_recently, flags)
         entry = self.entries.get(key)
         if entry is None:
-            if len(self.entries) >= ENTRIES_MAX:
+            if len(self.entries) >= max(ENTRIES_MAX, 2 * len(self.cfg.dispensers)):  # a whole fleet's, twice
                 self.entries.clear()
             entry = self.entries[key] = dispenser_entry(row, self.cfg, used_recently, flags)
         return dict(entry)
