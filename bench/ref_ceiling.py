@@ -130,6 +130,25 @@ def on_connect(auth: object = None) -> None:
     emit(EVENT, payload())
 
 
+def serve_green(port: int) -> None:
+    """eventlet's or gevent's server on a listener with TCP_NODELAY, as the project's (app/serve/green.py)."""
+    import socket
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(2048)
+    if MODE == "eventlet":
+        import eventlet.wsgi
+
+        eventlet.wsgi.server(sock, app, log_output=False)
+    else:
+        from gevent.pywsgi import WSGIServer
+
+        WSGIServer(sock, app, log=None).serve_forever()
+
+
 def serve_threads(port: int, threads: int = 2100) -> None:
     """gunicorn's gthread worker, one process: a thread per websocket (1,000 in the bench) plus the requests."""
     from gunicorn.app.base import BaseApplication
@@ -161,4 +180,4 @@ if __name__ == "__main__":
     if MODE == "threading":
         serve_threads(args.port)
     else:
-        socketio.run(app, host="127.0.0.1", port=args.port, log_output=False)
+        serve_green(args.port)

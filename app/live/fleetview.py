@@ -33,6 +33,7 @@ class FleetView:
         self.rows: dict[str, Any] = {}
         self.entries: dict[str, dict[str, Any]] = {}
         self.totals = GroupTotals(self.fleet)
+        self.last_read: tuple[int, list[str]] = (-2, [])  # (seq before the last refresh, the ids it read)
 
     def refresh(self, now: float) -> int:
         """Apply the rows written since the last refresh; return the sequence number now reflected."""
@@ -40,6 +41,7 @@ class FleetView:
             change, rows = self.store.changes_since(self.seq)  # -1 at first: every row
             if change.seq == self.seq:
                 return self.seq
+            self.last_read = (self.seq, [r.id for r in rows])
             self.seq, self.gel_ul, self.hands = change.seq, change.gel_ul, change.hands
             self.entries_total = change.entries
             self._apply(rows, now, count=True)
@@ -70,8 +72,13 @@ class FleetView:
                 self.totals.update(entry, r.gel_ul, r.updated_at, self.seq)
 
     def changed_ids(self, since: int) -> list[str]:
-        """The declared dispensers written after change `since`, in declaration order (through the seq index)."""
-        ids = [i for i in self.store.ids_changed_since(since) if i in self.declared]
+        """The declared dispensers written after change `since`, in declaration order (through the seq index).
+
+        A push asks for what its refresh just read: those ids are kept, so the push reads nothing more.
+        """
+        before, read = self.last_read
+        found = read if since == before and since >= 0 else self.store.ids_changed_since(since)
+        ids = [i for i in found if i in self.declared]
         return sorted(ids, key=self.declared.__getitem__)
 
     def ids(self, group: str | None = None) -> list[str]:
