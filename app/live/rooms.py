@@ -19,8 +19,14 @@ from app.metrics import get_metrics
 
 @socketio.on("connect")
 def on_connect(auth: Any = None) -> None:
-    """A client that connects gets the full figures at once, then only full figures until it sends `join`."""
+    """A client that connects gets the full figures at once, then only full figures until it sends `join`.
+
+    One that connects with `{"figures": false}` (a page of one group, which GETs its group's figures and joins)
+    gets nothing until its join: at 10,000 dispensers the whole fleet's figures are megabytes it would drop.
+    """
     get_metrics().dashboards.inc()
+    if isinstance(auth, dict) and auth.get("figures") is False:
+        return
     join_room(FULL_ROOM)
     emit(EVENT, realtime.current_payload())
 

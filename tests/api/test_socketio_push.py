@@ -23,6 +23,21 @@ def test_a_client_gets_the_figures_on_connect(sio_client, client):
     assert received == [client.get("/obtenir_donnees_utilisation").get_json()]
 
 
+def test_a_client_that_asks_for_no_figures_gets_only_what_it_joined(app, client, post):
+    """`auth: {"figures": false}` (a group's page): nothing at connection nor later, its deltas once joined."""
+    sio = socketio.test_client(app, flask_test_client=client, auth={"figures": False})
+    try:
+        post({"gel_used": 1.5, "hands_detected": 1})
+        assert sio.get_received() == []  # neither the connection's figures nor the full figures of a use
+        ack = sio.emit("join", {"group": None}, callback=True)
+        post({"gel_used": 1.5, "hands_detected": 1})
+        received = sio.get_received()
+        assert [m["name"] for m in received] == [DELTA], received
+        assert received[0]["args"][0]["seq"] > ack["seq"] and received[0]["args"][0]["hands_detected"] == 2
+    finally:
+        sio.disconnect()
+
+
 def test_every_accepted_post_is_pushed_with_exactly_the_get_payload(sio_client, client, post):
     sio_client.get_received()
     post({"gel_used": 1.5, "hands_detected": 1})

@@ -117,6 +117,8 @@ function connectSocket() {
     reconnectionDelay: 1000,
     reconnectionDelayMax: 5000,
     timeout: 8000,
+    // A group's page GETs its group's figures once joined: the whole fleet's, sent at connection, would be dropped.
+    auth: GROUP ? { figures: false } : {},
   });
   live.socket = socket;
   socket.on("connect", () => {
