@@ -224,9 +224,40 @@ def kiosk(browser: Any, url: str, tokens: list[str], rate: float, window_s: floa
             "kiosk_most_cpu_ms": max((cpu for _, cpu in traced), default=0.0)}
 
 
+# The round is ready when it has said what to refill: its list or "nothing to refill" shown.
+ROUND_READY_JS = """
+(() => {
+  const ready = () => document.querySelector('.refill-list li')
+    || (document.getElementById('refill-empty') && !document.getElementById('refill-empty').hidden);
+  const watch = new MutationObserver(() => {
+    if (!ready()) return;
+    watch.disconnect();
+    window.__roundReady = performance.now();
+  });
+  watch.observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['hidden'] });
+})();
+"""
+
+
+def round_ready(browser: Any, url: str, group: str, loads: int) -> dict:
+    """The refill round of one ward on a phone (`/tournee?group=`): navigation start -> its list shown, cold."""
+    times, fetched = [], []
+    for _ in range(loads):
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
+        context.add_init_script(ROUND_READY_JS)
+        page = context.new_page()
+        page.on("response", lambda r: fetched.append(r.url))
+        page.goto(f"{url}/tournee?group={group}")
+        page.wait_for_function("() => window.__roundReady !== undefined", timeout=20000)
+        times.append(float(page.evaluate("() => window.__roundReady")))
+        context.close()
+    whole = [u for u in fetched if "obtenir_donnees_utilisation" in u and "group=" not in u]
+    return {"round_ready_ms": statistics.median(times), "round_samples_ms": times, "round_whole_fleet_gets": whole}
+
+
 def measure(servers: dict[str, tuple[str, list[str]]], loads: int, desk_rate: float, kiosk_rate: float,
-            window_s: float) -> dict[str, dict]:
-    """For each label -> (url, tokens): the desk page's figures, then the kiosk's."""
+            window_s: float, ward: str = "ward-001") -> dict[str, dict]:
+    """For each label -> (url, tokens): the desk page's figures, the kiosk's, then one ward's round."""
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
@@ -238,6 +269,7 @@ def measure(servers: dict[str, tuple[str, list[str]]], loads: int, desk_rate: fl
             raise Unavailable(f"Chromium does not start: {exc}") from None
         for label, (url, tokens) in servers.items():
             out[label] = {**desk(browser, url, tokens, loads, desk_rate, window_s),
-                          **kiosk(browser, url, tokens, kiosk_rate, window_s)}
+                          **kiosk(browser, url, tokens, kiosk_rate, window_s),
+                          **round_ready(browser, url, ward, loads)}
         browser.close()
     return out

@@ -18,13 +18,13 @@ PER_WARD = 10
 WARDS_PER_FLOOR = 3
 
 
-def layout(n: int) -> tuple[list[dict], list[dict]]:
-    """The groups (site -> building -> floor -> ward) and `n` dispensers spread over the wards, in order."""
+def layout(n: int, per_ward: int = PER_WARD) -> tuple[list[dict], list[dict]]:
+    """The groups (site -> building -> floor -> ward) and `n` dispensers, `per_ward` to a ward, in order."""
     groups = [{"id": "site", "name": "CHU Nord"}]
     groups += [{"id": f"bat-{b}", "name": f"Bâtiment {b.upper()}", "parent": "site"} for b in "ab"]
     dispensers: list[dict] = []
     floors: set[str] = set()
-    ward_count = max(1, -(-n // PER_WARD))
+    ward_count = max(1, -(-n // per_ward))
     for w in range(ward_count):
         building = "ab"[w % 2]
         floor = w // 2 // WARDS_PER_FLOOR + 1
@@ -35,8 +35,8 @@ def layout(n: int) -> tuple[list[dict], list[dict]]:
         label = WARDS[w % len(WARDS)] + (f" {w // len(WARDS) + 1}" if w >= len(WARDS) else "")
         ward_id = f"ward-{w + 1:03d}"
         groups.append({"id": ward_id, "name": label, "parent": floor_id})
-        for k in range(min(PER_WARD, n - len(dispensers))):
-            room = f"{building.upper()}{floor}{(w // 2 % WARDS_PER_FLOOR) * PER_WARD + k + 1:02d}"
+        for k in range(min(per_ward, n - len(dispensers))):
+            room = f"{building.upper()}{floor}{(w // 2 % WARDS_PER_FLOOR) * per_ward + k + 1:02d}"
             dispensers.append({"id": f"d{len(dispensers) + 1:04d}", "name": f"Chambre {room}", "group": ward_id,
                                "capacity_ml": 500 if k == 0 else 300})
     return groups, dispensers
@@ -48,10 +48,11 @@ def default_token(index: int) -> str:
 
 
 def write_fleet(directory: Path, n: int, server: dict[str, object] | None = None,
-                token_of: Callable[[int], str] = default_token) -> tuple[Path, dict[str, str]]:
+                token_of: Callable[[int], str] = default_token,
+                per_ward: int = PER_WARD) -> tuple[Path, dict[str, str]]:
     """Write config.toml and dispensers.csv for `n` dispensers; return the config path and id -> token."""
     directory.mkdir(parents=True, exist_ok=True)
-    groups, dispensers = layout(n)
+    groups, dispensers = layout(n, per_ward)
     tokens = {d["id"]: token_of(i) for i, d in enumerate(dispensers)}
     lines = ["[server]", 'dispensers_csv = "dispensers.csv"']
     lines += [f"{key} = {_toml(value)}" for key, value in (server or {}).items()]

@@ -1,4 +1,4 @@
-"""The fleet step's table (1,000 dispensers against 10) and its rows in the goals table, from results.json."""
+"""The fleet step's table (10,000 dispensers against 10) and its rows in the goals table, from results.json."""
 
 from __future__ import annotations
 
@@ -25,22 +25,46 @@ def lines(f: dict) -> list[Line]:
     s = f["dispensers"]["small"]
     post, page, rss = f["post"], f["page"], f["rss_mb"]
     ps, pb = page["small"], page["big"]
-    return [
-        Line(f"Single-event POSTs/s (wrk, 8 connections, uuid4 ids, every dispenser in turn), {f['dashboards']} "
-             "dashboards connected", f"{post['small']['rps']:.0f}/s", f"{post['big']['rps']:.0f}/s",
-             f">= 0.8x {s} dispensers", post["big"]["rps"] / post["small"]["rps"], 0.8, ">="),
+    out = []
+    for key, how, ratio in (("post_headless", "wrk, 8 connections, nobody listening", 0.9),
+                            ("post_sequential", "one client, each POST after the last answer, nobody listening", 0.9)):
+        if key in f:  # runs before these were measured have only the one with dashboards
+            p = f[key]
+            out.append(Line(f"Single-event POSTs/s ({how}; uuid4 ids, every dispenser in turn)",
+                            f"{p['small']['rps']:.0f}/s", f"{p['big']['rps']:.0f}/s", f">= {ratio:g}x {s} dispensers",
+                            p["big"]["rps"] / p["small"]["rps"], ratio, ">="))
+    out.append(Line(f"Single-event POSTs/s (wrk, 8 connections), {f['dashboards']} dashboards joined to the fleet",
+                    f"{post['small']['rps']:.0f}/s", f"{post['big']['rps']:.0f}/s", f">= 0.8x {s} dispensers",
+                    post["big"]["rps"] / post["small"]["rps"], 0.8, ">="))
+    if "start_s" in f:
+        st = f["start_s"]
+        out.append(Line("Server start (a fresh `python -m app` until /healthz answers 200)", f"{st['small']:.2f} s",
+                        f"{st['big']:.2f} s", "<= 3 s", st["big"], 3.0, "<="))
+    out += [
         Line(f"Bytes received by the page (`/`) per use, websocket frames + polls, {f['desk_uses_per_s']:g} uses/s "
              f"for {f['window_s']:g} s, first load aside", _bytes(ps), _bytes(pb), "<= 2 KiB",
              pb["bytes_per_use"], 2 * KIB, "<="),
-        Line(f"First figures in Chromium (navigation start -> totals written in the frame that paints them), "
-             f"median of {len(pb['first_samples_ms'])} cold loads", f"{ps['first_figures_ms']:.0f} ms",
-             f"{pb['first_figures_ms']:.0f} ms", "<= 1 s", pb["first_figures_ms"], 1000, "<="),
-        Line(f"Longest main-thread task on the kiosk (`/?kiosk=1`, 1920x1080) while {f['kiosk_uses_per_s']:g} uses/s "
-             f"arrive for {f['window_s']:g} s", _tasks(ps), _tasks(pb), "no task over 50 ms",
-             pb["kiosk_longest_ms"], 50, "<="),
-        Line("Server RSS after the load (/proc VmRSS)", f"{rss['small']:.0f} MB", f"{rss['big']:.0f} MB",
-             f"<= {s} dispensers + 20 MB", rss["big"] - rss["small"], 20, "<="),
+        Line(f"Desktop dashboard's first figures in Chromium (navigation start -> totals written in the frame that "
+             f"paints them), median of {len(pb['first_samples_ms'])} cold loads", f"{ps['first_figures_ms']:.0f} ms",
+             f"{pb['first_figures_ms']:.0f} ms", "<= 1.5 s", pb["first_figures_ms"], 1500, "<="),
     ]
+    if "kiosk_first_figures_ms" in pb:
+        first = (ps["kiosk_first_figures_ms"], pb["kiosk_first_figures_ms"])
+        out.append(Line("Kiosk's first figures (`/?kiosk=1`, 1920x1080, cold)", f"{first[0]:.0f} ms",
+                        f"{first[1]:.0f} ms", "<= 1 s", first[1], 1000, "<="))
+    out.append(Line(f"Longest main-thread task on the kiosk (`/?kiosk=1`, 1920x1080) while {f['kiosk_uses_per_s']:g} "
+                    f"uses/s arrive for {f['window_s']:g} s", _tasks(ps), _tasks(pb), "no task over 50 ms",
+                    pb["kiosk_longest_ms"], 50, "<="))
+    if "round_ready_ms" in pb:
+        whole = len(pb["round_whole_fleet_gets"])
+        out.append(Line(f"One ward's refill round on a phone (`/tournee?group=`, 390x844, cold: navigation start -> "
+                        f"its list shown), median of {len(pb['round_samples_ms'])}; GETs of the whole fleet: {whole}",
+                        f"{ps['round_ready_ms']:.0f} ms", f"{pb['round_ready_ms']:.0f} ms", "<= 0.5 s",
+                        pb["round_ready_ms"], 500, "<="))
+    limit = 80 if f["dispensers"]["big"] > 1000 else 20
+    out.append(Line("Server RSS after the load (/proc VmRSS)", f"{rss['small']:.0f} MB", f"{rss['big']:.0f} MB",
+                    f"<= {s} dispensers + {limit} MB", rss["big"] - rss["small"], limit, "<="))
+    return out
 
 
 def _bytes(p: dict) -> str:
@@ -66,7 +90,7 @@ def rows(fig: dict) -> list[tuple[str, str, str, float | None, float, str]]:
     """The goals table's rows (bench/report/rows.py, BUILDERS): the big fleet's value, the small one's in brackets."""
     f = fig["fleet"]
     if "error" in f:
-        return [("Fleet: 1,000 dispensers, 20 dashboards", f"not measured: {f['error']}", "", None, 0, "<=")]
+        return [("Fleet: 10,000 dispensers, 20 dashboards", f"not measured: {f['error']}", "", None, 0, "<=")]
     g, s = f["dispensers"]["big"], f["dispensers"]["small"]
     return [(f"Fleet of {g:,}: {x.figure}", f"{x.big} ({s} dispensers: {x.small})", x.goal, x.measured, x.limit, x.op)
             for x in lines(f)]
@@ -82,7 +106,8 @@ def table(res: dict) -> str:
     when = f.get("date", res["machine"]["date"])  # the step's own date (an --only run merged later has its own)
     load = f.get("loadavg_at_start", res["machine"]["loadavg_at_start"])
     out = [f"Measured {when} (load average at start {load:.1f}): {g:,} dispensers against {s}, "
-           f"both servers running side by side, {f['dashboards']} dashboards connected to each throughout.{took}", "",
+           f"both servers running side by side ({f.get('per_ward', 10)} dispensers a ward), {f['dashboards']} "
+           f"dashboards joined to each for the POSTs marked so and the pages.{took}", "",
            f"| Figure | {s} dispensers | {g:,} dispensers | Goal | Ratio / value | Met |", "|---|---|---|---|---|---|"]
     for x in lines(f):
         met = x.measured is not None and (x.measured >= x.limit if x.op == ">=" else x.measured <= x.limit)
