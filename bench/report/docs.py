@@ -70,6 +70,7 @@ def write_docs(res: dict) -> None:
     replace_between(ROOT / "BENCHMARKS.md", "results", table(res))
     if "fleet" in res["figures"]:
         replace_between(ROOT / "BENCHMARKS.md", "fleet", fleet.table(res))
+        replace_between(ROOT / "README.md", "bench:fleet", fleet.readme(res))
     if "modes" in res["figures"]:
         replace_between(ROOT / "BENCHMARKS.md", "modes", modes.table(res))
     replace_between(ROOT / "BENCHMARKS.md", "limits", render("limits.md", vals))

@@ -114,3 +114,29 @@ def table(res: dict) -> str:
         out.append(f"| {x.figure} | {x.small} | {x.big} | {x.goal} | {round(x.measured, 3):g} | "
                    f"{'met' if met else '**not met**'} |")
     return "\n".join(out)
+
+
+def readme(res: dict) -> str:
+    """README's scale figures: what the big fleet costs against the small one, from the last fleet step."""
+    f = res["figures"]["fleet"]
+    if "error" in f:
+        return f"The fleet step was not measured in the last `make bench`: {f['error']}."
+    s, g, pb = f["dispensers"]["small"], f["dispensers"]["big"], f["page"]["big"]
+    ratio = lambda key: f[key]["big"]["rps"] / f[key]["small"]["rps"]  # noqa: E731
+    parts = [f"Measured {f.get('date', res['machine']['date'])[:10]} on {res['machine']['nproc']} cores, {g:,} "
+             f"dispensers against {s}:", ""]
+    if "post_headless" in f:
+        parts.append(f"* single-event POSTs, nobody listening: {f['post_headless']['big']['rps']:,.0f}/s with 8 "
+                     f"connections ({ratio('post_headless'):.2f}x the rate at {s}), "
+                     f"{f['post_sequential']['big']['rps']:,.0f}/s from one client ({ratio('post_sequential'):.2f}x);")
+    parts.append(f"* with {f['dashboards']} dashboards joined to the whole fleet: {f['post']['big']['rps']:,.0f}/s "
+                 f"({ratio('post'):.2f}x);")
+    if "start_s" in f:
+        parts.append(f"* a fresh server starts in {f['start_s']['big']:.1f} s and holds "
+                     f"{f['rss_mb']['big']:.0f} MB ({f['rss_mb']['big'] - f['rss_mb']['small']:+.0f} MB against {s});")
+    parts.append(f"* the desktop dashboard's first figures in {pb['first_figures_ms'] / 1000:.2f} s, the kiosk's in "
+                 f"{pb.get('kiosk_first_figures_ms', float('nan')) / 1000:.2f} s, its longest task while 20 uses a "
+                 f"second arrive {pb['kiosk_longest_ms']:.0f} ms"
+                 + (f"; one ward's refill round on a phone in {pb['round_ready_ms'] / 1000:.2f} s." if "round_ready_ms"
+                    in pb else "."))
+    return "\n".join(parts)
