@@ -1,5 +1,6 @@
 /* Wall display: every dispenser in tiles sized to fit the screen, or in pages that turn by themselves
  * ("page 2/7"), so nothing is hidden for good. A use redraws only its own tile (if on screen), in the next frame. */
+import { wards } from "./kioskwards.js";
 import { panels } from "./panels.js";
 import { $, el, fill, fmt, gelText, levelOf, levelText, pathParts, perFrame, setText, whenText } from "../shared/format.js";
 import { KIOSK, S, settings } from "../shared/settings.js";
@@ -10,6 +11,8 @@ const kiosk = {
   tiles: [], // the tile nodes of one page, reused from page to page
   shown: new Map(), // id -> tile on screen now
   order: [], // every dispenser id, in the stable order pages follow
+  mode: "dispensers", // or "wards": a site's wall shows its wards past a few pages of dispensers (kioskwards.js)
+  items: [], // what the tiles show, in page order: the dispensers, or the wards
   membership: -1,
   perPage: 1,
   pages: 1,
@@ -90,7 +93,7 @@ function nameBox(name) {
 }
 
 function tileHeight(rich) {
-  return kiosk.nameBox + BODY_H + (rich ? DETAIL_H : 0);
+  return kiosk.nameBox + BODY_H + (rich || kiosk.mode === "wards" ? DETAIL_H : 0); // a ward always shows its use
 }
 
 /** The largest tile font that fits every dispenser on one screen; below the legible minimum, pages. */
@@ -99,11 +102,12 @@ function computeLayout() {
   const box = list.getBoundingClientRect();
   const vh = window.innerHeight;
   const gap = Math.max(4, Math.round(vh * 0.008));
-  const n = Math.max(1, kiosk.order.length);
+  const n = Math.max(1, kiosk.items.length);
   const fMax = vh * 0.042;
   const fMin = Math.max(13, vh * 0.0185);
   const fRich = vh * 0.026;
-  kiosk.nameBox = kiosk.order.reduce((h, id) => Math.max(h, nameBox((state.entry(id) || { name: "" }).name)), 1.2);
+  const nameOf = kiosk.mode === "wards" ? wards.name : (id) => (state.entry(id) || { name: "" }).name;
+  kiosk.nameBox = kiosk.items.reduce((h, id) => Math.max(h, nameBox(nameOf(id))), 1.2);
   const fits = (f, rich) => {
     const cols = Math.max(1, Math.floor((box.width + gap) / (TILE_W * f + gap)));
     const rows = Math.max(1, Math.floor((box.height + gap) / (tileHeight(rich) * f + gap)));
@@ -128,7 +132,7 @@ function computeLayout() {
   list.style.gap = gap + "px";
   list.style.gridTemplateColumns = "repeat(" + cols + ", minmax(0, 1fr))";
   list.style.gridTemplateRows = "repeat(" + rows + ", " + (tileHeight(pick.rich) * pick.f).toFixed(1) + "px)";
-  list.classList.toggle("tiles-rich", pick.rich);
+  list.classList.toggle("tiles-rich", pick.rich || kiosk.mode === "wards");
   list.style.setProperty("--name-box", kiosk.nameBox.toFixed(2) + "em");
   list.dataset.perPage = String(kiosk.perPage);
   list.dataset.pages = String(kiosk.pages);
@@ -138,28 +142,47 @@ function showPage() {
   const list = $("dispenser-list");
   if (kiosk.page >= kiosk.pages) kiosk.page = 0;
   const start = kiosk.page * kiosk.perPage;
-  const slice = kiosk.order.slice(start, start + kiosk.perPage).map(state.entry).filter(Boolean);
+  const byWard = kiosk.mode === "wards";
+  const slice = byWard ? kiosk.items.slice(start, start + kiosk.perPage)
+    : kiosk.items.slice(start, start + kiosk.perPage).map(state.entry).filter(Boolean);
   while (kiosk.tiles.length < slice.length) kiosk.tiles.push(buildTile());
   kiosk.shown.clear();
   const used = kiosk.tiles.slice(0, slice.length);
-  slice.forEach((entry, i) => {
-    renderTile(used[i], entry);
-    kiosk.shown.set(entry.id, used[i]);
+  const alerts = byWard ? wards.alerts() : null;
+  slice.forEach((item, i) => {
+    if (byWard) {
+      wards.render(used[i], item, alerts);
+      kiosk.shown.set(item, used[i]);
+    } else {
+      delete used[i].dataset.ward;
+      renderTile(used[i], item);
+      kiosk.shown.set(item.id, used[i]);
+    }
   });
   if (list.children.length !== used.length || used.some((t, i) => list.children[i] !== t)) list.replaceChildren(...used);
-  list.dataset.count = String(kiosk.order.length);
+  list.dataset.count = String(kiosk.items.length);
+  list.dataset.mode = kiosk.mode;
   const marker = $("kiosk-page");
   marker.hidden = kiosk.pages < 2;
   setText(marker, fill(S.page || "page {n}/{total}", { n: kiosk.page + 1, total: kiosk.pages }));
   marker.dataset.page = String(kiosk.page + 1);
   marker.dataset.pages = String(kiosk.pages);
   document.dispatchEvent(new CustomEvent("kiosk-page", {
-    detail: { page: kiosk.page + 1, pages: kiosk.pages, ids: slice.map((e) => e.id) },
+    detail: { page: kiosk.page + 1, pages: kiosk.pages, mode: kiosk.mode, ids: slice.map((e) => (byWard ? e : e.id)) },
   }));
 }
 
+/** Dispenser tiles, or the wards' when those would take more than a few pages (kioskwards.js). */
 function relayout() {
+  kiosk.mode = "dispensers";
+  kiosk.items = kiosk.order;
   computeLayout();
+  const wardIds = wards.of(kiosk.order);
+  if (wards.wanted(kiosk.pages, wardIds)) {
+    kiosk.mode = "wards";
+    kiosk.items = wardIds;
+    computeLayout();
+  }
   panels.refitAttention();
   showPage();
 }
@@ -176,7 +199,15 @@ function render(change) {
     showPage();
     return;
   }
-  if (change.changed) change.changed.forEach((id) => {
+  if (!change.changed) return;
+  if (kiosk.mode === "wards") {
+    const touched = new Set(Array.from(change.changed, wards.wardOf).filter((w) => kiosk.shown.has(w)));
+    if (!touched.size) return;
+    const alerts = wards.alerts();
+    touched.forEach((w) => wards.render(kiosk.shown.get(w), w, alerts));
+    return;
+  }
+  change.changed.forEach((id) => {
     const tile = kiosk.shown.get(id);
     if (tile) renderTile(tile, state.entry(id));
   });
