@@ -17,9 +17,6 @@ from app.live.grouptotals import ALERT_KINDS, alert_kinds
 from app.store import Store
 
 RATE_WINDOW_S = 24 * 3600
-# Memoised dispenser entries kept before starting afresh: at least twice the fleet, or every full payload of a
-# fleet larger than the memo rebuilt all its entries (250 ms at 10,000 dispensers, each watchdog check).
-ENTRIES_MAX = 4096
 PAYLOADS_MAX = 64
 
 
@@ -90,7 +87,10 @@ class Figures:
 
     def __init__(self, store: Store, cfg: ServerConfig):
         self.store, self.cfg = store, cfg
+        # One memoised entry per dispenser, keyed on what it depends on: a write replaces its dispenser's, so the
+        # memo holds the whole fleet (a full payload at 10,000 rebuilds nothing) and never more.
         self.entries: dict[tuple, dict[str, Any]] = {}
+        self.entry_keys: dict[str, tuple] = {}  # dispenser -> its entry's key in `entries`
         self.payloads: dict[tuple, CachedPayload] = {}  # per (dispenser, group) asked for
         self.open_at: tuple[float, bool] = (math.nan, False)  # (now, in opening hours): one answer per build
         self.view = FleetView(store, cfg, self._entry, RATE_WINDOW_S)
@@ -195,10 +195,10 @@ class Figures:
         key = (tuple(row), used_recently, flags)
         entry = self.entries.get(key)
         if entry is None:
-            if len(self.entries) >= max(ENTRIES_MAX, 2 * len(self.cfg.dispensers)):  # a whole fleet's, twice
-                self.entries.clear()
+            self.entries.pop(self.entry_keys.get(row.id), None)  # its previous state: never asked for again
             entry = self.entries[key] = dispenser_entry(row, self.cfg, used_recently, flags)
-        return dict(entry)
+            self.entry_keys[row.id] = key
+        return entry  # shared, not copied: the view only adds the dispenser's own group and path to it
 
     def _valid_until(self, rows: list[Any], now: float) -> float:
         """The time at which a payload computed at `now` from `rows` may change without any write."""

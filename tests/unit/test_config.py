@@ -38,7 +38,7 @@ def test_postgresql_url_gets_the_pure_python_driver(tmp_path):
 
 @pytest.mark.parametrize(("text", "message"), [
     ('[server]\nprot = 1\n', "unknown key"),
-    ('[server]\nasync_mode = "gevent"\n', "async_mode"),
+    ('[server]\nasync_mode = "tornado"\n', "async_mode"),
     ('[[server.dispensers]]\nid = "a"\n', "token"),
     ('[[server.dispensers]]\nid = "a"\ntoken = "short"\n', "16 characters"),
     ('[[server.dispensers]]\nid = "a"\ntoken = "long-enough-token"\ncapacity_ml = -3\n', "capacity_ml"),
