@@ -154,7 +154,7 @@ function showPage() {
       wards.render(used[i], item, alerts);
       kiosk.shown.set(item, used[i]);
     } else {
-      delete used[i].dataset.ward;
+      if (used[i].dataset.ward) delete used[i].dataset.ward;
       renderTile(used[i], item);
       kiosk.shown.set(item.id, used[i]);
     }

@@ -66,13 +66,13 @@ function renderWard(tile, id, alerts) {
   const kind = seen ? KINDS[seen.worst] : null;
   const total = Math.max(group.dispensers, seen ? seen.ids.size : 0);
   if (tile.dataset.id !== id) tile.dataset.id = id;
-  tile.dataset.ward = "1";
+  if (tile.dataset.ward !== "1") tile.dataset.ward = "1"; // writes only what changed: a redraw touches nothing else
   tile.classList.toggle("is-offline", kind === "offline");
   tile.classList.toggle("is-low", kind === "low");
   tile.classList.toggle("is-idle", kind === "no_use");
-  tile.classList.remove("is-test");
+  if (tile.classList.contains("is-test")) tile.classList.remove("is-test");
   setText(p.name, byId.get(id).name);
-  p.name.classList.remove("name-long");
+  if (p.name.classList.contains("name-long")) p.name.classList.remove("name-long");
   setText(p.path, wardPath(id));
   const fine = total ? Math.round((100 * (total - (seen ? seen.ids.size : 0))) / total) : 100;
   if (p.fill.style.width !== fine + "%") p.fill.style.width = fine + "%";
