@@ -18,8 +18,10 @@ def worker_redis(url: str, index: int) -> str:
     return f"{base}/{int(db or 0) - 2 * index}" if index else url
 
 
-# The server stacks (`async_mode`); a test that is about one of them pins it (ServerProcess(async_mode=...)).
-SERVER_MODES = ("eventlet", "gevent", "threading")
+# The server stacks a test about stacks runs in, each pinned (ServerProcess(async_mode=...)): `make test` the
+# design's eventlet and threading, `make test-gevent` / `test-threading` (GEL_TEST_ASYNC_MODE) their own.
+SERVER_MODES = ((os.environ["GEL_TEST_ASYNC_MODE"],) if os.environ.get("GEL_TEST_ASYNC_MODE")
+                else ("eventlet", "threading"))
 
 
 def config_text(database: str = "sqlite:///usage.db", async_mode: str = "threading", **server) -> str:
