@@ -53,7 +53,11 @@ def measure(base_url: str, work: Path, chromium: str, hands: int = 10) -> dict:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
-    import dispenser as disp
+    from gel_dispenser.config import load_config
+    from gel_dispenser.device import Dispenser
+    from gel_dispenser.sender import Sender
+    from gel_dispenser.simulate import Simulator
+    from gel_dispenser.spool import Spool
 
     logging.getLogger("dispenser").setLevel(logging.WARNING)
     cfg_path = work / "dispenser.toml"
@@ -64,11 +68,11 @@ def measure(base_url: str, work: Path, chromium: str, hands: int = 10) -> dict:
         + f'sensor_pin = 17\nservo_pin = 18\ndose_ml = 1.5\nspool = "{work / "spool-hand.db"}"\n'
         + "hold_s = 0.05\nreturn_s = 0.05\nmin_interval_s = 0.2\nmax_per_minute = 1000\nheartbeat_s = 3600\n"
         + 'log_level = "WARNING"\n', encoding="utf-8")
-    cfg = disp.load_config(cfg_path)
-    spool = disp.Spool(cfg.spool)
-    sender = disp.Sender(cfg, spool).start()
-    dispenser = disp.Dispenser(cfg, spool, wake=sender.wake, pin_factory=MockFactory(pin_class=MockPWMPin))
-    sim = disp.Simulator(dispenser, stop=threading.Event())
+    cfg = load_config(cfg_path)
+    spool = Spool(cfg.spool)
+    sender = Sender(cfg, spool).start()
+    dispenser = Dispenser(cfg, spool, wake=sender.wake, pin_factory=MockFactory(pin_class=MockPWMPin))
+    sim = Simulator(dispenser, stop=threading.Event())
     latencies = []
     try:
         with sync_playwright() as p:
