@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import statistics
@@ -39,7 +40,8 @@ def children(pid: int) -> list[int]:
     """The child processes of `pid` (Linux: /proc/PID/task/TID/children)."""
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(c) for c in (task / "children").read_text().split()]
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile (a threaded server has thousands)
+            found += [int(c) for c in (task / "children").read_text().split()]
     return found
 
 

@@ -47,15 +47,21 @@ def servers(b: Bench, mode: str) -> tuple[ServerProcess, RefServer]:
     return project, ceiling
 
 
-def rounds(targets: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]]) -> dict[str, dict[str, Any]]:
-    """wrk on each target (url, script, args, headers), REPS rounds, each target first in turn; medians."""
+def rounds(targets: dict[str, tuple[str, str, tuple[str, ...], Any]]) -> dict[str, dict[str, Any]]:
+    """wrk on each target (url, script, args, headers or a function giving them just before the run), REPS rounds,
+    each target first in turn; medians."""
     runs: dict[str, list] = {k: [] for k in targets}
     names = list(targets)
     for rep in range(REPS):
         for k in names[rep % len(names):] + names[:rep % len(names)]:
             url, script, args, headers = targets[k]
-            runs[k].append(wrk(url, script, args, WRK_S, headers=headers))
+            runs[k].append(wrk(url, script, args, WRK_S, headers=headers() if callable(headers) else headers))
     return {k: {"rps": median([r["rps"] for r in v]), "runs": v} for k, v in runs.items()}
+
+
+def unchanged(url: str) -> tuple[str]:
+    """The If-None-Match header of the figures as they are now."""
+    return (f"If-None-Match: {requests.get(url + GET, timeout=10).headers['ETag']}",)
 
 
 def fleet_rate(b: Bench) -> dict[str, Any]:
@@ -90,8 +96,8 @@ def step(b: Bench) -> None:
     batches = rounds({m: (p.url + POST, "post.lua", (f"b{m}", "100"), ()) for m, (p, _) in pairs.items()})
     targets = {}
     for mode, (project, ceiling) in pairs.items():
-        etag = requests.get(project.url + GET, timeout=10).headers["ETag"]
-        targets[f"{mode}/poll_304"] = (project.url + GET, "get.lua", ("304",), (f"If-None-Match: {etag}",))
+        # The ETag read just before each run: a flag may move with time between runs (a dispenser going offline).
+        targets[f"{mode}/poll_304"] = (project.url + GET, "get.lua", ("304",), lambda url=project.url: unchanged(url))
         targets[f"{mode}/ceiling_get"] = (ceiling.url + GET, "get.lua", ("200",), ())
     polls = rounds(targets)
     paced: dict[str, list[float]] = {}
