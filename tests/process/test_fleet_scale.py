@@ -12,7 +12,7 @@ from devkit.servers import ServerProcess
 from tools.fleet_layout import write_fleet
 
 pytestmark = pytest.mark.slow
-POSTS = 300
+POSTS = 200
 
 
 def posts_per_second(url: str, tokens: list[str]) -> float:
@@ -33,11 +33,14 @@ def test_a_post_costs_the_same_with_10000_dispensers_as_with_10(tmp_path: Path) 
     servers, rates = {}, {10: [], 10_000: []}
     try:
         for n in rates:
+            # The periodic alert check is the bench's to measure (its cost per check grows with the fleet): here
+            # only what a POST costs, so it is kept out of the rounds.
             config, tokens = write_fleet(tmp_path / f"fleet-{n}", n, {"database": "sqlite:///usage.db",
-                                                                      "async_mode": "eventlet"})
+                                                                      "async_mode": "eventlet",
+                                                                      "check_interval_s": 3600})
             servers[n] = (ServerProcess(config).start(60), list(tokens.values())[:10])
-        for _ in range(2):  # interleaved, so that the machine's load falls on both alike
-            for n, (server, tokens) in servers.items():
+        for k in range(4):  # interleaved, each first in turn, so that the machine's load falls on both alike
+            for n, (server, tokens) in list(servers.items())[::-1 if k % 2 else 1]:
                 rates[n].append(posts_per_second(server.url, tokens))
     finally:
         for server, _ in servers.values():
