@@ -51,6 +51,34 @@ def test_the_round_says_who_is_signed_in_and_who_refilled(server_factory, tmp_pa
     assert [e for e in rec.errors if "401" not in e] == []
 
 
+def test_the_round_keeps_who_refilled_when_the_push_comes_before_the_answer(server_factory, tmp_path,
+                                                                            open_page) -> None:
+    server = serve(server_factory, tmp_path)
+    requests.post(server.url + "/mettre_a_jour_donnees", json={"gel_used": 250}, headers=bearer(TOKENS["entree"]),
+                  timeout=10)
+    page, rec = open_page(server.url + "/tournee", wait_state="live", **PHONE)
+    page.wait_for_selector(".refill-item[data-id=entree]")
+    page.fill("#token", MARC)
+    page.click("#token-form button[type=submit]")
+    page.wait_for_selector("#signed-in", state="visible")
+    held = []
+
+    def hold(route) -> None:
+        held.append((route, route.fetch()))  # the server records the refill and pushes; the answer waits here
+
+    page.route("**/api/dispensers/entree/refill", hold)
+    page.click(".refill-item[data-id=entree] .refill-button")
+    page.wait_for_selector(".refill-item.is-refilled[data-id=entree]")  # the push, before the page has its answer
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    page.wait_for_function("""() => document.querySelector('.refill-item[data-id=entree] .refill-status')
+        .textContent.startsWith('Rechargé par Marc Dupont')""")
+    status = page.text_content(".refill-item[data-id=entree] .refill-status")
+    assert status.endswith("Remplissage confirmé : 100\u00a0%"), status
+    assert page.is_enabled(".refill-item[data-id=entree] .refill-button")
+    assert [e for e in rec.errors if "401" not in e] == []
+
+
 def test_the_journal_lists_the_changes_for_hygiene_and_refuses_maintenance(server_factory, tmp_path,
                                                                             open_page) -> None:
     server = serve(server_factory, tmp_path)

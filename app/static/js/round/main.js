@@ -117,9 +117,17 @@ async function refill(id) {
     }
     if (!resp.ok) throw new Error("HTTP " + resp.status);
     const at = new Date().toLocaleTimeString(settings.locale, { hour: "2-digit", minute: "2-digit" });
+    const by = signedIn().name ? { name: signedIn().name, at: at } : null;
     const asked = round.asked.get(id);
-    if (asked && signedIn().name) asked.by = { name: signedIn().name, at: at };
-    setText(li._parts.status, signedIn().name ? t("refill_by", { name: signedIn().name, at: at }) : t("refill_done"));
+    if (!asked) {
+      // The push confirmed the refill before this answer came back: keep its confirmation, add who did it.
+      const now = state.entry(id);
+      const confirmed = t("refill_confirmed", { level: now ? levelText(now) : "" });
+      setText(li._parts.status, by ? t("refill_by", by) + " · " + confirmed : confirmed);
+      return;
+    }
+    asked.by = by;
+    setText(li._parts.status, by ? t("refill_by", by) : t("refill_done"));
     if (!live.socketUp()) live.poll(false); // no push coming: ask now
   } catch (err) {
     round.asked.delete(id);
