@@ -8,113 +8,14 @@ import select
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from devkit.servers import wait_for
-from gel_dispenser.sender import Sender
-from gel_dispenser.spool import Spool, new_event
-from tests.helpers.rigs import TOKEN, make_config
+from tests.helpers.fake_server import EVENTS_PATH, Handler, counts_right
+from tests.helpers.rigs import TOKEN
 
-EVENTS_PATH = "/mettre_a_jour_donnees"
 BIG = 50 * 1024 * 1024
-
-
-class Handler(BaseHTTPRequestHandler):
-    """Records every request on its server, then lets the server's `behave(handler, batch)` answer it."""
-
-    server: Fake
-
-    def do_GET(self) -> None:
-        self.server.record(self, None)
-        self.server.behave(self, None)
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.server.record(self, body)
-        self.server.behave(self, body)
-
-    def send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
-             content_type: str = "application/json") -> None:
-        """One whole answer with a Content-Length."""
-        self.send_response(status)
-        for name, value in {"Content-Type": content_type, "Content-Length": str(len(body)), **(headers or {})}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-class Fake(ThreadingHTTPServer):
-    """A threaded http.server on a free port: what it received, and a `behave` that answers."""
-
-    daemon_threads = True
-
-    def __init__(self, behave: Callable[[Handler, bytes | None], None]) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.behave = behave
-        self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers)
-        self.lock = threading.Lock()
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    def record(self, handler: Handler, body: bytes | None) -> None:
-        with self.lock:
-            self.requests.append((handler.command, handler.path, dict(handler.headers)))
-
-    def posts(self, path: str = EVENTS_PATH) -> int:
-        """How many POSTs to `path` it received."""
-        with self.lock:
-            return sum(1 for method, p, _ in self.requests if method == "POST" and p.endswith(path))
-
-
-@pytest.fixture
-def fake() -> Iterator[Callable[..., Fake]]:
-    """fake(behave) -> a running Fake, shut down at teardown."""
-    servers: list[Fake] = []
-
-    def start(behave: Callable[[Handler, bytes | None], None]) -> Fake:
-        servers.append(Fake(behave))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-def counts_right(handler: Handler, body: bytes | None) -> None:
-    """What the usage server answers: each event accepted; heartbeats and refills acknowledged."""
-    if body is not None and handler.path == EVENTS_PATH:
-        batch = json.loads(body)
-        return handler.send(200, json.dumps({"accepted": len(batch), "duplicates": 0}).encode())
-    return handler.send(200, json.dumps({"status": "ok", "dispenser": {"id": "entree"}}).encode())
-
-
-@pytest.fixture
-def sender_for(tmp_path) -> Iterator[Callable[..., tuple[Sender, Spool]]]:
-    """sender_for(url, **config) -> a started Sender with 3 doses spooled (and a refill pending when asked)."""
-    made: list[tuple[Sender, Spool]] = []
-
-    def start(url: str, refill: bool = False, **changes) -> tuple[Sender, Spool]:
-        cfg = make_config(tmp_path, server_url=url, backoff_base_s=0.05, backoff_max_s=0.2, **changes)
-        spool = Spool(cfg.spool)
-        for _ in range(3):
-            spool.add(new_event(1.5))
-        sender = Sender(cfg, spool)
-        if refill:
-            sender.request_refill()
-        made.append((sender.start(), spool))
-        return made[-1]
-
-    yield start
-    for sender, spool in made:
-        assert sender.stop()
-        spool.close()
 
 
 def warnings(caplog: pytest.LogCaptureFixture, text: str) -> int:

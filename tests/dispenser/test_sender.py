@@ -1,0 +1,207 @@
+"""The sender's promises against a fake server: flush on stop, the pace after a refusal, split batches, refills."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from devkit.servers import wait_for
+from gel_dispenser import __version__
+from gel_dispenser.sender import Sender, ack_problem
+from gel_dispenser.spool import Spool, new_event
+from tests.helpers.fake_server import EVENTS_PATH, Handler, counts_right
+from tests.helpers.rigs import make_config
+
+
+def spooled(tmp_path, url: str, doses: int = 3, **changes) -> tuple[Sender, Spool]:
+    """A sender (not started) on a spool holding `doses` doses."""
+    cfg = make_config(tmp_path, server_url=url, **changes)
+    spool = Spool(cfg.spool)
+    for _ in range(doses):
+        spool.add(new_event(1.5))
+    return Sender(cfg, spool), spool
+
+
+def events_sent(fake) -> list[list[dict]]:
+    """The batches of events the fake received, in order."""
+    with fake.lock:
+        return [json.loads(body) for (method, path, _), body in zip(fake.requests, fake.bodies, strict=True)
+                if method == "POST" and path == EVENTS_PATH]
+
+
+def test_stop_with_a_flush_delivers_the_backlog_before_stopping(fake, tmp_path) -> None:
+    ready = threading.Event()
+
+    def down_then_up(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH and not ready.is_set():
+            return handler.send(503, b"{}")  # no Retry-After: our own backoff, which a flush skips
+        return counts_right(handler, body)
+
+    server = fake(down_then_up)
+    sender, spool = spooled(tmp_path, server.url, backoff_base_s=60.0, backoff_max_s=60.0)
+    sender.start()
+    wait_for(lambda: server.posts() >= 1, 5, message="first delivery refused")
+    ready.set()
+    assert spool.backlog() == 3  # backing off for a minute
+    assert sender.stop(flush_s=5.0)
+    assert spool.backlog() == 0
+    assert sum(len(batch) for batch in events_sent(server)[1:]) == 3
+    spool.close()
+
+
+def test_stop_without_a_flush_keeps_the_backlog_spooled(fake, tmp_path) -> None:
+    server = fake(lambda h, body: h.send(503, b"{}"))
+    sender, spool = spooled(tmp_path, server.url, backoff_base_s=60.0, backoff_max_s=60.0)
+    sender.start()
+    wait_for(lambda: server.posts() >= 1, 5, message="first delivery refused")
+    assert sender.stop()
+    assert spool.backlog() == 3 and server.posts() == 1
+    spool.close()
+
+
+def test_a_refused_token_waits_auth_retry_s_not_the_short_backoff(fake, tmp_path) -> None:
+    refused = threading.Event()
+
+    def refuse_once(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH and not refused.is_set():
+            refused.set()
+            return handler.send(401, b'{"error": "unknown token"}')
+        return counts_right(handler, body)
+
+    server = fake(refuse_once)
+    sender, spool = spooled(tmp_path, server.url, auth_retry_s=0.6, backoff_base_s=0.01, backoff_max_s=0.02)
+    sender.start()
+    wait_for(lambda: spool.backlog() == 0, 10, message="delivered after the refusal")
+    times = [t for (method, path, _), t in zip(server.requests, server.times, strict=True)
+             if method == "POST" and path == EVENTS_PATH]
+    assert len(times) == 2
+    assert times[1] - times[0] >= 0.6 - 0.05  # the second try waited the refusal's pace
+    assert sender.stop()
+    spool.close()
+
+
+def test_a_404_is_a_refusal_too_but_a_408_is_retried_soon(fake, tmp_path) -> None:
+    answers = iter([404, 408])
+
+    def status_then_ok(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH:
+            status = next(answers, None)
+            if status is not None:
+                return handler.send(status, b'{"error": "no"}')
+        return counts_right(handler, body)
+
+    server = fake(status_then_ok)
+    sender, spool = spooled(tmp_path, server.url, auth_retry_s=0.6, backoff_base_s=0.01, backoff_max_s=0.02)
+    sender.start()
+    wait_for(lambda: spool.backlog() == 0, 10, message="delivered")
+    times = [t for (method, path, _), t in zip(server.requests, server.times, strict=True)
+             if method == "POST" and path == EVENTS_PATH]
+    assert len(times) == 3
+    assert times[1] - times[0] >= 0.55  # 404: the slow pace of a refusal
+    assert times[2] - times[1] < 0.55  # 408: a timeout, retried with the short backoff
+    assert sender.stop()
+    spool.close()
+
+
+def test_a_bad_event_is_split_out_and_both_halves_go_in_the_same_round(fake, tmp_path) -> None:
+    def refuse_the_bad_one(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH and any(e["gel_used"] > 100 for e in json.loads(body)):
+            return handler.send(400, b'{"error": "gel_used: too large"}')
+        return counts_right(handler, body)
+
+    server = fake(refuse_the_bad_one)
+    cfg = make_config(tmp_path, server_url=server.url, backoff_base_s=60.0, backoff_max_s=60.0)
+    spool = Spool(cfg.spool)
+    for dose in (1.5, 1.5, 999.0, 1.5):
+        spool.add(new_event(dose))
+    sender = Sender(cfg, spool).start()
+    wait_for(lambda: spool.backlog() == 0, 10, message="good ones delivered, the bad one quarantined")
+    assert [e[2] for e in spool.quarantined()] == [400]
+    assert json.loads(spool.quarantined()[0][1])["gel_used"] == 999.0
+    assert "too large" in spool.quarantined()[0][3]
+    batches = events_sent(server)
+    # [a b X c] refused; [a b] delivered; [X c] refused; [X] quarantined; [c] delivered: no retry wait between.
+    assert [len(b) for b in batches] == [4, 2, 2, 1, 1]
+    assert sender.stop()
+    spool.close()
+
+
+def test_a_batch_larger_than_batch_size_goes_in_several_posts(fake, tmp_path) -> None:
+    server = fake(counts_right)
+    sender, spool = spooled(tmp_path, server.url, doses=5, batch_size=2)
+    sender.start()
+    wait_for(lambda: spool.backlog() == 0, 10, message="delivered")
+    assert [len(b) for b in events_sent(server)] == [2, 2, 1]
+    assert sender.stop()
+    spool.close()
+
+
+def test_a_retry_after_holds_delivery_even_for_a_flush(fake, tmp_path) -> None:
+    held = threading.Event()
+
+    def busy_once(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH and not held.is_set():
+            held.set()
+            return handler.send(429, b'{"error": "slow down"}', headers={"Retry-After": "2"})
+        return counts_right(handler, body)
+
+    server = fake(busy_once)
+    sender, spool = spooled(tmp_path, server.url, backoff_base_s=0.01, backoff_max_s=0.02)
+    sender.start()
+    wait_for(held.is_set, 5, message="429")
+    assert not sender.wait_empty(1.0)  # the server asked for 2 s: even someone waiting does not skip it
+    assert sender.wait_empty(5.0)
+    times = [t for (method, path, _), t in zip(server.requests, server.times, strict=True)
+             if method == "POST" and path == EVENTS_PATH]
+    assert times[1] - times[0] >= 1.9
+    assert sender.stop()
+    spool.close()
+
+
+def test_a_refill_refused_for_good_is_dropped_and_one_that_failed_is_kept(fake, tmp_path) -> None:
+    statuses = {"refill": 503}
+
+    def refill_answers(handler: Handler, body: bytes | None) -> None:
+        if handler.path.endswith("/refill"):
+            return handler.send(statuses["refill"], b'{"error": "x"}')
+        return counts_right(handler, body)
+
+    server = fake(refill_answers)
+    sender, spool = spooled(tmp_path, server.url, doses=0, backoff_base_s=0.05, backoff_max_s=0.1)
+    sender.request_refill()
+    sender.start()
+    wait_for(lambda: server.posts("/refill") >= 2, 5, message="a failed refill retried")
+    assert spool.counter("refill_pending") == 1
+    statuses["refill"] = 404
+    wait_for(lambda: spool.counter("refill_pending") == 0, 5, message="a refused refill dropped")
+    sent = server.posts("/refill")
+    sender.wake()
+    wait_for(lambda: server.posts("/heartbeat") >= 1, 5, message="heartbeat")
+    assert server.posts("/refill") == sent
+    assert sender.stop()
+    spool.close()
+
+
+def test_the_heartbeat_carries_backlog_version_missed_and_stuck(fake, tmp_path) -> None:
+    server = fake(lambda h, body: h.send(503, b"{}") if h.path == EVENTS_PATH else counts_right(h, body))
+    sender, spool = spooled(tmp_path, server.url, backoff_base_s=60.0, backoff_max_s=60.0)
+    spool.bump("missed", 4)
+    spool.set_counter("stuck", 1)
+    sender.start()
+    wait_for(lambda: server.posts("/heartbeat") >= 1, 5, message="heartbeat at start")
+    with server.lock:
+        body = next(b for (m, p, _), b in zip(server.requests, server.bodies, strict=True) if p.endswith("/heartbeat"))
+    beat = json.loads(body)
+    assert beat == {"backlog": 3, "version": __version__, "missed": 4, "stuck": True}
+    assert sender.stop()
+    spool.close()
+
+
+def test_ack_problem_accepts_only_counts_that_add_up_to_the_batch() -> None:
+    assert ack_problem({"accepted": 2, "duplicates": 1}, 3) is None
+    assert ack_problem({"accepted": 0, "duplicates": 0}, 0) is None
+    for payload in ({"accepted": 3}, {"accepted": True, "duplicates": 2}, {"accepted": -1, "duplicates": 4},
+                    {"accepted": 1.0, "duplicates": 2}, {"accepted": 2, "duplicates": 2}):
+        assert ack_problem(payload, 3) is not None, payload
+    assert ack_problem(None, 3).reason == "answer not JSON"
+    assert "sent=3" in str(ack_problem({"accepted": 1, "duplicates": 1}, 3))
