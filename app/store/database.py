@@ -54,6 +54,8 @@ class Database:
             return int(ts // 60 * 60)
         if size == "hour":
             return int(ts // 3600 * 3600)
+        if size != "day":
+            raise ValueError(f"no bucket size {size!r}: minute, hour or day")
         local = datetime.fromtimestamp(ts, self.tz)
         return int(local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp())
 

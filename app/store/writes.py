@@ -213,8 +213,8 @@ def sync_dispensers(db: Database, decls: Iterable[DispenserDecl]) -> None:
         return
     with db.writer() as conn:
         seq = next_seq(conn).seq
-        conn.execute(stmt, [{**r, "gel_ul": 0, "hands": 0, "events": 0, "refill_gel_ul": 0, "missed": 0,
-                             "updated_at": now, "seq": seq} for r in rows])
+        # The sums start at their column default, 0.
+        conn.execute(stmt, [{**r, "updated_at": now, "seq": seq} for r in rows])
 
 
 def refill(db: Database, dispenser_id: str, by: str, now: float) -> None:
@@ -233,7 +233,7 @@ def refill(db: Database, dispenser_id: str, by: str, now: float) -> None:
 
 
 def heartbeat(db: Database, dispenser_id: str, backlog: int | None, version: str | None, missed: int | None,
-              now: float, stuck: bool = False) -> None:
+              now: float, stuck: bool) -> None:
     """Note that a dispenser is alive, with its spool backlog, version, missed-presence counter and stuck sensor."""
     values = {"last_seen": now, "backlog": backlog, "version": version, "updated_at": now, "stuck": stuck}
     if missed is not None:

@@ -61,7 +61,7 @@ def origins() -> Iterator[list[str]]:
     local network rules, which refuse it before CORS is asked)."""
     servers = [ThreadingHTTPServer(("127.0.0.1", 0), Blank) for _ in range(2)]
     for srv in servers:
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
     yield [f"http://127.0.0.1:{srv.server_address[1]}" for srv in servers]
     for srv in servers:
         srv.shutdown()

@@ -297,7 +297,7 @@ class FakeServer(BaseHTTPRequestHandler):
 def test_5xx_backs_off_and_413_splits_the_batch(tmp_path):
     FakeServer.accepted, FakeServer.calls = [], []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeServer)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
     cfg = make_config(tmp_path, server_url=f"http://127.0.0.1:{httpd.server_address[1]}", batch_size=10)
     spool = Spool(cfg.spool)
     events = [new_event(1.5) for _ in range(5)]

@@ -75,7 +75,7 @@ def stub() -> Iterator[Callable[..., str]]:
             context.load_cert_chain(*tls)
             httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
         servers.append(httpd)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
         return f"{'https' if tls else 'http'}://127.0.0.1:{httpd.server_address[1]}"
 
     yield start

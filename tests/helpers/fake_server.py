@@ -51,7 +51,7 @@ class Fake(ThreadingHTTPServer):
         self.times: list[float] = []  # time.monotonic() of each request's arrival
         self.lock = threading.Lock()
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
 
     def record(self, handler: Handler, body: bytes | None) -> None:
         with self.lock:

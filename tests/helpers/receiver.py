@@ -50,7 +50,7 @@ def receiver(port: int = 0) -> Iterator[Receiver]:
             pass
 
     box.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=box.server.serve_forever, daemon=True)
+    thread = threading.Thread(target=box.server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield box
