@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from app import create_app
-from app.logs import setup_logging
+from app.logs import redact_more, setup_logging
 from tests.helpers.config import ADMIN, TOKENS
 
 
@@ -49,3 +49,16 @@ def test_a_stack_and_a_url_encoded_token_are_redacted_too(server_log):
     out = server_log.getvalue()
     assert "tok%2F" not in out and token not in out
     assert "GET /x?t=*** HTTP/1.1" in out and "Stack (most recent call last)" in out
+
+
+def test_request_lines_keep_the_query_keys_not_their_values(server_log):
+    setup_logging("INFO", [], server_log)
+    logging.getLogger("app.access").info('"GET /x?token=abc&group=ward-a#top HTTP/1.1" 200')
+    assert server_log.getvalue().endswith('"GET /x?token=***&group=***#top HTTP/1.1" 200\n')
+
+
+def test_a_reloaded_config_s_new_tokens_are_redacted_and_the_old_ones_still_are(server_log):
+    setup_logging("INFO", ["old-token-0001"], server_log)
+    redact_more(["new-token-0002"])
+    logging.getLogger("app").warning("%s %s", "old-token-0001", "new-token-0002")
+    assert server_log.getvalue().rstrip().endswith("logger=app *** ***")

@@ -85,3 +85,45 @@ def test_toolkit_is_standard_library_only():
             "print(bad); sys.exit(bool(bad))")
     done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_longest_secret_is_masked_first_so_no_part_of_it_is_left():
+    # Were "abc-1" masked first, "***23" would leave the longer token's tail in the log.
+    assert redact("Bearer abc-123 then abc-1.", ["abc-1", "abc-123"]) == "Bearer *** then ***."
+    assert redact("q=abc%2B1", ["abc+1", "abc"]) == "q=***"
+
+
+def test_only_non_empty_strings_count_as_secrets():
+    assert redact("a None 0 here", [None, 0, "", "here"]) == "a None 0 ***"
+
+
+def test_added_secrets_are_masked_and_the_first_ones_still_are():
+    flt = RedactSecrets(["old-token-1"])
+    flt.add(["new-token-22"])
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(flt)
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "%s and %s", ("old-token-1", "new-token-22"), None)
+    handler.handle(record)
+    assert stream.getvalue() == "*** and ***\n"
+
+
+def test_a_traceback_formatted_before_the_filter_is_masked_too():
+    try:
+        raise ValueError(f"bad {SECRET}")
+    except ValueError:
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    record.exc_text = logging.Formatter().formatException(record.exc_info)  # another handler formatted it first
+    RedactSecrets([SECRET]).filter(record)
+    assert SECRET not in record.exc_text and "ValueError: bad ***" in record.exc_text
+
+
+def test_setup_logging_leaves_one_handler_at_the_level_asked(monkeypatch):
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [logging.NullHandler()])
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    stream = io.StringIO()
+    handler = gel_toolkit.setup_logging("debug", [SECRET], stream, fmt="%(levelname)s|%(message)s")
+    assert root.handlers == [handler] and root.level == logging.DEBUG
+    logging.getLogger("anyone").debug("token %s", SECRET)
+    assert stream.getvalue() == "DEBUG|token ***\n"
