@@ -121,7 +121,7 @@ class Census:
 
     def of(self, group: str | None, day: str) -> tuple[tuple[int, float | None] | None, list[str]]:
         """(patients, expected opportunities) of a group's subtree on a day, or None with the groups missing."""
-        own = self.patients.get((group, day)) if group is not None else None
+        own = self.patients.get((group, day))  # the whole fleet (None) has no census of its own
         if own is not None:
             opportunities = self.opportunities(group)
             return (own, own * opportunities if opportunities is not None else None), []
@@ -145,9 +145,7 @@ def offline_intervals(store: Store, cfg: ServerConfig, ids: list[str] | None, st
     for r in outages_between(store, ids, start, now):
         if r.dispenser_id in declared:
             found.setdefault(r.dispenser_id, []).append((r.began, r.ended))
-    for r in dispenser_states(store, ids):
-        if r.id not in declared:
-            continue
+    for r in (r for r in dispenser_states(store, ids) if r.id in declared):
         if r.last_seen is None:  # never heard from: nothing it counted can be in the figures
             found.setdefault(r.id, []).append((float("-inf"), now))
         elif now - r.last_seen > cfg.offline_after_s:
