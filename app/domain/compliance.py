@@ -198,8 +198,8 @@ def weekly(days: list[Period]) -> list[Period]:
 
 def group_settings(cfg: ServerConfig, group: str | None) -> dict[str, Any]:
     """The group's name, path, target and reference values, as the answers carry them."""
-    decl: GroupDecl | None = cfg.fleet.groups.get(group) if group is not None else None
-    chain = cfg.fleet.chains.get(group, ()) if group is not None else ()
+    decl: GroupDecl | None = cfg.fleet.groups.get(group)  # None: the whole fleet
+    chain = cfg.fleet.chains.get(group, ())
     kind = decl.ward_type if decl else None
     return {
         "group": group, "name": decl.name if decl else None,

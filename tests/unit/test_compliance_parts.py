@@ -111,8 +111,8 @@ def test_the_last_day_ends_at_local_midnight_west_of_utc(tmp_path) -> None:
     with ward_app(tmp_path, timezone="America/Los_Angeles") as app:
         store, cfg = app.extensions["usage_store"], app.extensions["usage_config"]
         store.ingest("entree", [Event(gel_ul=1000, hands=1, ts=evening)], now=evening)
-        rows = compliance(store, cfg, "ward-a", date(2026, 3, 2), date(2026, 3, 2), "day", now=evening + 86400)["rows"]
-    assert rows[0]["hands"] == 1
+        rows = compliance(store, cfg, "ward-a", date(2026, 3, 2), date(2026, 3, 2), "day", now=evening + 60)["rows"]
+    assert (rows[0]["hands"], rows[0]["partial"]) == (1, True)  # 20:00 there: the day is not over
 
 
 def test_the_figures_are_as_of_the_instant_asked(tmp_path) -> None:
@@ -121,3 +121,58 @@ def test_the_figures_are_as_of_the_instant_asked(tmp_path) -> None:
         noon = midnight(date(2026, 3, 2), store.tz) + 12 * 3600
         during = compliance(store, cfg, "ward-a", date(2026, 3, 2), date(2026, 3, 3), "day", now=noon)["rows"]
     assert [(r["partial"], r["days_so_far"]) for r in during] == [(True, 1), (True, 0)]
+
+
+def test_at_midnight_the_day_that_ended_is_whole_and_the_new_one_has_begun(tmp_path) -> None:
+    with ward_app(tmp_path) as app:
+        store, cfg = app.extensions["usage_store"], app.extensions["usage_config"]
+        night = midnight(date(2026, 3, 3), store.tz)
+        set_census(store, "ward-a", [("2026-03-03", 5)], by="nadia", now=night)
+        rows = compliance(store, cfg, "ward-a", date(2026, 3, 2), date(2026, 3, 3), "day", now=night)["rows"]
+    first, second = rows
+    assert (first["partial"], first["days_so_far"]) == (False, 1)
+    assert (second["partial"], second["days_so_far"], second["patient_days"]) == (True, 1, 5)
+    assert second["census_by"] == "nadia"
+
+
+def test_a_silence_that_begins_or_ends_at_midnight_is_the_other_day_s(tmp_path) -> None:
+    with ward_app(tmp_path, offline_after_s=180) as app:
+        store, cfg = app.extensions["usage_store"], app.extensions["usage_config"]
+        night = midnight(date(2026, 3, 3), store.tz)
+        store.ingest("entree", [Event(gel_ul=1000, hands=1, ts=night - 180)], now=night - 180)  # silent from 0:00
+        for at in (night - 1180, night, night + 150, night + 300, night + 450, night + 590):
+            store.refill("cafeteria", by="admin", now=at)  # a silence that ends at 0:00, then heard throughout
+        rows = compliance(store, cfg, "ward-a", date(2026, 3, 2), date(2026, 3, 3), "day", now=night + 600)["rows"]
+    assert [r["offline_dispensers"] for r in rows] == [["cafeteria"], ["entree"]]
+
+
+def test_an_outage_on_the_first_day_asked_flags_it(tmp_path) -> None:
+    with ward_app(tmp_path, offline_after_s=3000) as app:
+        store, cfg = app.extensions["usage_store"], app.extensions["usage_config"]
+        start = midnight(date(2026, 3, 2), store.tz)
+        for at in (start + 600, start + 7200):  # entree: silent from 1:10 to 2:00
+            store.ingest("entree", [Event(gel_ul=1000, hands=1, ts=at)], now=at)
+        for at in (start + 600, start + 3000, start + 5400, start + 7200):
+            store.ingest("cafeteria", [Event(gel_ul=1000, hands=1, ts=at)], now=at)
+        rows = compliance(store, cfg, "ward-a", date(2026, 3, 2), date(2026, 3, 3), "day", now=start + 7260)["rows"]
+    assert [r["offline_dispensers"] for r in rows] == [["entree"], []]
+
+
+@pytest.mark.parametrize("group, settings", [
+    ("ward-a", {"name": "Ward A", "path": ["Site", "Ward A"], "target_pct": 80, "ward_type": "icu",
+                "opportunities_per_patient_day": 10, "reference_ml_per_patient_day": 137.0}),
+    ("ward-b", {"name": "Ward B", "path": ["Site", "Ward B"], "ward_type": "intermediate",
+                "reference_ml_per_patient_day": 71.0}),
+    ("site", {"name": "Site", "path": ["Site"], "ward_type": None, "reference_ml_per_patient_day": None}),
+    (None, {"name": None, "path": [], "ward_type": None}),
+])
+def test_each_answer_names_its_group_and_the_reference_for_its_kind_of_ward(tmp_path, group, settings) -> None:
+    text = ward_config_text(database=f"sqlite:///{tmp_path / 'usage.db'}").replace(
+        'ward_type = "regular"', 'ward_type = "intermediate"')
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    cfg = load_config(path)
+    with ward_app(tmp_path) as app:
+        answer = compliance(app.extensions["usage_store"], cfg, group, date(2026, 3, 2), date(2026, 3, 2), "day",
+                            now=T)
+    assert {k: answer[k] for k in settings} == settings and answer["group"] == group
