@@ -266,6 +266,8 @@ def _check_values(cfg: ServerConfig) -> None:
     if cfg.opening_hours is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d",
                                                           str(cfg.opening_hours)):
         raise ConfigError('[server] opening_hours must look like "08:00-18:00"')
+    if cfg.opening_hours is not None and cfg.opening_hours[:5] == cfg.opening_hours[6:]:
+        raise ConfigError('[server] opening_hours must not start and end at the same minute ("00:00-23:59": all day)')
     _check_outlets(cfg)
     if str(cfg.log_level).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError("[server] log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL")

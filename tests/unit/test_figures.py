@@ -1,0 +1,78 @@
+"""The figures: the payload's text and ETag, when a cached one still holds, group deltas, opening hours."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+from datetime import UTC, datetime
+
+import pytest
+
+from app.config import ConfigError, load_config
+from app.live.figures import CachedPayload, Payload
+from app.store import Event
+from tests.helpers.config import config_text
+from tests.helpers.wards import ward_app
+
+T = datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp()
+
+
+def test_the_payload_is_compact_utf8_json_with_a_stable_etag_and_gzip() -> None:
+    first, second = Payload(name="Entrée", n=[1, 2]), Payload(name="Entrée", n=[1, 2])
+    text, etag = first.encoded()
+    assert text == '{"name":"Entrée","n":[1,2]}'
+    assert len(etag) == 24 and int(etag, 16) >= 0 and second.encoded()[1] == etag
+    assert Payload(name="Entree", n=[1, 2]).encoded()[1] != etag
+    assert gzip.decompress(first.gzipped()).decode() == text
+    assert first.gzipped() == second.gzipped() and first.gzipped()[4:8] == b"\0\0\0\0"  # no timestamp inside
+
+
+def test_a_cached_payload_holds_for_its_change_its_window_and_its_time_only() -> None:
+    cached = CachedPayload(seq=5, window=100, computed_at=10.0, valid_until=20.0, payload=Payload())
+    assert cached.fits(5, 100, 10.0) and cached.fits(5, 100, 19.99)
+    assert not cached.fits(5, 100, 20.0) and not cached.fits(5, 100, 9.0)  # a flag may flip at 20; a clock set back
+    assert not cached.fits(6, 100, 15.0) and not cached.fits(5, 3700, 15.0)
+
+
+def test_a_group_delta_carries_the_group_s_figures_as_of_the_instant_asked(tmp_path) -> None:
+    with ward_app(tmp_path, offline_after_s=180) as app:
+        store, figures = app.extensions["usage_store"], app.extensions["figures"]
+        since = figures.view.refresh(T)
+        store.ingest("b12", [Event(gel_ul=9000, hands=3, ts=T, entries=4)], now=T)
+        store.ingest("entree", [Event(gel_ul=1500, hands=1, ts=T, entries=2)], now=T + 5)
+        delta = figures.delta(since, group="ward-a", now=T + 10)
+        whole = figures.payload(group="ward-a", now=T + 10)
+        assert (delta["gel_used"], delta["hands_detected"], delta["entries"]) == (1.5, 1, 2)
+        assert [d["id"] for d in delta["dispensers"]] == ["entree"] and delta["dispensers"][0]["online"]
+        assert delta["updated_at"] == whole["updated_at"] is not None
+        assert figures.delta_of(["entree"], since, "ward-a", seq=since + 1)["seq"] == since + 1
+        assert figures.delta(figures.view.seq, group="ward-a", now=T + 10) is None  # nothing since
+
+
+def no_use_at(app, hours: str | None, when: str) -> bool:
+    """The no_use flag of a dispenser never used, at `when` (HH:MM UTC on 2026-03-02), under these opening hours."""
+    figures = app.extensions["figures"]
+    figures.cfg = dataclasses.replace(figures.cfg, opening_hours=hours)
+    figures.payloads.clear()
+    figures.open_at = (float("nan"), False)
+    at = datetime.fromisoformat(f"2026-03-02T{when}:00+00:00").timestamp()
+    return figures.payload(dispenser_id="entree", now=at)["dispensers"][0]["no_use"]
+
+
+@pytest.mark.parametrize("hours, inside, outside", [
+    ("08:00-18:00", ["08:00", "17:59"], ["07:59", "18:00"]),
+    ("22:00-06:00", ["22:00", "05:59", "00:00"], ["21:59", "06:00", "12:00"]),
+    (None, [], ["08:00", "12:00", "23:00"]),  # no opening hours: the no-use alert never comes
+])
+def test_the_no_use_alert_holds_from_the_opening_minute_to_just_before_closing(tmp_path, hours, inside,
+                                                                             outside) -> None:
+    with ward_app(tmp_path, timezone="UTC", no_use_alert_min=5, opening_hours="08:00-18:00") as app:
+        assert [no_use_at(app, hours, t) for t in inside] == [True] * len(inside)
+        assert [no_use_at(app, hours, t) for t in outside] == [False] * len(outside)
+
+
+def test_opening_hours_that_start_and_end_together_are_refused(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(opening_hours="08:00-08:00"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="same minute"):
+        load_config(path)
