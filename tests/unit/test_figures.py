@@ -76,3 +76,25 @@ def test_opening_hours_that_start_and_end_together_are_refused(tmp_path) -> None
     path.write_text(config_text(opening_hours="08:00-08:00"), encoding="utf-8")
     with pytest.raises(ConfigError, match="same minute"):
         load_config(path)
+
+
+def test_the_empty_time_follows_the_last_day_s_rate_and_goes_when_the_dispenser_is_unused(tmp_path) -> None:
+    with ward_app(tmp_path) as app:
+        store, figures = app.extensions["usage_store"], app.extensions["figures"]
+        capacity = figures.view.rows["entree"].capacity_ml
+        used = capacity * 1000 // 4  # a quarter in the last day: three quarters left, three days to go
+        store.ingest("entree", [Event(gel_ul=used, hands=1, ts=T)], now=T)
+        entry = figures.payload(dispenser_id="entree", now=T + 60)["dispensers"][0]
+        assert (entry["level_pct"], entry["empty_at"]) == (75.0, "2026-03-05T12:00:00.000Z")
+        later = figures.payload(dispenser_id="entree", now=T + 25 * 3600)["dispensers"][0]
+        assert later["empty_at"] is None and later["level_pct"] == 75.0  # no use in 24 h: no rate to go by
+
+
+def test_a_cached_payload_ends_when_the_no_use_flag_flips_without_any_write(tmp_path) -> None:
+    with ward_app(tmp_path, timezone="UTC", no_use_alert_min=5, opening_hours="00:00-23:59") as app:
+        store, figures = app.extensions["usage_store"], app.extensions["figures"]
+        store.ingest("entree", [Event(gel_ul=1000, hands=1, ts=T + 30)], now=T + 30)
+        assert figures.payload(dispenser_id="entree", now=T + 90)["dispensers"][0]["no_use"] is False
+        # Cached at 12:05:01 until the flag flips at 12:05:30 (before the next minute, when it would be built anyway).
+        assert figures.payload(dispenser_id="entree", now=T + 301)["dispensers"][0]["no_use"] is False
+        assert figures.payload(dispenser_id="entree", now=T + 331)["dispensers"][0]["no_use"] is True
