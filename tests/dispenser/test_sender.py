@@ -205,3 +205,58 @@ def test_ack_problem_accepts_only_counts_that_add_up_to_the_batch() -> None:
         assert ack_problem(payload, 3) is not None, payload
     assert ack_problem(None, 3).reason == "answer not JSON"
     assert "sent=3" in str(ack_problem({"accepted": 1, "duplicates": 1}, 3))
+
+
+def test_a_refill_is_reported_once_then_forgotten(fake, tmp_path) -> None:
+    server = fake(counts_right)  # names this dispenser in its answer, as the usage server does
+    sender, spool = spooled(tmp_path, server.url, doses=0)
+    sender.request_refill()
+    sender.start()
+    wait_for(lambda: spool.counter("refill_pending") == 0, 5, message="refill acknowledged")
+    sender.wake()
+    wait_for(lambda: server.posts("/heartbeat") >= 1, 5, message="heartbeat")
+    assert server.posts("/refill") == 1
+    assert sender.stop()
+    spool.close()
+
+
+def test_a_refill_answered_for_another_dispenser_is_not_taken_as_done(fake, tmp_path) -> None:
+    named = {"id": "cafeteria"}
+
+    def names(handler: Handler, body: bytes | None) -> None:
+        if handler.path.endswith("/refill"):
+            return handler.send(200, json.dumps({"dispenser": dict(named)}).encode())
+        return counts_right(handler, body)
+
+    server = fake(names)
+    sender, spool = spooled(tmp_path, server.url, doses=0, backoff_base_s=0.05, backoff_max_s=0.1)
+    sender.request_refill()
+    sender.start()
+    wait_for(lambda: server.posts("/refill") >= 2, 5, message="the refill tried again")
+    assert spool.counter("refill_pending") == 1
+    named["id"] = "entree"
+    wait_for(lambda: spool.counter("refill_pending") == 0, 5, message="acknowledged once named")
+    assert sender.stop()
+    spool.close()
+
+
+def test_a_refill_the_server_could_not_take_is_tried_again_after_its_retry_after(fake, tmp_path) -> None:
+    answers = iter([(500, {}), (429, {"Retry-After": "1"})])
+
+    def busy_then_ok(handler: Handler, body: bytes | None) -> None:
+        if handler.path.endswith("/refill"):
+            status, headers = next(answers, (None, None))
+            if status is not None:
+                return handler.send(status, b'{"error": "busy"}', headers=headers)
+        return counts_right(handler, body)
+
+    server = fake(busy_then_ok)
+    sender, spool = spooled(tmp_path, server.url, doses=0, backoff_base_s=0.05, backoff_max_s=0.1)
+    sender.request_refill()
+    sender.start()
+    wait_for(lambda: spool.counter("refill_pending") == 0, 10, message="refill reported in the end")
+    times = [t for (method, path, _), t in zip(server.requests, server.times, strict=True) if path.endswith("/refill")]
+    assert len(times) == 3
+    assert times[2] - times[1] >= 0.95  # the 429's Retry-After, not the short backoff
+    assert sender.stop()
+    spool.close()

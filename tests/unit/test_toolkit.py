@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import subprocess
 import sys
 
@@ -127,3 +128,23 @@ def test_setup_logging_leaves_one_handler_at_the_level_asked(monkeypatch):
     assert root.handlers == [handler] and root.level == logging.DEBUG
     logging.getLogger("anyone").debug("token %s", SECRET)
     assert stream.getvalue() == "DEBUG|token ***\n"
+
+
+def test_secrets_are_masked_by_length_not_by_alphabet():
+    # In reverse alphabetical order "zz-9" would go first and leave the "a" of "azz-9" in the log.
+    assert redact("key azz-9 and zz-9", ["zz-9", "azz-9"]) == "key *** and ***"
+
+
+def test_a_slash_in_a_secret_is_masked_url_encoded_too():
+    assert redact("GET /x?t=ab%2Fcd HTTP/1.1", ["ab/cd"]) == "GET /x?t=*** HTTP/1.1"
+
+
+def test_the_default_line_is_time_level_logger_message(monkeypatch):
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    stream = io.StringIO()
+    gel_toolkit.setup_logging("info", [], stream)
+    logging.getLogger("dispenser").info("dose dispenser=entree")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO dispenser dose dispenser=entree\n",
+                        stream.getvalue())
