@@ -91,14 +91,14 @@ def test_a_404_is_a_refusal_too_but_a_408_is_retried_soon(fake, tmp_path) -> Non
         return counts_right(handler, body)
 
     server = fake(status_then_ok)
-    sender, spool = spooled(tmp_path, server.url, auth_retry_s=0.6, backoff_base_s=0.01, backoff_max_s=0.02)
+    sender, spool = spooled(tmp_path, server.url, auth_retry_s=1.5, backoff_base_s=0.01, backoff_max_s=0.02)
     sender.start()
     wait_for(lambda: spool.backlog() == 0, 10, message="delivered")
     times = [t for (method, path, _), t in zip(server.requests, server.times, strict=True)
              if method == "POST" and path == EVENTS_PATH]
     assert len(times) == 3
-    assert times[1] - times[0] >= 0.55  # 404: the slow pace of a refusal
-    assert times[2] - times[1] < 0.55  # 408: a timeout, retried with the short backoff
+    assert times[1] - times[0] >= 1.45  # 404: the slow pace of a refusal
+    assert times[2] - times[1] < 1.0  # 408: a timeout, retried with the short backoff (0.02 s at most)
     assert sender.stop()
     spool.close()
 
