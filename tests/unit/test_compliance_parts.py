@@ -131,6 +131,7 @@ def test_at_midnight_the_day_that_ended_is_whole_and_the_new_one_has_begun(tmp_p
         rows = compliance(store, cfg, "ward-a", date(2026, 3, 2), date(2026, 3, 3), "day", now=night)["rows"]
     first, second = rows
     assert (first["partial"], first["days_so_far"]) == (False, 1)
+    assert (first["gel_ml"], first["hands"], first["entries"]) == (0, 0, 0)  # a day without a use: zeros
     assert (second["partial"], second["days_so_far"], second["patient_days"]) == (True, 1, 5)
     assert second["census_by"] == "nadia"
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.config import ConfigError, load_config
-from app.live.figures import CachedPayload, Payload
+from app.live.figures import PAYLOADS_MAX, CachedPayload, Payload
 from app.store import Event
 from tests.helpers.config import config_text
 from tests.helpers.wards import ward_app
@@ -50,12 +50,12 @@ def test_a_group_delta_carries_the_group_s_figures_as_of_the_instant_asked(tmp_p
 
 
 def no_use_at(app, hours: str | None, when: str) -> bool:
-    """The no_use flag of a dispenser never used, at `when` (HH:MM UTC on 2026-03-02), under these opening hours."""
+    """The no_use flag of a dispenser never used, at `when` (HH:MM in Tokyo on 2026-03-02), under these hours."""
     figures = app.extensions["figures"]
     figures.cfg = dataclasses.replace(figures.cfg, opening_hours=hours)
     figures.payloads.clear()
     figures.open_at = (float("nan"), False)
-    at = datetime.fromisoformat(f"2026-03-02T{when}:00+00:00").timestamp()
+    at = datetime.fromisoformat(f"2026-03-02T{when}:00+09:00").timestamp()  # the site's time, not the machine's
     return figures.payload(dispenser_id="entree", now=at)["dispensers"][0]["no_use"]
 
 
@@ -66,7 +66,7 @@ def no_use_at(app, hours: str | None, when: str) -> bool:
 ])
 def test_the_no_use_alert_holds_from_the_opening_minute_to_just_before_closing(tmp_path, hours, inside,
                                                                              outside) -> None:
-    with ward_app(tmp_path, timezone="UTC", no_use_alert_min=5, opening_hours="08:00-18:00") as app:
+    with ward_app(tmp_path, timezone="Asia/Tokyo", no_use_alert_min=5, opening_hours="08:00-18:00") as app:
         assert [no_use_at(app, hours, t) for t in inside] == [True] * len(inside)
         assert [no_use_at(app, hours, t) for t in outside] == [False] * len(outside)
 
@@ -98,3 +98,23 @@ def test_a_cached_payload_ends_when_the_no_use_flag_flips_without_any_write(tmp_
         # Cached at 12:05:01 until the flag flips at 12:05:30 (before the next minute, when it would be built anyway).
         assert figures.payload(dispenser_id="entree", now=T + 301)["dispensers"][0]["no_use"] is False
         assert figures.payload(dispenser_id="entree", now=T + 331)["dispensers"][0]["no_use"] is True
+
+
+def test_an_unchanged_payload_is_served_again_until_its_day_of_uses_moves_on(tmp_path) -> None:
+    with ward_app(tmp_path, offline_after_s=180) as app:
+        store, figures = app.extensions["usage_store"], app.extensions["figures"]
+        store.ingest("entree", [Event(gel_ul=30_000, hands=1, ts=T)], now=T)
+        first = figures.payload(dispenser_id="entree", now=T + 3600)  # offline by now: no flag left to flip
+        assert figures.payload(dispenser_id="entree", now=T + 3700) is first  # nothing written: the same object
+        assert first["dispensers"][0]["empty_at"] is not None
+        assert [g["id"] for g in first["groups"]] == ["site", "ward-a"]  # the groups above it
+        later = figures.payload(dispenser_id="entree", now=T + 25 * 3600)  # the use left the 24 h window
+        assert later is not first and later["dispensers"][0]["empty_at"] is None
+
+
+def test_the_payload_cache_holds_a_bounded_number_of_answers(tmp_path) -> None:
+    with ward_app(tmp_path) as app:
+        figures = app.extensions["figures"]
+        for i in range(PAYLOADS_MAX + 10):
+            figures.payload(dispenser_id="entree", group=f"asked-{i}", now=T)
+            assert len(figures.payloads) <= PAYLOADS_MAX
