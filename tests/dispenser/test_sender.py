@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 
 from devkit.servers import wait_for
 from gel_dispenser import __version__
 from gel_dispenser.sender import Sender, ack_problem
 from gel_dispenser.spool import Spool, new_event
+from gel_dispenser.wire import Answer
 from tests.helpers.fake_server import EVENTS_PATH, Handler, counts_right
 from tests.helpers.rigs import make_config
 
@@ -259,4 +261,84 @@ def test_a_refill_the_server_could_not_take_is_tried_again_after_its_retry_after
     assert len(times) == 3
     assert times[2] - times[1] >= 0.95  # the 429's Retry-After, not the short backoff
     assert sender.stop()
+    spool.close()
+
+
+def test_the_backoff_doubles_up_to_its_cap_with_jitter_below_it(tmp_path, monkeypatch) -> None:
+    sender, spool = spooled(tmp_path, "http://127.0.0.1:9", doses=0, backoff_base_s=1.0, backoff_max_s=8.0)
+    monkeypatch.setattr("gel_dispenser.sender.random.uniform", lambda low, high: high)
+    assert [sender._delay() for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    sender._failures = 0
+    monkeypatch.setattr("gel_dispenser.sender.random.uniform", lambda low, high: low)
+    assert [sender._delay() for _ in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]  # never sooner than half
+    spool.close()
+
+
+def test_an_oversized_single_event_is_quarantined_and_a_503_s_retry_after_is_kept(fake, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="dispenser")
+    answers = iter([(503, {"Retry-After": "1"}), (413, {})])
+
+    def busy_then_too_large(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH:
+            status, headers = next(answers, (None, None))
+            if status is not None:
+                return handler.send(status, b'{"error": "too large"}', headers=headers)
+        return counts_right(handler, body)
+
+    server = fake(busy_then_too_large)
+    sender, spool = spooled(tmp_path, server.url, doses=1, backoff_base_s=0.01, backoff_max_s=0.02)
+    sender.start()
+    wait_for(lambda: spool.quarantined(), 10, message="quarantined")
+    times = [t for (method, path, _), t in zip(server.requests, server.times, strict=True) if path == EVENTS_PATH]
+    assert times[1] - times[0] >= 0.95  # the 503's Retry-After
+    assert [q[2] for q in spool.quarantined()] == [413] and spool.backlog() == 0
+    event_id = spool.quarantined()[0][0]
+    assert f"quarantined dispenser=entree event_id={event_id} status=413 error='too large'" in caplog.text
+    assert "delivery deferred dispenser=entree status=503 events=1" in caplog.text
+    assert sender.stop()
+    spool.close()
+
+
+def test_what_the_sender_logs_names_the_dispenser_the_status_and_the_streak(fake, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="dispenser")
+    answers = iter([401, 500])
+
+    def refuse_fail_then_ok(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH:
+            status = next(answers, None)
+            if status is not None:
+                return handler.send(status, b'{"error": "unknown token"}')
+        return counts_right(handler, body)
+
+    server = fake(refuse_fail_then_ok)
+    sender, spool = spooled(tmp_path, server.url, auth_retry_s=0.2, backoff_base_s=0.01, backoff_max_s=0.02)
+    sender.start()
+    wait_for(lambda: spool.backlog() == 0, 10, message="delivered in the end")
+    assert ("refused dispenser=entree status=401 error='unknown token' backlog=3 retry_in=0s "
+            "hint='check token and server_url in [dispenser] and [[server.dispensers]]'") in caplog.text
+    assert "delivery failed dispenser=entree status=500 events=3 backlog=3 attempt=1 retry_in=" in caplog.text
+    assert ("delivered dispenser=entree events=3 accepted=3 duplicates=0 backlog=0 after_failed_attempts=2"
+            in caplog.text)
+    assert sender.stop()
+    spool.close()
+
+
+def test_a_max_batch_splits_only_a_batch_larger_than_it() -> None:
+    def answer(limit: object) -> Answer:
+        return Answer(429, {}, json.dumps({"max_batch": limit}).encode())
+
+    assert Sender._over_server_batch(answer(2), 3)
+    assert not Sender._over_server_batch(answer(3), 3) and not Sender._over_server_batch(answer(0), 3)
+    assert not Sender._over_server_batch(answer(True), 3) and not Sender._over_server_batch(answer("2"), 3)
+    assert not Sender._over_server_batch(Answer(503, {}, json.dumps({"max_batch": 2}).encode()), 3)
+
+
+def test_wait_empty_delivers_within_a_short_timeout(fake, tmp_path) -> None:
+    server = fake(counts_right)
+    sender, spool = spooled(tmp_path, server.url, doses=0)
+    sender.start()
+    wait_for(lambda: server.posts("/heartbeat") >= 1, 5, message="started")
+    spool.add(new_event(1.5))
+    assert sender.wait_empty(0.9)  # less than a second is still time to deliver
+    assert spool.backlog() == 0 and sender.stop()
     spool.close()
