@@ -38,6 +38,8 @@ def test_load_toml_errors_name_the_file(tmp_path, content, message):
         load_toml(path)
     assert str(excinfo.value).startswith(message.format(path=path))
     assert isinstance(excinfo.value, ValueError)
+    if content == "":
+        assert str(excinfo.value).endswith(": Is a directory")  # the reason in words, not the errno and path again
 
 
 def test_redact_replaces_plain_and_url_encoded_secrets():
