@@ -121,3 +121,11 @@ def test_a_commit_that_fails_fails_every_batch_it_held(app, monkeypatch) -> None
         t.join(10)
     assert len(errors) == 3 and all(isinstance(e, WritesRefused) and "disk I/O error" in str(e) for e in errors)
     assert group.commits == 0
+
+
+def test_each_group_commit_has_the_next_number_and_says_its_change(app) -> None:
+    store = app.extensions["usage_store"]
+    first = store.ingest_shared("entree", [Event(gel_ul=1000, hands=1, ts=T0, event_id="a")])
+    second = store.ingest_shared("entree", [Event(gel_ul=1000, hands=1, ts=T0, event_id="b")])
+    assert (first.commit, second.commit) == (1, 2)
+    assert second.seq == store.changes_since(-1)[0].seq > first.seq
