@@ -7,6 +7,9 @@ notices the alerts that change with no write at all.
 
 from __future__ import annotations
 
+import threading
+
+from flask import current_app
 from flask_socketio import SocketIO
 
 from app.extensions import get_figures
@@ -30,7 +33,16 @@ def current_payload() -> Payload:
 
 
 def push() -> int:
-    """Send the full figures to the clients that read them (of every server process, through the queue); their size."""
+    """Send the full figures to the clients that read them (of every server process, through the queue); their size.
+
+    Never an older payload after a newer one: two pushes built concurrently (a round and the coalesced full
+    figures) go out in the order of their change numbers, and the older is dropped if it comes second.
+    """
     payload = current_payload()
-    socketio.emit(EVENT, payload, to=FULL_ROOM)
+    sent = current_app.extensions.setdefault("full_push", {"lock": threading.Lock(), "seq": -1})
+    with sent["lock"]:
+        if payload["seq"] < sent["seq"]:
+            return len(payload.encoded()[0])
+        sent["seq"] = payload["seq"]
+        socketio.emit(EVENT, payload, to=FULL_ROOM)
     return len(payload.encoded()[0])

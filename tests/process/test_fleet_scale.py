@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
@@ -45,5 +46,6 @@ def test_a_post_costs_the_same_with_10000_dispensers_as_with_10(tmp_path: Path) 
     finally:
         for server, _ in servers.values():
             server.stop()
-    # The bench holds the exact goal (>= 0.9x); here, lenient enough for a loaded CI machine.
-    assert max(rates[10_000]) >= 0.6 * max(rates[10]), rates
+    # The bench holds the exact goal (>= 0.9x); here, lenient enough for a loaded CI machine: medians, since one
+    # round of either size can be twice the others (470 against 122-240 POSTs/s seen under gevent on CI).
+    assert statistics.median(rates[10_000]) >= 0.6 * statistics.median(rates[10]), rates
