@@ -74,8 +74,7 @@ def test_a_refused_token_waits_auth_retry_s_not_the_short_backoff(fake, tmp_path
     sender, spool = spooled(tmp_path, server.url, auth_retry_s=0.6, backoff_base_s=0.01, backoff_max_s=0.02)
     sender.start()
     wait_for(lambda: spool.backlog() == 0, 10, message="delivered after the refusal")
-    times = [t for (method, path, _), t in zip(server.requests, server.times, strict=True)
-             if method == "POST" and path == EVENTS_PATH]
+    times = server.post_times()
     assert len(times) == 2
     assert times[1] - times[0] >= 0.6 - 0.05  # the second try waited the refusal's pace
     assert sender.stop()
@@ -96,8 +95,7 @@ def test_a_404_is_a_refusal_too_but_a_408_is_retried_soon(fake, tmp_path) -> Non
     sender, spool = spooled(tmp_path, server.url, auth_retry_s=1.5, backoff_base_s=0.01, backoff_max_s=0.02)
     sender.start()
     wait_for(lambda: spool.backlog() == 0, 10, message="delivered")
-    times = [t for (method, path, _), t in zip(server.requests, server.times, strict=True)
-             if method == "POST" and path == EVENTS_PATH]
+    times = server.post_times()
     assert len(times) == 3
     assert times[1] - times[0] >= 1.45  # 404: the slow pace of a refusal
     assert times[2] - times[1] < 1.0  # 408: a timeout, retried with the short backoff (0.02 s at most)
@@ -153,8 +151,7 @@ def test_a_retry_after_holds_delivery_even_for_a_flush(fake, tmp_path) -> None:
     wait_for(held.is_set, 5, message="429")
     assert not sender.wait_empty(1.0)  # the server asked for 2 s: even someone waiting does not skip it
     assert sender.wait_empty(5.0)
-    times = [t for (method, path, _), t in zip(server.requests, server.times, strict=True)
-             if method == "POST" and path == EVENTS_PATH]
+    times = server.post_times()
     assert times[1] - times[0] >= 1.9
     assert sender.stop()
     spool.close()
@@ -257,7 +254,7 @@ def test_a_refill_the_server_could_not_take_is_tried_again_after_its_retry_after
     sender.request_refill()
     sender.start()
     wait_for(lambda: spool.counter("refill_pending") == 0, 10, message="refill reported in the end")
-    times = [t for (method, path, _), t in zip(server.requests, server.times, strict=True) if path.endswith("/refill")]
+    times = server.post_times("/refill")
     assert len(times) == 3
     assert times[2] - times[1] >= 0.95  # the 429's Retry-After, not the short backoff
     assert sender.stop()
@@ -289,7 +286,7 @@ def test_an_oversized_single_event_is_quarantined_and_a_503_s_retry_after_is_kep
     sender, spool = spooled(tmp_path, server.url, doses=1, backoff_base_s=0.01, backoff_max_s=0.02)
     sender.start()
     wait_for(lambda: spool.quarantined(), 10, message="quarantined")
-    times = [t for (method, path, _), t in zip(server.requests, server.times, strict=True) if path == EVENTS_PATH]
+    times = server.post_times()
     assert times[1] - times[0] >= 0.95  # the 503's Retry-After
     assert [q[2] for q in spool.quarantined()] == [413] and spool.backlog() == 0
     event_id = spool.quarantined()[0][0]

@@ -59,6 +59,12 @@ class Fake(ThreadingHTTPServer):
             self.bodies.append(body)
             self.times.append(time.monotonic())
 
+    def post_times(self, path: str = EVENTS_PATH) -> list[float]:
+        """When each POST to `path` arrived (time.monotonic()), in order."""
+        with self.lock:
+            return [t for (method, p, _), t in zip(self.requests, self.times, strict=True)
+                    if method == "POST" and p.endswith(path)]
+
     def posts(self, path: str = EVENTS_PATH) -> int:
         """How many POSTs to `path` it received."""
         with self.lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +13,7 @@ from app.store import Event
 from app.store.contact import outages_between
 from app.store.health import WritesRefused
 from app.store.schema import refills, rollups
+from devkit.servers import wait_for
 
 T0 = 1_780_000_000.0  # a fixed instant: every write below says when it happened
 
@@ -71,6 +73,17 @@ def test_a_bucket_size_the_store_does_not_know_is_refused(app) -> None:
         app.extensions["usage_store"].bucket_start("week", T0)
 
 
+def queued_together(group, send: Callable[[int], None], n: int) -> None:
+    """Run send(0..n-1) in threads that all queue behind a commit under way, then let them commit; wait for them."""
+    with group.commit_lock:  # a commit is under way: the next batches queue behind it
+        threads = [threading.Thread(target=send, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(group.waiting) >= n, 10, interval=0.005, message="batches queued")
+    for t in threads:
+        t.join(10)
+
+
 def test_batches_waiting_together_share_one_commit(app) -> None:
     store = app.extensions["usage_store"]
     group = store.group_commit
@@ -79,16 +92,7 @@ def test_batches_waiting_together_share_one_commit(app) -> None:
     def send(i: int) -> None:
         results[i] = store.ingest_shared("entree", [Event(gel_ul=1000, hands=1, ts=time.time(), event_id=f"e{i}")])
 
-    with group.commit_lock:  # a commit is under way: the next batches queue behind it
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 10
-        while len(group.waiting) < 6:
-            assert time.monotonic() < deadline, "batches never queued"
-            time.sleep(0.005)
-    for t in threads:
-        t.join(10)
+    queued_together(group, send, 6)
     assert group.commits == 1  # one transaction for the six, and no empty one after it
     assert {(r.accepted, r.duplicates, r.commit, r.hands_detected) for r in results.values()} == {(1, 0, 1, 6)}
 
@@ -109,16 +113,7 @@ def test_a_commit_that_fails_fails_every_batch_it_held(app, monkeypatch) -> None
         except Exception as exc:  # what each caller sees is the point
             errors.append(exc)
 
-    with group.commit_lock:
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(3)]
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 10
-        while len(group.waiting) < 3:
-            assert time.monotonic() < deadline, "batches never queued"
-            time.sleep(0.005)
-    for t in threads:
-        t.join(10)
+    queued_together(group, send, 3)
     assert len(errors) == 3 and all(isinstance(e, WritesRefused) and "disk I/O error" in str(e) for e in errors)
     assert group.commits == 0
 
