@@ -285,7 +285,7 @@ def test_an_oversized_single_event_is_quarantined_and_a_503_s_retry_after_is_kep
     server = fake(busy_then_too_large)
     sender, spool = spooled(tmp_path, server.url, doses=1, backoff_base_s=0.01, backoff_max_s=0.02)
     sender.start()
-    wait_for(lambda: spool.quarantined(), 10, message="quarantined")
+    wait_for(lambda: "quarantined dispenser=entree" in caplog.text, 10, message="quarantined")  # logged after
     times = server.post_times()
     assert times[1] - times[0] >= 0.95  # the 503's Retry-After
     assert [q[2] for q in spool.quarantined()] == [413] and spool.backlog() == 0
@@ -310,7 +310,9 @@ def test_what_the_sender_logs_names_the_dispenser_the_status_and_the_streak(fake
     server = fake(refuse_fail_then_ok)
     sender, spool = spooled(tmp_path, server.url, auth_retry_s=0.2, backoff_base_s=0.01, backoff_max_s=0.02)
     sender.start()
-    wait_for(lambda: spool.backlog() == 0, 10, message="delivered in the end")
+    # The spool empties a moment before the line that says so is written: wait on the line.
+    wait_for(lambda: "delivered dispenser=entree" in caplog.text, 10, message="delivered in the end")
+    assert spool.backlog() == 0
     assert ("refused dispenser=entree status=401 error='unknown token' backlog=3 retry_in=0s "
             "hint='check token and server_url in [dispenser] and [[server.dispensers]]'") in caplog.text
     assert "delivery failed dispenser=entree status=500 events=3 backlog=3 attempt=1 retry_in=" in caplog.text
