@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.config import ConfigError, load_config
-from app.live.figures import PAYLOADS_MAX, CachedPayload, Payload
+from app.live.figures import PAYLOADS_MAX, CachedPayload, Figures, Payload
 from app.store import Event
 from tests.helpers.config import config_text
 from tests.helpers.wards import ward_app
@@ -118,3 +118,51 @@ def test_the_payload_cache_holds_a_bounded_number_of_answers(tmp_path) -> None:
         for i in range(PAYLOADS_MAX + 10):
             figures.payload(dispenser_id="entree", group=f"asked-{i}", now=T)
             assert len(figures.payloads) <= PAYLOADS_MAX
+
+
+# (seconds after T, the probe) for entree used at T + 30 under offline_after_s=180, no_use_alert_min=5 and
+# opening hours 08:00-17:30 UTC: the instants around each flip (offline at +210, no use at +330, closing at 17:30,
+# away from an hour, when the rate window moves anyway).
+PROBES = [31, 61, 119, 120, 200, 209.9, 210, 210.5, 329, 330, 330.5, 331, 400,
+          5.5 * 3600 - 50, 5.5 * 3600 - 10, 5.5 * 3600 + 5, 5.5 * 3600 + 65]
+
+
+def test_a_cached_payload_is_never_older_than_a_fresh_build_at_any_instant(tmp_path) -> None:
+    with ward_app(tmp_path, timezone="UTC", offline_after_s=180, no_use_alert_min=5,
+                  opening_hours="08:00-17:30") as app:
+        store, figures = app.extensions["usage_store"], app.extensions["figures"]
+        store.ingest("entree", [Event(gel_ul=1000, hands=1, ts=T + 30)], now=T + 30)
+        for at in PROBES:
+            for group in ("ward-a", None):
+                fresh = Figures(store, figures.cfg).payload(group=group, now=T + at)
+                cached = figures.payload(group=group, now=T + at)
+                # The group counts move with the watchdog's change numbers, not with a read: left out here.
+                assert {**cached, "groups": None} == {**fresh, "groups": None}, f"{at} s after noon, group {group}"
+
+
+def test_a_cached_payload_is_reused_until_its_first_flag_or_minute_can_move(tmp_path) -> None:
+    with ward_app(tmp_path, timezone="UTC", offline_after_s=180, no_use_alert_min=5,
+                  opening_hours="08:00-18:00") as app:
+        store, figures = app.extensions["usage_store"], app.extensions["figures"]
+        store.ingest("entree", [Event(gel_ul=1000, hands=1, ts=T + 30)], now=T + 30)
+        # Opening hours count in minutes: a payload holds to the end of its minute at most.
+        assert figures.payload(group="ward-a", now=T + 61) is figures.payload(group="ward-a", now=T + 119)
+        assert figures.payload(group="ward-a", now=T + 301) is figures.payload(group="ward-a", now=T + 329)
+        assert figures.payload(group="ward-a", now=T + 331) is figures.payload(group="ward-a", now=T + 334)  # idle now
+    (tmp_path / "no-use-off").mkdir()
+    with ward_app(tmp_path / "no-use-off", offline_after_s=180) as app:
+        store, figures = app.extensions["usage_store"], app.extensions["figures"]
+        store.ingest("entree", [Event(gel_ul=1000, hands=1, ts=T + 30)], now=T + 30)
+        # Without a no-use alert, only the offline flip at T + 210 ends it.
+        first = figures.payload(group="ward-a", now=T + 40)
+        assert figures.payload(group="ward-a", now=T + 209) is first
+        assert figures.payload(group="ward-a", now=T + 211) is not first
+
+
+def test_each_alert_names_its_dispenser_by_id_and_by_name(tmp_path) -> None:
+    with ward_app(tmp_path, offline_after_s=180) as app:
+        store, figures = app.extensions["usage_store"], app.extensions["figures"]
+        store.ingest("entree", [Event(gel_ul=1000, hands=1, ts=T)], now=T)
+        alerts = figures.payload(dispenser_id="entree", now=T + 600)["alerts"]
+        name = figures.view.entries["entree"]["name"]
+        assert {"dispenser": "entree", "name": name, "kind": "offline"} in alerts
