@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from app.store import Event
 from app.store.contact import outages_between
 from app.store.health import WritesRefused
-from app.store.schema import refills, rollups
+from app.store.schema import events, refills, rollups
 from devkit.servers import wait_for
 
 T0 = 1_780_000_000.0  # a fixed instant: every write below says when it happened
@@ -54,7 +54,25 @@ def test_a_batch_of_only_repeats_counts_nothing_yet_marks_the_dispenser_seen(app
     row = row_of(store, "entree")
     assert (row.gel_ul, row.hands, row.events, row.last_seen) == (3000, 2, 2, T0 + 60)
     assert store.ingest("entree", [], now=T0 + 90) == (0, 0)  # nothing to store: a contact all the same
-    assert row_of(store, "entree").last_seen == T0 + 90
+    assert (row_of(store, "entree").last_seen, row_of(store, "entree").updated_at) == (T0 + 90, T0 + 90)
+
+
+def test_events_of_a_dispenser_in_test_mode_are_kept_apart_from_every_figure(app) -> None:
+    store = app.extensions["usage_store"]
+    before = store.changes_since(-1)[0]
+    store.set_mode("entree", "test")
+    store.ingest("entree", [Event(gel_ul=1500, hands=1, ts=T0, event_id="t1")], now=T0)
+    row, change = row_of(store, "entree"), store.changes_since(-1)[0]
+    assert (row.gel_ul, row.hands, row.events, row.test_events) == (0, 0, 0, 1)
+    assert (change.gel_ul, change.hands) == (before.gel_ul, before.hands)
+    with store.engine.connect() as conn:
+        kept = conn.execute(sa.select(events.c.event_id, events.c.test)).all()
+        sizes = {r.size for r in conn.execute(sa.select(rollups.c.size))}
+    assert [tuple(r) for r in kept] == [("t1", True)] and sizes == {"t-minute", "t-hour", "t-day"}
+    store.set_mode("entree", "live")
+    store.ingest("entree", [Event(gel_ul=1500, hands=1, ts=T0 + 60, event_id="l1")], now=T0 + 60)
+    row = row_of(store, "entree")
+    assert (row.gel_ul, row.hands, row.events, row.test_events) == (1500, 1, 1, 1)
 
 
 def test_uses_of_one_minute_sent_apart_add_up_in_every_rollup(app) -> None:
