@@ -7,6 +7,7 @@ each with its reason, in tools/mutation_equivalents.toml; a survivor not named t
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -41,50 +42,75 @@ def checked(module: str, dirs: list[Path]) -> dict[str, str]:
     return {}
 
 
-def summary(modules: list[str], dirs: list[Path], equivalent: dict[str, str]) -> tuple[list[str], list[str]]:
-    """The results table's rows (modules run only), and the survivors not named as equivalent."""
-    rows, open_ = [], []
-    for module in modules:
-        found = checked(module, dirs)
-        if not found:
-            continue
-        count = Counter(found.values())
-        eq = sorted(n for n, s in found.items() if s == "survived" and n in equivalent)
-        open_ += sorted(n for n, s in found.items() if s == "survived" and n not in equivalent)
-        judged = count["killed"] + count["survived"] - len(eq)
-        score = f"{count['killed']} / {judged} = {100 * count['killed'] / judged:.0f} %" if judged else "not run"
-        rows.append(f"| `{module}` | {len(found)} | {count['killed']} | {count['survived']} | {len(eq)} | "
-                    f"{count['not checked'] + count['suspicious']} | {score} |")
-    return rows, open_
+def summary(module: str, found: dict[str, str], equivalent: dict[str, str], run: str) -> tuple[str, list[str]]:
+    """A module's row of the results table, and its survivors not named as equivalent."""
+    count = Counter(found.values())
+    eq = [n for n, s in found.items() if s == "survived" and n in equivalent]
+    open_ = sorted(n for n, s in found.items() if s == "survived" and n not in equivalent)
+    judged = count["killed"] + count["survived"] - len(eq)
+    score = f"{count['killed']} / {judged} = {100 * count['killed'] / judged:.0f} %" if judged else "not run"
+    row = (f"| `{module}` | {run} | {len(found)} | {count['killed']} | {count['survived']} | {len(eq)} | "
+           f"{count['not checked'] + count['suspicious']} | {score} |")
+    return row, open_
 
 
-def render(rows: list[str], open_: list[str], equivalent: dict[str, str], commit: str, day: str,
-           seen: list[str]) -> str:
-    """The text between the markers; the equivalents listed are those of the modules run (`seen` prefixes)."""
-    lines = [BEGIN, f"Run on {day}, commit {commit}.", "",
-             "| module | mutants | killed | survived | of which equivalent | not run | killed of the non-equivalent |",
-             "|---|---|---|---|---|---|---|", *rows, ""]
+def previous(section: str, modules: list[str]) -> dict[str, tuple[str, list[str]]]:
+    """The rows and open survivors of the last results section, per module: kept for the modules not run now."""
+    default_run = ""
+    if match := re.search(r"Run on (\S+), commit (\w+)", section):  # a table of one run: no run column
+        default_run = f"{match[1]}, {match[2]}"
+    found: dict[str, tuple[str, list[str]]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| `") and cells[0].strip("`") in modules:
+            if len(cells) == 7:
+                cells.insert(1, default_run)
+            found[cells[0].strip("`")] = ("| " + " | ".join(cells) + " |", [])
+    for name in re.findall(r"^- `([^`]+)`$", section, flags=re.M):
+        for module, (_, open_) in found.items():
+            if name.startswith(dotted(module)):
+                open_.append(name)
+    return found
+
+
+def dotted(module: str) -> str:
+    """The prefix of a module's mutant names: app/store/writes.py -> "app.store.writes."."""
+    return module.removesuffix(".py").replace("/", ".") + "."
+
+
+def render(rows: list[str], open_: list[str], equivalent: dict[str, str], shown: list[str]) -> str:
+    """The text between the markers; the equivalents listed are those of the modules shown."""
+    lines = [BEGIN, "Each module's row comes from its last run (date, commit).", "",
+             "| module | run | mutants | killed | survived | of which equivalent | not run | "
+             "killed of the non-equivalent |", "|---|---|---|---|---|---|---|---|", *rows, ""]
     lines += ["Survivors that are not equivalent (each a test to write):", ""]
     lines += [f"- `{name}`" for name in open_] or ["- none"]
     lines += ["", "Equivalent mutants (tools/mutation_equivalents.toml):", ""]
-    lines += [f"- `{name}`: {why}" for name, why in sorted(equivalent.items()) if name.startswith(tuple(seen))]
+    prefixes = tuple(dotted(m) for m in shown)
+    lines += [f"- `{name}`: {why}" for name, why in sorted(equivalent.items()) if name.startswith(prefixes)]
     return "\n".join([*lines, END])
 
 
 def main(argv: list[str]) -> int:
     """Rewrite the results section of docs/mutation.md from mutants/ (or the mutants/ directories given)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mutmut"]
+    modules = config["only_mutate"]
     equivalent = tomllib.loads(EQUIVALENTS.read_text(encoding="utf-8"))["equivalent"]
     dirs = [Path(a) for a in argv] or [ROOT / "mutants"]
-    rows, open_ = summary(config["only_mutate"], dirs, equivalent)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip() or "unknown"
+    run = f"{date.today().isoformat()}, {commit}"
     doc = DOC.read_text(encoding="utf-8")
     head, rest = doc.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    seen = [m.removesuffix(".py").replace("/", ".") + "." for m in config["only_mutate"] if checked(m, dirs)]
-    text = render(rows, open_, equivalent, commit, date.today().isoformat(), seen)
-    DOC.write_text(head + text + tail, encoding="utf-8")
+    section, tail = rest.split(END, 1)
+    results = previous(section, modules)
+    for module in modules:
+        if found := checked(module, dirs):
+            results[module] = summary(module, found, equivalent, run)
+    shown = [m for m in modules if m in results]
+    rows = [results[m][0] for m in shown]
+    open_ = [name for m in shown for name in results[m][1]]
+    DOC.write_text(head + render(rows, open_, equivalent, shown) + tail, encoding="utf-8")
     print("\n".join(rows))
     return 0
 

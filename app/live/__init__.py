@@ -41,8 +41,7 @@ def push() -> int:
     payload = current_payload()
     sent = current_app.extensions.setdefault("full_push", {"lock": threading.Lock(), "seq": -1})
     with sent["lock"]:
-        if payload["seq"] < sent["seq"]:
-            return len(payload.encoded()[0])
-        sent["seq"] = payload["seq"]
-        socketio.emit(EVENT, payload, to=FULL_ROOM)
+        if payload["seq"] >= sent["seq"]:
+            sent["seq"] = payload["seq"]
+            socketio.emit(EVENT, payload, to=FULL_ROOM)
     return len(payload.encoded()[0])

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from gel_dispenser.sender import Sender
-from gel_dispenser.spool import Spool, new_event
+from gel_dispenser.spool import Spool
 from tests.helpers.fake_server import Fake, Handler
-from tests.helpers.rigs import make_config
+from tests.helpers.rigs import spooled
 
 
 @pytest.fixture
@@ -33,11 +33,7 @@ def sender_for(tmp_path) -> Iterator[Callable[..., tuple[Sender, Spool]]]:
     made: list[tuple[Sender, Spool]] = []
 
     def start(url: str, refill: bool = False, **changes) -> tuple[Sender, Spool]:
-        cfg = make_config(tmp_path, server_url=url, backoff_base_s=0.05, backoff_max_s=0.2, **changes)
-        spool = Spool(cfg.spool)
-        for _ in range(3):
-            spool.add(new_event(1.5))
-        sender = Sender(cfg, spool)
+        sender, spool = spooled(tmp_path, url, backoff_base_s=0.05, backoff_max_s=0.2, **changes)
         if refill:
             sender.request_refill()
         made.append((sender.start(), spool))

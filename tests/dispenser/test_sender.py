@@ -12,16 +12,7 @@ from gel_dispenser.sender import Sender, ack_problem
 from gel_dispenser.spool import Spool, new_event
 from gel_dispenser.wire import Answer
 from tests.helpers.fake_server import EVENTS_PATH, Handler, counts_right
-from tests.helpers.rigs import make_config
-
-
-def spooled(tmp_path, url: str, doses: int = 3, **changes) -> tuple[Sender, Spool]:
-    """A sender (not started) on a spool holding `doses` doses."""
-    cfg = make_config(tmp_path, server_url=url, **changes)
-    spool = Spool(cfg.spool)
-    for _ in range(doses):
-        spool.add(new_event(1.5))
-    return Sender(cfg, spool), spool
+from tests.helpers.rigs import make_config, spooled
 
 
 def events_sent(fake) -> list[list[dict]]:

@@ -15,7 +15,8 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from devkit.servers import wait_for
 from gel_dispenser.config import Config
 from gel_dispenser.device import Dispenser
-from gel_dispenser.spool import Spool
+from gel_dispenser.sender import Sender
+from gel_dispenser.spool import Spool, new_event
 from tests.helpers.config import TOKENS
 
 TOKEN = TOKENS["entree"]
@@ -28,6 +29,15 @@ def make_config(tmp_path: Path, **changes) -> Config:
                   bounce_s=0.0, stuck_after_s=30.0, heartbeat_s=60.0, timeout_s=2.0, backoff_base_s=0.1,
                   backoff_max_s=0.5, auth_retry_s=0.5)
     return dataclasses.replace(base, **changes)
+
+
+def spooled(tmp_path: Path, url: str, doses: int = 3, **changes) -> tuple[Sender, Spool]:
+    """A sender (not started) for `url` on a spool holding `doses` doses of 1.5 ml."""
+    cfg = make_config(tmp_path, server_url=url, **changes)
+    spool = Spool(cfg.spool)
+    for _ in range(doses):
+        spool.add(new_event(1.5))
+    return Sender(cfg, spool), spool
 
 
 class Rig:
