@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -89,3 +90,25 @@ def test_the_boot_id_is_the_kernel_s_else_one_per_process(tmp_path) -> None:
     assert read_boot_id(path).startswith("process-")
     assert read_boot_id(tmp_path / "missing").startswith("process-")
     assert read_boot_id(tmp_path / "missing") != read_boot_id(tmp_path / "missing")
+
+
+def test_a_spool_on_a_fresh_card_creates_its_directories(tmp_path) -> None:
+    path = tmp_path / "var" / "lib" / "gel-dispenser" / "spool.db"  # first boot: nothing of it exists yet
+    with Spool(path) as spool:
+        spool.add(new_event(1.5))
+        assert spool.backlog() == 1 and path.exists()
+
+
+def test_a_dose_waits_out_a_lock_held_longer_than_sqlite_s_default_five_seconds(tmp_path) -> None:
+    path = tmp_path / "s.db"
+    with Spool(path) as spool:
+        other = sqlite3.connect(path, check_same_thread=False, isolation_level=None)  # e.g. an operator's requeue
+        other.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(5.5, other.commit)  # held past the default's 5 s, well within the spool's 30
+        release.start()
+        try:
+            spool.add(new_event(1.5))  # would raise "database is locked" with the default timeout
+        finally:
+            release.join()
+            other.close()
+        assert spool.backlog() == 1
