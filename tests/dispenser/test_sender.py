@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
+from collections.abc import Iterator
+
+import pytest
 
 from devkit.servers import wait_for
 from gel_dispenser import __version__
 from gel_dispenser.sender import Sender, ack_problem
 from gel_dispenser.spool import Spool, new_event
-from gel_dispenser.wire import Answer
+from gel_dispenser.wire import MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S, Answer
 from tests.helpers.fake_server import EVENTS_PATH, Handler, counts_right
 from tests.helpers.rigs import make_config, spooled
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_error(caplog) -> Iterator[None]:
+    """Every answer below has its path in the sender: none may end in the thread's catch-all."""
+    yield
+    assert not [r for r in caplog.get_records("call") if r.getMessage().startswith("sender error")]
 
 
 def events_sent(fake) -> list[list[dict]]:
@@ -117,12 +128,15 @@ def test_a_bad_event_is_split_out_and_both_halves_go_in_the_same_round(fake, tmp
     spool.close()
 
 
-def test_a_batch_larger_than_batch_size_goes_in_several_posts(fake, tmp_path) -> None:
+def test_a_batch_larger_than_batch_size_goes_in_several_posts(fake, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="dispenser")
     server = fake(counts_right)
     sender, spool = spooled(tmp_path, server.url, doses=5, batch_size=2)
     sender.start()
-    wait_for(lambda: spool.backlog() == 0, 10, message="delivered")
+    last = "delivered dispenser=entree events=1 accepted=1 duplicates=0 backlog=0"  # no streak: nothing after it
+    wait_for(lambda: last in caplog.messages, 10, message="delivered")
     assert [len(b) for b in events_sent(server)] == [2, 2, 1]
+    assert "delivered dispenser=entree events=2 accepted=2 duplicates=0 backlog=3" in caplog.messages
     assert sender.stop()
     spool.close()
 
@@ -197,12 +211,14 @@ def test_ack_problem_accepts_only_counts_that_add_up_to_the_batch() -> None:
     assert "sent=3" in str(ack_problem({"accepted": 1, "duplicates": 1}, 3))
 
 
-def test_a_refill_is_reported_once_then_forgotten(fake, tmp_path) -> None:
+def test_a_refill_is_reported_once_then_forgotten(fake, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="dispenser")
     server = fake(counts_right)  # names this dispenser in its answer, as the usage server does
     sender, spool = spooled(tmp_path, server.url, doses=0)
     sender.request_refill()
     sender.start()
-    wait_for(lambda: spool.counter("refill_pending") == 0, 5, message="refill acknowledged")
+    wait_for(lambda: "refill dispenser=entree reported=yes" in caplog.messages, 5, message="refill acknowledged")
+    assert spool.counter("refill_pending") == 0
     sender.wake()
     wait_for(lambda: server.posts("/heartbeat") >= 1, 5, message="heartbeat")
     assert server.posts("/refill") == 1
@@ -281,8 +297,8 @@ def test_an_oversized_single_event_is_quarantined_and_a_503_s_retry_after_is_kep
     assert times[1] - times[0] >= 0.95  # the 503's Retry-After
     assert [q[2] for q in spool.quarantined()] == [413] and spool.backlog() == 0
     event_id = spool.quarantined()[0][0]
-    assert f"quarantined dispenser=entree event_id={event_id} status=413 error='too large'" in caplog.text
-    assert "delivery deferred dispenser=entree status=503 events=1" in caplog.text
+    assert f"quarantined dispenser=entree event_id={event_id} status=413 error='too large'" in caplog.messages
+    assert "delivery deferred dispenser=entree status=503 events=1 backlog=1 retry_after=1.0s" in caplog.messages
     assert sender.stop()
     spool.close()
 
@@ -305,10 +321,10 @@ def test_what_the_sender_logs_names_the_dispenser_the_status_and_the_streak(fake
     wait_for(lambda: "delivered dispenser=entree" in caplog.text, 10, message="delivered in the end")
     assert spool.backlog() == 0
     assert ("refused dispenser=entree status=401 error='unknown token' backlog=3 retry_in=0s "
-            "hint='check token and server_url in [dispenser] and [[server.dispensers]]'") in caplog.text
-    assert "delivery failed dispenser=entree status=500 events=3 backlog=3 attempt=1 retry_in=" in caplog.text
+            "hint='check token and server_url in [dispenser] and [[server.dispensers]]'") in caplog.messages
+    assert "delivery failed dispenser=entree status=500 events=3 backlog=3 attempt=1 retry_in=0.0s" in caplog.messages
     assert ("delivered dispenser=entree events=3 accepted=3 duplicates=0 backlog=0 after_failed_attempts=2"
-            in caplog.text)
+            in caplog.messages)
     assert sender.stop()
     spool.close()
 
@@ -331,4 +347,112 @@ def test_wait_empty_delivers_within_a_short_timeout(fake, tmp_path) -> None:
     spool.add(new_event(1.5))
     assert sender.wait_empty(0.9)  # less than a second is still time to deliver
     assert spool.backlog() == 0 and sender.stop()
+    spool.close()
+
+
+def test_a_413_splits_a_batch_until_each_part_fits_and_quarantines_nothing(fake, tmp_path) -> None:
+    def one_at_a_time(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH and len(json.loads(body)) > 1:
+            return handler.send(413, b'{"error": "too large"}')
+        return counts_right(handler, body)
+
+    server = fake(one_at_a_time)
+    sender, spool = spooled(tmp_path, server.url)
+    sender.start()
+    wait_for(lambda: spool.backlog() == 0, 10, message="delivered one by one")
+    assert [len(b) for b in events_sent(server)] == [3, 1, 2, 1, 1] and spool.quarantined() == []
+    assert sender.stop()
+    spool.close()
+
+
+def test_a_429_without_retry_after_and_a_500_with_one_are_failures_retried_soon(fake, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="dispenser")
+    answers = iter([(429, {}), (500, {"Retry-After": "30"})])  # a Retry-After only counts on a 429 or a 503
+
+    def busy_then_broken(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH:
+            status, headers = next(answers, (None, None))
+            if status is not None:
+                return handler.send(status, b'{"error": "busy"}', headers=headers)
+        return counts_right(handler, body)
+
+    server = fake(busy_then_broken)
+    sender, spool = spooled(tmp_path, server.url, auth_retry_s=30.0, backoff_base_s=0.01, backoff_max_s=0.02)
+    sender.start()
+    wait_for(lambda: any(m.startswith("delivered dispenser=entree") for m in caplog.messages), 10,
+             message="delivered after two short backoffs")
+    failed = [m for m in caplog.messages if m.startswith("delivery failed")]
+    # Two reasons in one streak: each logged (at WARNING), neither taken for a refusal or a hold.
+    assert failed == ["delivery failed dispenser=entree status=429 events=3 backlog=3 attempt=1 retry_in=0.0s",
+                      "delivery failed dispenser=entree status=500 events=3 backlog=3 attempt=2 retry_in=0.0s"]
+    assert not any(m.startswith(("refused", "delivery deferred")) for m in caplog.messages)
+    assert sender.stop()
+    spool.close()
+
+
+def test_each_refusal_is_an_error_once_per_status_in_a_streak(fake, tmp_path, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="dispenser")
+    answers = iter([401, 403, 401])
+
+    def refuse_then_ok(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH:
+            status = next(answers, None)
+            if status is not None:
+                return handler.send(status, b'{"error": "no"}')
+        return counts_right(handler, body)
+
+    server = fake(refuse_then_ok)
+    sender, spool = spooled(tmp_path, server.url, auth_retry_s=0.05)
+    sender.start()
+    wait_for(lambda: any(m.startswith("delivered dispenser=entree") for m in caplog.messages), 10,
+             message="delivered once accepted")
+    refused = [(r.levelno, re.search(r"status=(\d+)", r.getMessage())[1]) for r in caplog.records
+               if r.getMessage().startswith("refused")]
+    assert refused == [(logging.ERROR, "401"), (logging.ERROR, "403"), (logging.DEBUG, "401")]
+    assert sender.stop()
+    spool.close()
+
+
+def test_after_a_delivery_the_next_failure_starts_a_new_streak_from_the_first_attempt(fake, tmp_path, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="dispenser")
+    answers = [500, 500, None, 500]  # None: accepted
+
+    def fail_in_streaks(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH and answers and answers.pop(0) is not None:
+            return handler.send(500, b'{"error": "x"}')
+        return counts_right(handler, body)
+
+    server = fake(fail_in_streaks)
+    sender, spool = spooled(tmp_path, server.url, backoff_base_s=0.01, backoff_max_s=0.02)
+    sender.start()
+    wait_for(lambda: spool.backlog() == 0, 10, message="the first streak ended")
+    spool.add(new_event(1.5))
+    sender.wake()
+    wait_for(lambda: "after_failed_attempts=1" in caplog.text, 10, message="the second streak ended")
+    attempts = [int(m.rsplit("attempt=", 1)[1].split()[0]) for m in caplog.messages if m.startswith("delivery failed")]
+    assert attempts == [1, 2, 1]
+    assert [m.rsplit(" ", 1)[1] for m in caplog.messages if m.startswith("delivered")] == [
+        "after_failed_attempts=2", "after_failed_attempts=1"]
+    assert sender.stop()
+    spool.close()
+
+
+def test_a_retry_after_is_capped_and_the_cap_logged_naming_what_waits(fake, tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="dispenser")
+
+    def refill_later(handler: Handler, body: bytes | None) -> None:
+        if handler.path.endswith("/refill"):
+            return handler.send(429, b'{"error": "busy"}', headers={"Retry-After": "100000"})
+        return counts_right(handler, body)
+
+    server = fake(refill_later)
+    sender, spool = spooled(tmp_path, server.url, doses=0)
+    sender.request_refill()
+    sender.start()
+    line = f"refill retry_after=100000s capped to {MAX_RETRY_AFTER_S:.0f}s dispenser=entree"
+    wait_for(lambda: line in caplog.messages, 5, message="the cap logged")
+    assert sender.stop()
+    caplog.clear()
+    assert sender._hold(MAX_RETRY_AFTER_S, "delivery") == MAX_RETRY_AFTER_S and caplog.messages == []  # at the cap
+    assert sender._hold(0.0, "delivery") == MIN_RETRY_AFTER_S  # "Retry-After: 0" again and again is no loop
     spool.close()
