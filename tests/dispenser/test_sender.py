@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,8 +14,8 @@ import pytest
 from devkit.servers import wait_for
 from gel_dispenser import __version__
 from gel_dispenser.sender import Sender, ack_problem
-from gel_dispenser.spool import Spool, new_event
-from gel_dispenser.wire import MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S, Answer
+from gel_dispenser.spool import Pending, Spool, new_event
+from gel_dispenser.wire import MAX_ANSWER_BYTES, MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S, Answer
 from tests.helpers.fake_server import EVENTS_PATH, Handler, counts_right
 from tests.helpers.rigs import make_config, spooled
 
@@ -47,7 +48,7 @@ def test_stop_with_a_flush_delivers_the_backlog_before_stopping(fake, tmp_path) 
     wait_for(lambda: server.posts() >= 1, 5, message="first delivery refused")
     ready.set()
     assert spool.backlog() == 3  # backing off for a minute
-    assert sender.stop(flush_s=5.0)
+    assert sender.stop(flush_s=0.9)  # less than a second is still time to deliver
     assert spool.backlog() == 0
     assert sum(len(batch) for batch in events_sent(server)[1:]) == 3
     spool.close()
@@ -455,4 +456,132 @@ def test_a_retry_after_is_capped_and_the_cap_logged_naming_what_waits(fake, tmp_
     caplog.clear()
     assert sender._hold(MAX_RETRY_AFTER_S, "delivery") == MAX_RETRY_AFTER_S and caplog.messages == []  # at the cap
     assert sender._hold(0.0, "delivery") == MIN_RETRY_AFTER_S  # "Retry-After: 0" again and again is no loop
+    spool.close()
+
+
+def test_an_unexpected_error_is_logged_and_retried_after_a_backoff_not_at_once(fake, tmp_path, caplog,
+                                                                              monkeypatch) -> None:
+    server = fake(counts_right)
+    sender, spool = spooled(tmp_path, server.url, backoff_base_s=0.4, backoff_max_s=0.4)
+    calls: list[float] = []
+    due = spool.due
+
+    def broken_once(limit: int) -> list[Pending]:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise OSError("disk hiccup")
+        return due(limit)
+
+    monkeypatch.setattr(spool, "due", broken_once)
+    sender.start()
+    wait_for(lambda: spool.backlog() == 0, 10, message="delivered after the error")
+    errors = [r for r in caplog.records if r.getMessage() == "sender error dispenser=entree"]
+    assert len(errors) == 1 and errors[0].exc_info[0] is OSError
+    assert calls[1] - calls[0] >= 0.19  # the backoff (0.2-0.4 s), not a tight loop
+    assert sender.stop()
+    spool.close()
+    caplog.clear()  # the error was the point here
+
+
+def test_heartbeats_keep_their_own_pace_whatever_the_deliveries(fake, tmp_path) -> None:
+    server = fake(counts_right)
+    sender, spool = spooled(tmp_path, server.url, doses=0, heartbeat_s=60.0)
+    sender.start()
+    for n in range(1, 4):
+        spool.add(new_event(1.5))
+        sender.wake()
+        wait_for(lambda n=n: server.posts() == n and spool.backlog() == 0, 5, message=f"delivery {n}")
+    assert server.posts("/heartbeat") == 1  # the one at start: the next is due in a minute
+    assert sender.stop()
+    spool.close()
+
+
+def test_a_failed_first_half_ends_the_round_and_the_whole_batch_is_tried_again(fake, tmp_path) -> None:
+    answers = [400, 500]  # the batch refused as a whole, then its first half fails: retry, in order
+
+    def refuse_then_fail(handler: Handler, body: bytes | None) -> None:
+        if handler.path == EVENTS_PATH and answers:
+            return handler.send(answers.pop(0), b'{"error": "x"}')
+        return counts_right(handler, body)
+
+    server = fake(refuse_then_fail)
+    sender, spool = spooled(tmp_path, server.url, doses=4, backoff_base_s=0.01, backoff_max_s=0.02)
+    sender.start()
+    wait_for(lambda: spool.backlog() == 0, 10, message="delivered in the end")
+    assert [len(b) for b in events_sent(server)][:3] == [4, 2, 4]  # never the second half past a failed first
+    assert sender.stop()
+    spool.close()
+
+
+def test_each_dose_of_this_boot_carries_its_age_and_others_go_as_spooled(tmp_path, monkeypatch) -> None:
+    sender, spool = spooled(tmp_path, "http://127.0.0.1:9", doses=0)
+    monkeypatch.setattr("gel_dispenser.sender.time.monotonic", lambda: 100.0)
+    body = '{"event_id":"e","gel_used":1.5}'
+    rows = [Pending(1, "e", body, 98.76543, sender.boot), Pending(2, "e", body, 100.5, sender.boot),
+            Pending(3, "e", body, 98.0, "an-earlier-boot"), Pending(4, "e", body, None, None)]
+    sent = json.loads(sender.body(rows))
+    assert [e.get("age_s") for e in sent] == [1.235, 0.0, None, None]  # a clock read late never makes it negative
+    spool.close()
+
+
+def test_every_post_carries_the_dispenser_s_clock(fake, tmp_path) -> None:
+    server = fake(counts_right)
+    cfg = make_config(tmp_path, server_url=server.url)
+    spool = Spool(cfg.spool)
+    spool.add(new_event(1.5))
+    sender = Sender(cfg, spool, clock=lambda: 1_780_000_000.25).start()
+    wait_for(lambda: spool.backlog() == 0, 5, message="delivered")
+    with server.lock:
+        clocks = {headers.get("X-Dispenser-Clock") for method, _, headers in server.requests if method == "POST"}
+    assert clocks == {"1780000000.250"}
+    assert sender.stop()
+    spool.close()
+
+
+def test_heartbeat_and_refill_failures_are_logged_once_per_reason_in_a_streak(fake, tmp_path, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="dispenser")
+    beats = ["redirect", "too large", (500, "e" * 300), (503, "busy"), (500, "e" * 300)]
+    refills = [b"not json", b'{"dispenser": {"id": "cafeteria"}}']
+
+    def misbehave(handler: Handler, body: bytes | None) -> None:
+        if handler.path.endswith("/heartbeat") and beats:
+            beat = beats.pop(0)
+            if beat == "redirect":
+                return handler.send(302, b"", headers={"Location": "http://elsewhere.invalid/"})
+            if beat == "too large":
+                handler.send_response(200)
+                handler.send_header("Content-Length", "1000000000")
+                handler.end_headers()
+                return None
+            return handler.send(beat[0], json.dumps({"error": beat[1]}).encode())
+        if handler.path.endswith("/refill") and refills:
+            return handler.send(200, refills.pop(0))
+        return counts_right(handler, body)
+
+    server = fake(misbehave)
+    sender, spool = spooled(tmp_path, server.url, doses=0, heartbeat_s=0.05, backoff_base_s=0.01,
+                            backoff_max_s=0.02)
+    sender.request_refill()
+    sender.start()
+    wait_for(lambda: "heartbeat dispenser=entree status=200" in caplog.messages
+             and "refill dispenser=entree reported=yes" in caplog.messages, 10, message="both through in the end")
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.getMessage().startswith(("heartbeat", "refill"))]
+    beat_lines = [line for line in lines if line[1].startswith("heartbeat")][:6]
+    assert beat_lines == [
+        (logging.WARNING, "heartbeat failed dispenser=entree redirect not followed status=302 "
+                          "location='http://elsewhere.invalid/'"),
+        (logging.WARNING, f"heartbeat failed dispenser=entree answer too large content_length=1000000000 "
+                          f"max={MAX_ANSWER_BYTES}"),
+        (logging.ERROR, f"heartbeat failed dispenser=entree status=500 error={'e' * 200!r}"),
+        (logging.ERROR, "heartbeat failed dispenser=entree status=503 error='busy'"),
+        (logging.DEBUG, f"heartbeat failed dispenser=entree status=500 error={'e' * 200!r}"),
+        (logging.DEBUG, "heartbeat dispenser=entree status=200"),
+    ]
+    assert [line for line in lines if line[1].startswith("refill")] == [
+        (logging.WARNING, "refill failed dispenser=entree answer not JSON status=200"),
+        (logging.WARNING, "refill failed dispenser=entree answer does not acknowledge it status=200"),
+        (logging.DEBUG, "refill dispenser=entree status=200"),
+        (logging.INFO, "refill dispenser=entree reported=yes"),
+    ]
+    assert sender.stop()
     spool.close()
