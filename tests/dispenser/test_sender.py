@@ -15,7 +15,7 @@ from devkit.servers import wait_for
 from gel_dispenser import __version__
 from gel_dispenser.sender import Sender, ack_problem
 from gel_dispenser.spool import Pending, Spool, new_event
-from gel_dispenser.wire import MAX_ANSWER_BYTES, MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S, Answer
+from gel_dispenser.wire import MAX_ANSWER_BYTES, MAX_RETRY_AFTER_S, MIN_RETRY_AFTER_S, Answer, BoundedAdapter
 from tests.helpers.fake_server import EVENTS_PATH, Handler, counts_right
 from tests.helpers.rigs import make_config, spooled
 
@@ -583,5 +583,24 @@ def test_heartbeat_and_refill_failures_are_logged_once_per_reason_in_a_streak(fa
         (logging.DEBUG, "refill dispenser=entree status=200"),
         (logging.INFO, "refill dispenser=entree reported=yes"),
     ]
+    assert sender.stop()
+    spool.close()
+
+
+def test_every_post_says_who_sends_it_and_asks_for_an_answer_it_can_count(fake, tmp_path) -> None:
+    server = fake(counts_right)
+    sender, spool = spooled(tmp_path, server.url + "/", doses=1)  # a trailing slash in server_url is fine
+    sender.start()
+    wait_for(lambda: spool.backlog() == 0, 5, message="delivered")
+    with server.lock:
+        posted = [(path, headers) for method, path, headers in server.requests if method == "POST"]
+    assert {path for path, _ in posted} == {EVENTS_PATH, "/api/dispensers/entree/heartbeat"}
+    for _, headers in posted:
+        sent = {name.lower(): value for name, value in headers.items()}
+        assert sent["authorization"] == f"Bearer {sender.cfg.token}"
+        assert sent["content-type"] == "application/json"
+        assert sent["user-agent"] == f"gel-dispenser/{__version__}"
+        assert sent["accept-encoding"] == "identity"  # the answer's size cap counts the bytes the server sent
+    assert isinstance(sender.http.get_adapter("https://gel.example/"), BoundedAdapter)  # TLS is bounded too
     assert sender.stop()
     spool.close()
