@@ -588,13 +588,17 @@ def test_heartbeat_and_refill_failures_are_logged_once_per_reason_in_a_streak(fa
 
 
 def test_every_post_says_who_sends_it_and_asks_for_an_answer_it_can_count(fake, tmp_path) -> None:
-    server = fake(counts_right)
-    sender, spool = spooled(tmp_path, server.url + "/", doses=1)  # a trailing slash in server_url is fine
+    def behind_a_proxy(handler: Handler, body: bytes | None) -> None:
+        handler.path = handler.path.removeprefix("/GEL-X")
+        return counts_right(handler, body)
+
+    server = fake(behind_a_proxy)
+    sender, spool = spooled(tmp_path, server.url + "/GEL-X/", doses=1)  # a path prefix and a trailing slash
     sender.start()
     wait_for(lambda: spool.backlog() == 0, 5, message="delivered")
     with server.lock:
         posted = [(path, headers) for method, path, headers in server.requests if method == "POST"]
-    assert {path for path, _ in posted} == {EVENTS_PATH, "/api/dispensers/entree/heartbeat"}
+    assert {path for path, _ in posted} == {"/GEL-X" + EVENTS_PATH, "/GEL-X/api/dispensers/entree/heartbeat"}
     for _, headers in posted:
         sent = {name.lower(): value for name, value in headers.items()}
         assert sent["authorization"] == f"Bearer {sender.cfg.token}"
