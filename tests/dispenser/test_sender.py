@@ -608,3 +608,10 @@ def test_every_post_says_who_sends_it_and_asks_for_an_answer_it_can_count(fake, 
     assert isinstance(sender.http.get_adapter("https://gel.example/"), BoundedAdapter)  # TLS is bounded too
     assert sender.stop()
     spool.close()
+
+
+def test_the_sender_thread_is_named_and_never_holds_the_process_open(tmp_path) -> None:
+    sender, spool = spooled(tmp_path, "http://127.0.0.1:9", doses=0)
+    # Named in stack dumps and log records; a daemon, so a dispenser whose main thread dies still exits.
+    assert (sender._thread.name, sender._thread.daemon) == ("sender", True)
+    spool.close()
