@@ -166,3 +166,26 @@ def test_each_alert_names_its_dispenser_by_id_and_by_name(tmp_path) -> None:
         alerts = figures.payload(dispenser_id="entree", now=T + 600)["alerts"]
         name = figures.view.entries["entree"]["name"]
         assert {"dispenser": "entree", "name": name, "kind": "offline"} in alerts
+
+
+def test_online_and_no_use_flags_flip_just_after_their_delays_not_at_them(tmp_path) -> None:
+    with ward_app(tmp_path, timezone="UTC", offline_after_s=180, no_use_alert_min=5,
+                  opening_hours="00:00-23:59") as app:
+        store, figures = app.extensions["usage_store"], app.extensions["figures"]
+        store.ingest("entree", [Event(gel_ul=1000, hands=1, ts=T)], now=T)
+
+        def flags(at: float) -> tuple[bool, bool]:
+            entry = figures.payload(dispenser_id="entree", now=at)["dispensers"][0]
+            return entry["online"], entry["no_use"]
+
+        assert flags(T + 180) == (True, False) and flags(T + 180.5) == (False, False)  # online for 180 s inclusive
+        assert flags(T + 300) == (False, False) and flags(T + 300.5) == (False, True)  # idle after 5 min, not at
+
+
+def test_the_level_has_one_decimal_and_a_single_microlitre_a_day_is_a_rate(tmp_path) -> None:
+    with ward_app(tmp_path) as app:
+        store, figures = app.extensions["usage_store"], app.extensions["figures"]
+        store.ingest("entree", [Event(gel_ul=750, hands=1, ts=T)], now=T)  # 0.75 ml of 300 ml: 99.75 % left
+        assert figures.payload(dispenser_id="entree", now=T + 60)["dispensers"][0]["level_pct"] == 99.8
+        store.ingest("cafeteria", [Event(gel_ul=1, hands=1, ts=T)], now=T)
+        assert figures.payload(dispenser_id="cafeteria", now=T + 60)["dispensers"][0]["empty_at"] is not None

@@ -21,7 +21,8 @@ def test_a_second_payload_of_a_large_fleet_rebuilds_no_entry(tmp_path: Path) -> 
     figures.payloads.clear()  # as after any write: the whole payload is built again
     second = figures.payload(now=1_800_000_001.0)
     assert second is not first and second["dispensers"] == first["dispensers"]
-    assert figures.entries.keys() == kept.keys()  # every entry came from the memo: nothing was built again
+    assert figures.entries.keys() == kept.keys()
+    assert all(figures.entries[key] is entry for key, entry in kept.items())  # from the memo: nothing built again
 
 
 def test_a_dispensers_new_state_replaces_its_memoised_one(tmp_path: Path) -> None:
