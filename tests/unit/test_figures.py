@@ -189,3 +189,15 @@ def test_the_level_has_one_decimal_and_a_single_microlitre_a_day_is_a_rate(tmp_p
         assert figures.payload(dispenser_id="entree", now=T + 60)["dispensers"][0]["level_pct"] == 99.8
         store.ingest("cafeteria", [Event(gel_ul=1, hands=1, ts=T)], now=T)
         assert figures.payload(dispenser_id="cafeteria", now=T + 60)["dispensers"][0]["empty_at"] is not None
+
+
+def test_low_is_below_the_threshold_not_at_it_and_a_stuck_sensor_shows(tmp_path) -> None:
+    with ward_app(tmp_path, low_level_pct=20) as app:
+        store, figures = app.extensions["usage_store"], app.extensions["figures"]
+        store.ingest("entree", [Event(gel_ul=240_000, hands=1, ts=T)], now=T)  # 60 of 300 ml left: 20.0 %
+        store.ingest("cafeteria", [Event(gel_ul=240_300, hands=1, ts=T)], now=T)  # 19.9 %
+        store.heartbeat("b12", backlog=0, version=None, missed=None, now=T, stuck=True)
+        entries = {d["id"]: d for d in figures.payload(now=T + 60)["dispensers"]}
+        assert (entries["entree"]["level_pct"], entries["entree"]["low"]) == (20.0, False)
+        assert (entries["cafeteria"]["level_pct"], entries["cafeteria"]["low"]) == (19.9, True)
+        assert (entries["b12"]["stuck"], entries["entree"]["stuck"]) == (True, False)
