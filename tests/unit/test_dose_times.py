@@ -126,3 +126,16 @@ def test_the_answer_shows_what_was_sent() -> None:
         parse({"gel_used": [1]})
     with pytest.raises(ApiError, match=r"^dose time 2026-02-24T12:00:00\+00:00 is older than max_event_age_days"):
         parse({"gel_used": 1, "age_s": 86400 * 32}, max_age_days=31)
+
+
+def test_a_refusal_quotes_at_most_40_characters_of_a_bad_timestamp_and_lists_the_allowed_fields() -> None:
+    with pytest.raises(ApiError) as refused:
+        parse({"gel_used": 1, "timestamp": "x" * 100})
+    assert str(refused.value) == f"timestamp is not ISO 8601: {'x' * 40!r}"
+    with pytest.raises(ApiError) as refused:
+        parse({"gel_used": 1, "timestamp": "1999-01-01T00:00:00.000000000000000000+00:00"})
+    assert str(refused.value).startswith(f"timestamp {'1999-01-01T00:00:00.000000000000000000+00:00'[:40]!r} is")
+    with pytest.raises(ApiError) as refused:
+        parse({"gel_used": 1, "colour": "red"})
+    assert str(refused.value) == ("unknown field 'colour' (allowed: age_s, entries, event_id, gel_used, "
+                                  "hands_detected, timestamp)")
