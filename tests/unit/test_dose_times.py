@@ -139,3 +139,9 @@ def test_a_refusal_quotes_at_most_40_characters_of_a_bad_timestamp_and_lists_the
         parse({"gel_used": 1, "colour": "red"})
     assert str(refused.value) == ("unknown field 'colour' (allowed: age_s, entries, event_id, gel_used, "
                                   "hands_detected, timestamp)")
+    with pytest.raises(ApiError) as refused:
+        parse_events(b'"a string"', now=NOW)
+    assert str(refused.value) == "body must be a JSON object or an array of objects"
+    with pytest.raises(ApiError) as refused:
+        parse_events(b'{"gel_used": 1}', now=NOW, clock="noon")
+    assert str(refused.value) == "X-Dispenser-Clock must be the dispenser's clock in epoch seconds"
