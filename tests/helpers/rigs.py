@@ -7,6 +7,8 @@ import dataclasses
 import random
 import socket
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import socketio as sio_lib
@@ -31,13 +33,14 @@ def make_config(tmp_path: Path, **changes) -> Config:
     return dataclasses.replace(base, **changes)
 
 
-def spooled(tmp_path: Path, url: str, doses: int = 3, **changes) -> tuple[Sender, Spool]:
-    """A sender (not started) for `url` on a spool holding `doses` doses of 1.5 ml."""
+def spooled(tmp_path: Path, url: str, doses: int = 3, clock: Callable[[], float] = time.time,
+            **changes) -> tuple[Sender, Spool]:
+    """A sender (not started, reading `clock`) for `url` on a spool holding `doses` doses of 1.5 ml."""
     cfg = make_config(tmp_path, server_url=url, **changes)
     spool = Spool(cfg.spool)
     for _ in range(doses):
         spool.add(new_event(1.5))
-    return Sender(cfg, spool), spool
+    return Sender(cfg, spool, clock=clock), spool
 
 
 class Rig:

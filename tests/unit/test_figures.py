@@ -201,3 +201,13 @@ def test_low_is_below_the_threshold_not_at_it_and_a_stuck_sensor_shows(tmp_path)
         assert (entries["entree"]["level_pct"], entries["entree"]["low"]) == (20.0, False)
         assert (entries["cafeteria"]["level_pct"], entries["cafeteria"]["low"]) == (19.9, True)
         assert (entries["b12"]["stuck"], entries["entree"]["stuck"]) == (True, False)
+
+
+def test_a_reservoir_emptied_days_ago_is_empty_now_whatever_the_last_day_s_rate(tmp_path) -> None:
+    with ward_app(tmp_path) as app:
+        store, figures = app.extensions["usage_store"], app.extensions["figures"]
+        capacity_ul = int(figures.view.rows["entree"].capacity_ml * 1000)
+        store.ingest("entree", [Event(gel_ul=capacity_ul, hands=1, ts=T - 2 * 86400)], now=T - 2 * 86400)
+        store.ingest("entree", [Event(gel_ul=100, hands=1, ts=T)], now=T)  # a drop more, pressed on an empty one
+        entry = figures.payload(dispenser_id="entree", now=T + 60)["dispensers"][0]
+        assert (entry["level_pct"], entry["empty_at"]) == (0.0, "2026-03-02T12:00:00.000Z")
