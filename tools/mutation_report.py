@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tomllib
 from collections import Counter
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,13 +33,21 @@ def statuses(module: str, mutants: Path) -> dict[str, str]:
     return {name: STATUS.get(code, "suspicious") for name, code in codes.items()}
 
 
-def checked(module: str, dirs: list[Path]) -> dict[str, str]:
+def checked(module: str, dirs: list[Path]) -> tuple[dict[str, str], Path | None]:
     """The module's results from the first mutants/ directory in which it was run (several runs may share out)."""
     for mutants in dirs:
         found = statuses(module, mutants)
         if any(s != "not checked" for s in found.values()):
-            return found
-    return {}
+            return found, mutants / (module + ".meta")
+    return {}, None
+
+
+def run_of(meta: Path) -> str:
+    """When a module's results were last written, and the commit checked out then (mutants/ outlives commits)."""
+    written = datetime.fromtimestamp(meta.stat().st_mtime, UTC)
+    commit = subprocess.run(["git", "log", "-1", f"--before={written.isoformat()}", "--format=%h"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    return f"{written:%Y-%m-%d %H:%M} UTC, {commit}"
 
 
 def summary(module: str, found: dict[str, str], equivalent: dict[str, str], run: str) -> tuple[str, list[str]]:
@@ -48,13 +56,13 @@ def summary(module: str, found: dict[str, str], equivalent: dict[str, str], run:
     eq = [n for n, s in found.items() if s == "survived" and n in equivalent]
     open_ = sorted(n for n, s in found.items() if s == "survived" and n not in equivalent)
     judged = count["killed"] + count["survived"] - len(eq)
-    score = f"{count['killed']} / {judged} = {100 * count['killed'] / judged:.0f} %" if judged else "not run"
+    score = f"{count['killed']} / {judged} = {100 * count['killed'] // judged} %" if judged else "not run"  # floor
     row = (f"| `{module}` | {run} | {len(found)} | {count['killed']} | {count['survived']} | {len(eq)} | "
            f"{count['not checked'] + count['suspicious']} | {score} |")
     return row, open_
 
 
-def previous(section: str, modules: list[str]) -> dict[str, tuple[str, list[str]]]:
+def previous(section: str, modules: list[str], equivalent: dict[str, str]) -> dict[str, tuple[str, list[str]]]:
     """The rows and open survivors of the last results section, per module: kept for the modules not run now."""
     default_run = ""
     if match := re.search(r"Run on (\S+), commit (\w+)", section):  # a table of one run: no run column
@@ -67,6 +75,8 @@ def previous(section: str, modules: list[str]) -> dict[str, tuple[str, list[str]
                 cells.insert(1, default_run)
             found[cells[0].strip("`")] = ("| " + " | ".join(cells) + " |", [])
     for name in re.findall(r"^- `([^`]+)`$", section, flags=re.M):
+        if name in equivalent:  # named since that run
+            continue
         for module, (_, open_) in found.items():
             if name.startswith(dotted(module)):
                 open_.append(name)
@@ -80,7 +90,8 @@ def dotted(module: str) -> str:
 
 def render(rows: list[str], open_: list[str], equivalent: dict[str, str], shown: list[str]) -> str:
     """The text between the markers; the equivalents listed are those of the modules shown."""
-    lines = [BEGIN, "Each module's row comes from its last run (date, commit).", "",
+    lines = [BEGIN, "Each module's row comes from its last run: when its results were written, the commit then.",
+             "",
              "| module | run | mutants | killed | survived | of which equivalent | not run | "
              "killed of the non-equivalent |", "|---|---|---|---|---|---|---|---|", *rows, ""]
     lines += ["Survivors that are not equivalent (each a test to write):", ""]
@@ -97,16 +108,14 @@ def main(argv: list[str]) -> int:
     modules = config["only_mutate"]
     equivalent = tomllib.loads(EQUIVALENTS.read_text(encoding="utf-8"))["equivalent"]
     dirs = [Path(a) for a in argv] or [ROOT / "mutants"]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or "unknown"
-    run = f"{date.today().isoformat()}, {commit}"
     doc = DOC.read_text(encoding="utf-8")
     head, rest = doc.split(BEGIN, 1)
     section, tail = rest.split(END, 1)
-    results = previous(section, modules)
+    results = previous(section, modules, equivalent)
     for module in modules:
-        if found := checked(module, dirs):
-            results[module] = summary(module, found, equivalent, run)
+        found, meta = checked(module, dirs)
+        if meta is not None:
+            results[module] = summary(module, found, equivalent, run_of(meta))
     shown = [m for m in modules if m in results]
     rows = [results[m][0] for m in shown]
     open_ = [name for m in shown for name in results[m][1]]

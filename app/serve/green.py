@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from logging import getLogger
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,31 @@ def patch(mode: str) -> None:
         monkey.patch_all()
 
 
+def interrupt_main_on_sigint(mode: str) -> None:
+    """SIGINT (Ctrl-C) ends the server whichever green thread runs when it lands.
+
+    Python raises KeyboardInterrupt in whatever runs at that instant; in a patched thread's green thread,
+    threading's catch-all prints it and swallows it, and the server ran on (seen once in CI under gevent; a busy
+    patched thread shows it every time under both libraries). It is thrown into the main green thread instead.
+    """
+    import greenlet
+
+    main = greenlet.getcurrent()
+    if mode == "gevent":
+        import gevent
+
+        gevent.signal_handler(signal.SIGINT, main.throw, KeyboardInterrupt)  # run by gevent's loop, off the handler
+        return
+    from eventlet.hubs import get_hub
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if greenlet.getcurrent() is main:
+            raise KeyboardInterrupt
+        get_hub().schedule_call_global(0, main.throw, KeyboardInterrupt)
+
+    signal.signal(signal.SIGINT, on_sigint)
+
+
 def listener(host: str, port: int, backlog: int = 2048) -> socket.socket:
     """A listening socket (green once patched) whose connections send at once.
 
@@ -48,6 +74,7 @@ def serve(app: Flask, cfg: Any, host: str, port: int) -> None:
     from app.logs import ACCESS_LOGGER
 
     sock = listener(host, port)
+    interrupt_main_on_sigint(cfg.async_mode)
     log_output = cfg.log_level.upper() == "DEBUG"
     if cfg.async_mode == "eventlet":
         import eventlet.wsgi

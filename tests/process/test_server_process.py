@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -175,3 +177,37 @@ def test_a_forked_server_ends_as_a_spawned_one(write_config, mode, sig):
             server.start()
         refused[spawn] = str(failure.value).split("exited with 2: ", 1)[1].strip()
     assert refused[False] == refused[True] == "error: [server] port must be an integer from 0 to 65535", refused
+
+
+BUSY_PATCHED_THREAD = """
+import sys, threading, time
+from app.serve.green import interrupt_main_on_sigint, patch
+patch(sys.argv[1])
+sleep = __import__("eventlet" if sys.argv[1] == "eventlet" else "gevent").sleep
+
+def busy():  # a patched thread that runs Python code most of the time, as a busy server's threads do
+    print("ready", flush=True)  # from the busy thread: the signal then lands while it runs
+    while True:
+        began = time.time()
+        while time.time() - began < 0.05:
+            pass
+        sleep(0.001)
+
+interrupt_main_on_sigint(sys.argv[1])
+threading.Thread(target=busy, daemon=True).start()
+while True:
+    sleep(1)
+"""
+
+
+@pytest.mark.parametrize("mode", ["eventlet", "gevent"])
+def test_sigint_ends_a_green_server_even_while_a_patched_thread_runs(mode):
+    """Without interrupt_main_on_sigint the KeyboardInterrupt lands in the busy thread, which swallows it."""
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_PATCHED_THREAD, mode], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == -signal.SIGINT  # as an uncaught KeyboardInterrupt ends any Python program
+    finally:
+        proc.kill()
+        proc.wait()
