@@ -139,6 +139,9 @@ def test_a_refusal_quotes_at_most_40_characters_of_a_bad_timestamp_and_lists_the
         parse({"gel_used": 1, "colour": "red"})
     assert str(refused.value) == ("unknown field 'colour' (allowed: age_s, entries, event_id, gel_used, "
                                   "hands_detected, timestamp)")
+
+
+def test_a_body_that_is_no_object_and_a_bad_clock_header_are_refused_in_plain_words() -> None:
     with pytest.raises(ApiError) as refused:
         parse_events(b'"a string"', now=NOW)
     assert str(refused.value) == "body must be a JSON object or an array of objects"
