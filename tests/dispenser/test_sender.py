@@ -112,7 +112,13 @@ def test_a_404_is_a_refusal_too_but_a_408_is_retried_soon(fake, tmp_path) -> Non
     spool.close()
 
 
-def test_a_bad_event_is_split_out_and_both_halves_go_in_the_same_round(fake, tmp_path) -> None:
+@pytest.mark.parametrize(("doses", "batches"), [
+    # [a b X c] refused; [a b] delivered; [X c] refused; [X] quarantined; [c] delivered: no retry wait between.
+    ((1.5, 1.5, 999.0, 1.5), [4, 2, 2, 1, 1]),
+    # [X a b c] refused; [X a] refused; [X] quarantined; [a] delivered; then [b c], the second half, at once.
+    ((999.0, 1.5, 1.5, 1.5), [4, 2, 1, 1, 2]),
+])
+def test_a_bad_event_is_split_out_and_both_halves_go_in_the_same_round(fake, tmp_path, doses, batches) -> None:
     def refuse_the_bad_one(handler: Handler, body: bytes | None) -> None:
         if handler.path == EVENTS_PATH and any(e["gel_used"] > 100 for e in json.loads(body)):
             return handler.send(400, b'{"error": "gel_used: too large"}')
@@ -121,16 +127,14 @@ def test_a_bad_event_is_split_out_and_both_halves_go_in_the_same_round(fake, tmp
     server = fake(refuse_the_bad_one)
     cfg = make_config(tmp_path, server_url=server.url, backoff_base_s=60.0, backoff_max_s=60.0)
     spool = Spool(cfg.spool)
-    for dose in (1.5, 1.5, 999.0, 1.5):
+    for dose in doses:
         spool.add(new_event(dose))
     sender = Sender(cfg, spool).start()
     wait_for(lambda: spool.backlog() == 0, 10, message="good ones delivered, the bad one quarantined")
     assert [e[2] for e in spool.quarantined()] == [400]
     assert json.loads(spool.quarantined()[0][1])["gel_used"] == 999.0
     assert "too large" in spool.quarantined()[0][3]
-    batches = events_sent(server)
-    # [a b X c] refused; [a b] delivered; [X c] refused; [X] quarantined; [c] delivered: no retry wait between.
-    assert [len(b) for b in batches] == [4, 2, 2, 1, 1]
+    assert [len(b) for b in events_sent(server)] == batches
     assert sender.stop()
     spool.close()
 
@@ -619,25 +623,6 @@ def test_the_sender_thread_is_named_and_never_holds_the_process_open(tmp_path) -
     sender, spool = spooled(tmp_path, "http://127.0.0.1:9", doses=0)
     # Named in stack dumps and log records; a daemon, so a dispenser whose main thread dies still exits.
     assert (sender._thread.name, sender._thread.daemon) == ("sender", True)
-    spool.close()
-
-
-def test_a_bad_event_first_in_a_batch_still_lets_both_halves_go_in_the_same_round(fake, tmp_path) -> None:
-    def refuse_the_bad_one(handler: Handler, body: bytes | None) -> None:
-        if handler.path == EVENTS_PATH and any(e["gel_used"] > 100 for e in json.loads(body)):
-            return handler.send(400, b'{"error": "gel_used: too large"}')
-        return counts_right(handler, body)
-
-    server = fake(refuse_the_bad_one)
-    cfg = make_config(tmp_path, server_url=server.url, backoff_base_s=60.0, backoff_max_s=60.0)
-    spool = Spool(cfg.spool)
-    for dose in (999.0, 1.5, 1.5, 1.5):
-        spool.add(new_event(dose))
-    sender = Sender(cfg, spool).start()
-    wait_for(lambda: spool.backlog() == 0, 10, message="the good ones delivered, the bad one quarantined")
-    # [X a b c] refused; [X a] refused; [X] quarantined; [a] delivered; then [b c], the second half, at once.
-    assert [len(b) for b in events_sent(server)] == [4, 2, 1, 1, 2]
-    assert sender.stop()
     spool.close()
 
 
