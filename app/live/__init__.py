@@ -7,8 +7,6 @@ notices the alerts that change with no write at all.
 
 from __future__ import annotations
 
-import threading
-
 from flask import current_app
 from flask_socketio import SocketIO
 
@@ -39,9 +37,9 @@ def push() -> int:
     figures) go out in the order of their change numbers, and the older is dropped if it comes second.
     """
     payload = current_payload()
-    sent = current_app.extensions.setdefault("full_push", {"lock": threading.Lock(), "seq": -1})
-    with sent["lock"]:
-        if payload["seq"] >= sent["seq"]:
-            sent["seq"] = payload["seq"]
+    state = current_app.extensions["push_state"]  # app.live.pushes.PushState
+    with state.full_lock:
+        if payload["seq"] >= state.full_seq:
+            state.full_seq = payload["seq"]
             socketio.emit(EVENT, payload, to=FULL_ROOM)
     return len(payload.encoded()[0])

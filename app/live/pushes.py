@@ -44,6 +44,8 @@ class PushState:
         self.full_due = 0.0  # monotonic time before which no full figures go out
         self.full_waiting = False
         self.full_small = False  # the last full figures sent were under PROMPT_FULL_BYTES: send each change's
+        self.full_lock = threading.Lock()  # full figures go out one at a time, in change order (app.live.push)
+        self.full_seq = -1  # the change of the last full figures sent
 
     def push_round(self) -> None:
         """Send the deltas of every change since the last round, then the full figures when due."""
