@@ -106,15 +106,13 @@ class Spool:
     def add(self, event: dict[str, Any], monotonic: float | None = None, boot: str | None = None) -> None:
         """Store one event with the dose's clock readings, committed to disk before this returns."""
         with self._lock:
-            self._db.execute(INSERT_EVENT,
-                             (event["event_id"], json.dumps(event, separators=(",", ":")), time.time(), monotonic,
-                              boot))
+            self._db.execute(INSERT_EVENT, (event["event_id"], json.dumps(event, separators=(",", ":")), time.time(),
+                                            monotonic, boot))
 
     def due(self, limit: int) -> list[Pending]:
         """The oldest `limit` events with their clock readings."""
         with self._lock:
-            rows = self._db.execute(OLDEST,
-                                    (limit,)).fetchall()
+            rows = self._db.execute(OLDEST, (limit,)).fetchall()
         return [Pending(*row) for row in rows]
 
     def pending(self, limit: int) -> list[tuple[int, str, str]]:
@@ -130,9 +128,8 @@ class Spool:
         """Move events the server will never accept aside: kept for a human, never retried."""
         with self._lock, self._db:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                QUARANTINE,
-                [(row.seq, row.event_id, row.body, status, error[:500], time.time()) for row in rows])
+            self._db.executemany(QUARANTINE, [(row.seq, row.event_id, row.body, status, error[:500], time.time())
+                                              for row in rows])
             self._db.executemany(DELETE_EVENT, [(row.seq,) for row in rows])
 
     def quarantined(self) -> list[tuple[str, str, int, str]]:

@@ -24,9 +24,8 @@ STATUS = {1: "killed", 3: "killed", 36: "killed", 24: "killed", -24: "killed", 1
           0: "survived", 5: "survived", 33: "survived", None: "not checked"}
 
 
-def statuses(module: str, mutants: Path) -> dict[str, str]:
-    """Each mutant of a module (e.g. app/store/writes.py) and what became of it."""
-    meta = mutants / (module + ".meta")
+def statuses(meta: Path) -> dict[str, str]:
+    """Each mutant in a module's results (mutants/app/store/writes.py.meta) and what became of it."""
     if not meta.exists():
         return {}
     codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
@@ -35,10 +34,10 @@ def statuses(module: str, mutants: Path) -> dict[str, str]:
 
 def checked(module: str, dirs: list[Path]) -> tuple[dict[str, str], Path | None]:
     """The module's results from the first mutants/ directory in which it was run (several runs may share out)."""
-    for mutants in dirs:
-        found = statuses(module, mutants)
+    for meta in (mutants / (module + ".meta") for mutants in dirs):
+        found = statuses(meta)
         if any(s != "not checked" for s in found.values()):
-            return found, mutants / (module + ".meta")
+            return found, meta
     return {}, None
 
 
