@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from devkit.servers import ServerProcess
-from tests.helpers.browser import ARTIFACTS, Recorded, config_with_names, screenshot, wait_value
+from tests.helpers.browser import ARTIFACTS, Recorded, config_with_names, pump_until, screenshot, wait_value
 from tools.fleet_layout import layout, write_fleet
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -119,14 +119,6 @@ def screen(page: Any, name: str) -> None:
     """Save what the screen shows (not the whole scrolled page) under tests/artifacts/, as a user sees it."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
-def pump_until(page: Any, condition: Callable[[], object], what: str, timeout_s: float = 5) -> None:
-    """Wait for a Python-side condition fed by Playwright callbacks (they only run while Playwright works)."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        page.wait_for_timeout(20)  # lets Playwright deliver the routed frames; the loop waits on the condition
 
 
 def assert_clean(rec: Recorded) -> None:

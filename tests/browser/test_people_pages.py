@@ -7,7 +7,7 @@ import hashlib
 import requests
 
 from tests.helpers.auth import bearer
-from tests.helpers.browser import screenshot
+from tests.helpers.browser import pump_until, screenshot
 from tests.helpers.config import TOKENS
 from tests.helpers.wards import ward_config_text
 
@@ -69,6 +69,7 @@ def test_the_round_keeps_who_refilled_when_the_push_comes_before_the_answer(serv
     page.route("**/api/dispensers/entree/refill", hold)
     page.click(".refill-item[data-id=entree] .refill-button")
     page.wait_for_selector(".refill-item.is-refilled[data-id=entree]")  # the push, before the page has its answer
+    pump_until(page, lambda: held, "the route's fetch of the answer")  # the push may beat its return
     route, answer = held[0]
     route.fulfill(response=answer)
     page.wait_for_function("""() => document.querySelector('.refill-item[data-id=entree] .refill-status')

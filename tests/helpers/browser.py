@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,3 +89,11 @@ def wait_value(page: Any, element_id: str, value: float, timeout_s: float = 10) 
     """Wait until the element's data-value equals `value` (numbers compared, not strings)."""
     page.wait_for_function("([id, v]) => Number(document.getElementById(id).dataset.value) === v",
                            arg=[element_id, value], timeout=timeout_s * 1000)
+
+
+def pump_until(page: Any, condition: Callable[[], object], what: str, timeout_s: float = 5) -> None:
+    """Wait for a Python-side condition fed by Playwright callbacks (they only run while Playwright works)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        page.wait_for_timeout(20)  # lets Playwright run routes and frames; the loop waits on the condition
